@@ -1,0 +1,103 @@
+/* maps.h: the pinned maps, shared by every program and written by the nat-map verticle. */
+#ifndef ENILB_MAPS_H
+#define ENILB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "structs.h"
+
+/* Defaults; the loader may set other sizes before load (bpf.max-services ...). */
+#ifndef MAX_SERVICES
+#define MAX_SERVICES 65536
+#endif
+#ifndef MAX_BACKENDS
+#define MAX_BACKENDS 262144
+#endif
+#ifndef CT_SIZE
+#define CT_SIZE 262144
+#endif
+#ifndef AFFINITY_SIZE
+#define AFFINITY_SIZE 65536
+#endif
+
+/* The maps are __weak so that each per-attach-point object may declare them and the static
+ * linker folds them into one. Names follow enilb_<what><family>_v<N>: bump N on a layout change. */
+
+/* frontend (ClusterIP:port/proto) -> service id, active slot count, affinity */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+} enilb_svc4_v1 SEC(".maps") __weak;
+
+/* (service id, slot) -> backend id of an active backend */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, struct slot_key);
+	__type(value, struct slot_value);
+} enilb_slot4_v1 SEC(".maps") __weak;
+
+/* backend id -> backend address, port and state */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend);
+} enilb_be4_v1 SEC(".maps") __weak;
+
+/* service id -> ClusterIP:port that replies are translated back to */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct revnat_value);
+} enilb_rnat4_v1 SEC(".maps") __weak;
+
+/* flow in one direction -> its backend and service; LRU so that old flows age out alone */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CT_SIZE);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+} enilb_ct4_v1 SEC(".maps") __weak;
+
+/* (service id, client address) -> backend chosen last and when */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AFFINITY_SIZE);
+	__type(key, struct affinity_key);
+	__type(value, struct affinity_value);
+} enilb_aff4_v1 SEC(".maps") __weak;
+
+/* service id -> per-CPU packets, bytes and new flows */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_stats);
+} enilb_stat4_v1 SEC(".maps") __weak;
+
+/* drop reason -> per-CPU packet count */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_REASON_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} enilb_drop4_v1 SEC(".maps") __weak;
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&enilb_drop4_v1, &reason);
+
+	if (n)
+		*n += 1;
+}
+
+static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
+{
+	return bpf_map_lookup_elem(&enilb_stat4_v1, &svc_id);
+}
+
+#endif

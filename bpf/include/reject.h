@@ -1,0 +1,90 @@
+/* reject.h: answering a packet for a Service without backends with ICMP port unreachable. */
+#ifndef ENILB_REJECT_H
+#define ENILB_REJECT_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "maps.h"
+#include "packet.h"
+
+/* RFC 792: the error quotes the offending IP header and the first 8 bytes of its payload. */
+#define REJECT_QUOTE (sizeof(struct iphdr) + 8)
+
+/* linux/icmp.h drags in libc socket headers that do not build for the BPF target. */
+#define ICMP_DEST_UNREACH 3
+#define ICMP_PORT_UNREACH 3
+
+struct icmp_unreach {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 unused;
+};
+
+struct reject_l3 {
+	struct iphdr ip;
+	struct icmp_unreach icmp;
+	__u8 quote[REJECT_QUOTE];
+};
+
+static __always_inline __u16 csum_fold32(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* Turns the packet into an ICMP port unreachable from the ClusterIP and hands it to the pod's
+ * own ingress, so the client fails at once (ECONNREFUSED) instead of waiting for timeouts. */
+static __always_inline int reject_port_unreachable(struct __sk_buff *skb)
+{
+	struct ethhdr eth;
+	struct reject_l3 r = {};
+	__u8 mac[ETH_ALEN];
+	__s64 sum;
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		goto fail;
+	if (bpf_skb_load_bytes(skb, L3_OFF, r.quote, sizeof(r.quote)))
+		goto fail;
+	__builtin_memcpy(mac, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(eth.h_source, eth.h_dest, ETH_ALEN);
+	__builtin_memcpy(eth.h_dest, mac, ETH_ALEN);
+
+	r.ip.version = 4;
+	r.ip.ihl = 5;
+	r.ip.tot_len = bpf_htons(sizeof(r));
+	r.ip.ttl = 64;
+	r.ip.protocol = IPPROTO_ICMP;
+	r.ip.saddr = ((struct iphdr *)r.quote)->daddr;
+	r.ip.daddr = ((struct iphdr *)r.quote)->saddr;
+	sum = bpf_csum_diff(0, 0, (__be32 *)&r.ip, sizeof(r.ip), 0);
+	if (sum < 0)
+		goto fail;
+	r.ip.check = csum_fold32((__u32)sum);
+
+	r.icmp.type = ICMP_DEST_UNREACH;
+	r.icmp.code = ICMP_PORT_UNREACH;
+	sum = bpf_csum_diff(0, 0, (__be32 *)&r.icmp, sizeof(r.icmp) + sizeof(r.quote), 0);
+	if (sum < 0)
+		goto fail;
+	r.icmp.checksum = csum_fold32((__u32)sum);
+
+	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(r), 0))
+		goto fail;
+	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0))
+		goto fail;
+	if (bpf_skb_store_bytes(skb, L3_OFF, &r, sizeof(r), 0))
+		goto fail;
+	count_drop(DROP_NO_BACKEND);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+fail:
+	count_drop(DROP_REJECT_FAILED);
+	return TC_ACT_SHOT;
+}
+
+#endif

@@ -1,0 +1,106 @@
+/* structs.h: the ABI between the kernel programs and the Java layer (io.enilb.bpf): map keys and values. */
+#ifndef ENILB_STRUCTS_H
+#define ENILB_STRUCTS_H
+
+#include <linux/types.h>
+
+/* Every struct here is read and written byte for byte by Java (io.enilb.bpf.Structs). A test
+ * compares each Java layout with this object's BTF; keep padding explicit, never implicit. */
+
+/* A frontend: ClusterIP, port and protocol, as a client addresses it. */
+struct svc_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+/* What a frontend resolves to. */
+struct svc_value {
+	__u32 svc_id;		/* index into slots, reverse NAT, affinity and counters */
+	__u32 active;		/* number of backend slots (0 .. active-1) taking new flows */
+	__u32 affinity_timeout;	/* ClientIP affinity in seconds, 0 = none */
+	__u32 flags;		/* reserved, 0 */
+};
+
+/* Slot n of a frontend's active backends. */
+struct slot_key {
+	__u32 svc_id;
+	__u32 slot;
+};
+
+struct slot_value {
+	__u32 backend_id;
+};
+
+#define BACKEND_F_TERMINATING 0x1	/* keeps established flows, takes no new ones */
+
+/* One endpoint of one frontend; ids are allocated per frontend, so state is per frontend. */
+struct backend {
+	__be32 addr;
+	__be16 port;
+	__u8 flags;		/* BACKEND_F_* */
+	__u8 pad;
+};
+
+/* What the reply direction is translated back to. */
+struct revnat_value {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+#define CT_DIR_ORIGINAL 0	/* client -> ClusterIP, as the client sent it */
+#define CT_DIR_REPLY 1		/* backend -> client, as the backend answers */
+
+/* A flow as one direction sees it. */
+struct ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 dir;		/* CT_DIR_* */
+	__u16 pad;
+};
+
+#define CT_F_SELF 0x1		/* the pod reached itself: the flow runs over loopback */
+
+struct ct_value {
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 flags;		/* CT_F_* */
+	__u32 pad;
+};
+
+/* ClientIP session affinity: one client of one frontend. */
+struct affinity_key {
+	__u32 svc_id;
+	__be32 client;
+};
+
+struct affinity_value {
+	__u64 last_used_ns;	/* bpf_ktime_get_ns() of the last new flow */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+/* Per-CPU traffic of one frontend. */
+struct svc_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+
+/* Why a packet was not translated normally; index of the drop counter map. */
+enum drop_reason {
+	DROP_NO_BACKEND = 0,	/* frontend without an active backend: rejected with ICMP */
+	DROP_SLOT_MISSING,	/* slot below 'active' absent (a writer bug or a race) */
+	DROP_BACKEND_MISSING,	/* slot names a backend that is gone */
+	DROP_CT_FULL,		/* the conntrack update failed */
+	DROP_REWRITE_FAILED,	/* a packet write or checksum update failed */
+	DROP_REJECT_FAILED,	/* building the ICMP reject failed */
+	DROP_REASON_MAX,
+};
+
+#endif

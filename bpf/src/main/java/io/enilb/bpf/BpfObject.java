@@ -1,0 +1,202 @@
+package io.enilb.bpf;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import jnr.ffi.Pointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * enilb's compiled BPF object, loaded into the kernel: its programs and its maps, pinned under
+ * a pin root. A pin that already exists is reused as it is (a daemon that starts again keeps
+ * every flow); closing the object releases the programs' fds, while attached programs and
+ * pinned maps stay in the kernel.
+ */
+public final class BpfObject implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(BpfObject.class);
+    /** struct bpf_map_info offsets. */
+    private static final int MI_SIZE = 96;
+    private static final int MI_TYPE = 0;
+    private static final int MI_KEY_SIZE = 8;
+    private static final int MI_VALUE_SIZE = 12;
+    private static final int MI_MAX_ENTRIES = 16;
+
+    private final Bpf bpf = Bpf.get();
+    private final Path objectFile;
+    private final Path pinRoot;
+    private Pointer obj;
+
+    private BpfObject(Path objectFile, Path pinRoot, Pointer obj) {
+        this.objectFile = objectFile;
+        this.pinRoot = pinRoot;
+        this.obj = obj;
+    }
+
+    /**
+     * Opens {@code objectFile}, pins its maps under {@code pinRoot} (reusing pins that exist) and
+     * loads it.
+     *
+     * @param mapSizes max_entries per map name for maps that are created now; a pinned map whose
+     *                 size differs is an error, because resizing would flush it
+     */
+    public static BpfObject load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes) {
+        Bpf bpf = Bpf.get();
+        if (!Files.isReadable(objectFile)) {
+            throw new BpfException("open " + objectFile, "BPF object not found (built by mvn package into bpf/target/bpf)");
+        }
+        try {
+            Files.createDirectories(pinRoot);
+        } catch (IOException e) {
+            throw new BpfException("create pin root " + pinRoot, e.toString());
+        }
+        Pointer obj = bpf.checkPointer(bpf.lib.bpf_object__open_file(objectFile.toString(), null),
+                "bpf_object__open_file " + objectFile);
+        BpfObject loaded = new BpfObject(objectFile, pinRoot, obj);
+        try {
+            for (String name : MapNames.ALL) {
+                Pointer map = loaded.findMap(name);
+                Integer size = mapSizes.get(name);
+                Path pin = pinRoot.resolve(name);
+                if (Files.exists(pin)) {
+                    loaded.checkPinned(name, pin, map, size);
+                } else if (size != null) {
+                    bpf.check(bpf.lib.bpf_map__set_max_entries(map, size), "bpf_map__set_max_entries " + name);
+                }
+                bpf.check(bpf.lib.bpf_map__set_pin_path(map, pin.toString()), "bpf_map__set_pin_path " + pin);
+            }
+            int rc = bpf.lib.bpf_object__load(obj);
+            if (rc < 0) {
+                throw new BpfException("bpf_object__load " + objectFile, -rc,
+                        "pin root " + pinRoot + " must be on a BPF filesystem; libbpf printed the details above");
+            }
+            LOG.info("datapath loaded from {}, maps pinned under {}", objectFile, pinRoot);
+            return loaded;
+        } catch (RuntimeException e) {
+            loaded.close();
+            throw e;
+        }
+    }
+
+    public Path pinRoot() {
+        return pinRoot;
+    }
+
+    public BpfProgram program(String name) {
+        Pointer prog = bpf.lib.bpf_object__find_program_by_name(obj, name);
+        if (prog == null || prog.address() == 0) {
+            throw new BpfException("find program " + name, "not in " + objectFile);
+        }
+        return new BpfProgram(name, bpf.check(bpf.lib.bpf_program__fd(prog), "bpf_program__fd " + name));
+    }
+
+    public <K, V> BpfMap<K, V> map(String name, StructCodec<K> keys, StructCodec<V> values) {
+        Pointer map = findMap(name);
+        return new BpfMap<>(name, bpf.check(bpf.lib.bpf_map__fd(map), "bpf_map__fd " + name),
+                bpf.lib.bpf_map__max_entries(map), bpf.lib.bpf_map__key_size(map), bpf.lib.bpf_map__value_size(map),
+                keys, values);
+    }
+
+    public <V> PerCpuArray<V> perCpuArray(String name, StructCodec<V> values) {
+        Pointer map = findMap(name);
+        return new PerCpuArray<>(name, bpf.check(bpf.lib.bpf_map__fd(map), "bpf_map__fd " + name),
+                bpf.lib.bpf_map__max_entries(map), bpf.lib.bpf_map__value_size(map), values);
+    }
+
+    /** The size of every map, by name, as loaded. */
+    public Map<String, Integer> mapSizes() {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        for (String name : MapNames.ALL) {
+            out.put(name, bpf.lib.bpf_map__max_entries(findMap(name)));
+        }
+        return out;
+    }
+
+    private Pointer findMap(String name) {
+        Pointer map = bpf.lib.bpf_object__find_map_by_name(obj, name);
+        if (map == null || map.address() == 0) {
+            throw new BpfException("find map " + name, "not in " + objectFile);
+        }
+        return map;
+    }
+
+    /** A pinned map is reused only as it is: same layout and size, or libbpf refuses to load. */
+    private void checkPinned(String name, Path pin, Pointer map, Integer wantedSize) {
+        int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
+        try {
+            Pointer info = bpf.allocate(MI_SIZE);
+            Pointer len = bpf.allocate(4);
+            len.putInt(0, MI_SIZE);
+            bpf.check(bpf.lib.bpf_obj_get_info_by_fd(fd, info, len), "bpf_obj_get_info_by_fd " + pin);
+            int keySize = info.getInt(MI_KEY_SIZE);
+            int valueSize = info.getInt(MI_VALUE_SIZE);
+            int pinnedSize = info.getInt(MI_MAX_ENTRIES);
+            if (keySize != bpf.lib.bpf_map__key_size(map) || valueSize != bpf.lib.bpf_map__value_size(map)) {
+                throw new BpfException("reuse pinned map " + pin, "its key/value sizes " + keySize + "/" + valueSize
+                        + " differ from this build's; a layout change needs a new map version (_v<N>)");
+            }
+            if (wantedSize != null && wantedSize != pinnedSize) {
+                throw new BpfException("reuse pinned map " + pin, "it holds " + pinnedSize + " entries, "
+                        + wantedSize + " are configured; configure " + pinnedSize
+                        + " or remove the pin (which drops what it holds)");
+            }
+            bpf.check(bpf.lib.bpf_map__set_max_entries(map, pinnedSize), "bpf_map__set_max_entries " + name);
+            LOG.debug("reusing pinned map {} (type {}, {} entries)", pin, info.getInt(MI_TYPE), pinnedSize);
+        } finally {
+            bpf.libc.close(fd);
+        }
+    }
+
+    /** Releases the object; attached programs and pinned maps stay in the kernel. Safe twice. */
+    @Override
+    public synchronized void close() {
+        if (obj != null) {
+            bpf.lib.bpf_object__close(obj);
+            obj = null;
+        }
+    }
+
+    /** Removes every pin of the current map versions under {@code pinRoot}: drops all state. */
+    public static void unpinAll(Path pinRoot) {
+        for (String name : MapNames.ALL) {
+            try {
+                Files.deleteIfExists(pinRoot.resolve(name));
+            } catch (IOException e) {
+                throw new BpfException("unpin " + pinRoot.resolve(name), e.toString());
+            }
+        }
+        try {
+            if (Files.isDirectory(pinRoot)) {
+                try (var left = Files.list(pinRoot)) {
+                    if (left.findAny().isEmpty()) {
+                        Files.delete(pinRoot);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new BpfException("remove pin root " + pinRoot, e.toString());
+        }
+    }
+
+    /** Names of the maps as pinned; the suffix is the layout version. */
+    public static final class MapNames {
+        private MapNames() {
+        }
+
+        public static final String SERVICES = "enilb_svc4_v1";
+        public static final String SLOTS = "enilb_slot4_v1";
+        public static final String BACKENDS = "enilb_be4_v1";
+        public static final String REV_NAT = "enilb_rnat4_v1";
+        public static final String CONNTRACK = "enilb_ct4_v1";
+        public static final String AFFINITY = "enilb_aff4_v1";
+        public static final String SERVICE_STATS = "enilb_stat4_v1";
+        public static final String DROPS = "enilb_drop4_v1";
+
+        public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
+                SERVICE_STATS, DROPS);
+    }
+}

@@ -1,0 +1,125 @@
+package io.enilb.bpf;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import io.enilb.bpf.Tc.Direction;
+
+/**
+ * The loaded datapath: the BPF object, its typed maps and its three programs, and the
+ * {@link PodDatapath} that puts the programs on pods.
+ */
+public final class Datapath implements PodDatapath, AutoCloseable {
+    public static final String EGRESS = "enilb_egress";
+    public static final String INGRESS = "enilb_ingress";
+    public static final String LO_EGRESS = "enilb_lo_egress";
+    private static final String LOOPBACK = "lo";
+    private static final int ENODEV = 19;
+
+    private final BpfObject object;
+    private final Maps maps;
+    private final BpfProgram egress;
+    private final BpfProgram ingress;
+    private final BpfProgram loEgress;
+    private final NetnsRunner netns = new NetnsRunner();
+    private final Tc tc = new Tc();
+    private final Bpf bpf = Bpf.get();
+
+    private Datapath(BpfObject object) {
+        this.object = object;
+        this.maps = Maps.of(object);
+        this.egress = object.program(EGRESS);
+        this.ingress = object.program(INGRESS);
+        this.loEgress = object.program(LO_EGRESS);
+    }
+
+    /** Loads the object and pins (or reuses) its maps; see {@link BpfObject#load}. */
+    public static Datapath load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes) {
+        BpfObject obj = BpfObject.load(objectFile, pinRoot, mapSizes);
+        try {
+            return new Datapath(obj);
+        } catch (RuntimeException e) {
+            obj.close();
+            throw e;
+        }
+    }
+
+    public Maps maps() {
+        return maps;
+    }
+
+    public BpfObject object() {
+        return object;
+    }
+
+    public List<BpfProgram> programs() {
+        return List.of(egress, ingress, loEgress);
+    }
+
+    public BpfProgram program(String name) {
+        return programs().stream().filter(p -> p.name().equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no program " + name));
+    }
+
+    @Override
+    public void attach(Path ns, String ifName) {
+        netns.call(ns, () -> {
+            int ifindex = ifindex(ifName, ns);
+            tc.attach(ifindex, ifName, Direction.EGRESS, egress);
+            tc.attach(ifindex, ifName, Direction.INGRESS, ingress);
+            tc.attach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
+            return null;
+        });
+    }
+
+    @Override
+    public void detach(Path ns, String ifName) {
+        netns.call(ns, () -> {
+            int ifindex = bpf.libc.if_nametoindex(ifName);
+            if (ifindex != 0) {
+                tc.detach(ifindex, ifName, Direction.EGRESS);
+                tc.detach(ifindex, ifName, Direction.INGRESS);
+            }
+            tc.detach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
+            return null;
+        });
+    }
+
+    @Override
+    public List<AttachedProgram> attached(Path ns, String ifName) {
+        return netns.call(ns, () -> {
+            List<AttachedProgram> out = new ArrayList<>();
+            int ifindex = bpf.libc.if_nametoindex(ifName);
+            if (ifindex != 0) {
+                collect(out, ifindex, ifName, Direction.EGRESS);
+                collect(out, ifindex, ifName, Direction.INGRESS);
+            }
+            collect(out, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
+            return out;
+        });
+    }
+
+    private void collect(List<AttachedProgram> out, int ifindex, String device, Direction direction) {
+        ProgramInfo p = tc.query(ifindex, direction);
+        if (p != null && p.name().startsWith("enilb_")) {
+            out.add(new AttachedProgram(device, direction.toString(), p.id(), p.name()));
+        }
+    }
+
+    private int ifindex(String device, Path ns) {
+        int ifindex = bpf.libc.if_nametoindex(device);
+        if (ifindex == 0) {
+            throw new BpfException("if_nametoindex " + device + " in " + ns, ENODEV, null);
+        }
+        return ifindex;
+    }
+
+    /** Releases fds; attached programs and pinned maps stay. Safe twice. */
+    @Override
+    public void close() {
+        netns.close();
+        object.close();
+    }
+}

@@ -1,0 +1,23 @@
+package io.enilb.bpf;
+
+import jnr.ffi.annotations.SaveError;
+
+/** libc, the few functions enilb needs, named exactly as in C. They return -1 and set errno on failure. */
+public interface LibC {
+    int O_RDONLY = 0;
+    int O_CLOEXEC = 0x80000;
+    int CLONE_NEWNET = 0x40000000;
+
+    @SaveError
+    int open(String path, int flags);
+
+    @SaveError
+    int close(int fd);
+
+    @SaveError
+    int setns(int fd, int nstype);
+
+    /** 0 when there is no such interface (errno ENODEV) in the calling thread's namespace. */
+    @SaveError
+    int if_nametoindex(String ifname);
+}

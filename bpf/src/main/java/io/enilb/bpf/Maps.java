@@ -1,0 +1,49 @@
+package io.enilb.bpf;
+
+import io.enilb.bpf.BpfObject.MapNames;
+import io.enilb.bpf.Structs.AffinityKey;
+import io.enilb.bpf.Structs.AffinityValue;
+import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.CtKey;
+import io.enilb.bpf.Structs.CtValue;
+import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcStats;
+import io.enilb.bpf.Structs.SvcValue;
+
+/** Every map of the datapath, typed. */
+public record Maps(
+        BpfMap<SvcKey, SvcValue> services,
+        BpfMap<SlotKey, SlotValue> slots,
+        BpfMap<Integer, BackendEntry> backends,
+        BpfMap<Integer, RevNatValue> revNat,
+        BpfMap<CtKey, CtValue> conntrack,
+        BpfMap<AffinityKey, AffinityValue> affinity,
+        PerCpuArray<SvcStats> serviceStats,
+        PerCpuArray<Long> drops) {
+
+    /** Drop reasons, in the order of {@code enum drop_reason} in structs.h. */
+    public enum DropReason { NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED }
+
+    public static Maps of(BpfObject obj) {
+        return new Maps(
+                obj.map(MapNames.SERVICES, SvcKey.CODEC, SvcValue.CODEC),
+                obj.map(MapNames.SLOTS, SlotKey.CODEC, SlotValue.CODEC),
+                obj.map(MapNames.BACKENDS, StructCodec.U32, BackendEntry.CODEC),
+                obj.map(MapNames.REV_NAT, StructCodec.U32, RevNatValue.CODEC),
+                obj.map(MapNames.CONNTRACK, CtKey.CODEC, CtValue.CODEC),
+                obj.map(MapNames.AFFINITY, AffinityKey.CODEC, AffinityValue.CODEC),
+                obj.perCpuArray(MapNames.SERVICE_STATS, SvcStats.CODEC),
+                obj.perCpuArray(MapNames.DROPS, StructCodec.U64));
+    }
+
+    public SvcStats stats(int svcId) {
+        return serviceStats.sum(svcId, SvcStats.ZERO, SvcStats::plus);
+    }
+
+    public long dropped(DropReason reason) {
+        return drops.sum(reason.ordinal(), 0L, Long::sum);
+    }
+}

@@ -1,0 +1,76 @@
+package io.enilb.bpf;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BinaryOperator;
+
+import jnr.ffi.Pointer;
+
+/** A per-CPU array map: one value per possible CPU per index, read and summed by user space. */
+public final class PerCpuArray<V> {
+    private final Bpf bpf = Bpf.get();
+    private final String name;
+    private final int fd;
+    private final int maxEntries;
+    private final StructCodec<V> values;
+    private final int cpus;
+    private final int stride;
+
+    PerCpuArray(String name, int fd, int maxEntries, int valueSize, StructCodec<V> values) {
+        if (valueSize != values.size()) {
+            throw new BpfException("open map " + name, "layout mismatch: kernel value " + valueSize
+                    + " bytes, Java " + values.cName() + " " + values.size() + " bytes");
+        }
+        this.name = name;
+        this.fd = fd;
+        this.maxEntries = maxEntries;
+        this.values = values;
+        this.cpus = bpf.possibleCpus();
+        // the kernel copies per-CPU values 8-byte aligned
+        this.stride = (values.size() + 7) & ~7;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public int maxEntries() {
+        return maxEntries;
+    }
+
+    /** The value of every possible CPU at {@code index}. */
+    public List<V> perCpu(int index) {
+        Pointer k = bpf.allocate(4);
+        k.putInt(0, index);
+        Pointer v = bpf.allocate(cpus * stride);
+        bpf.check(bpf.lib.bpf_map_lookup_elem(fd, k, v), "bpf_map_lookup_elem " + name + " [" + index + "]");
+        List<V> out = new ArrayList<>(cpus);
+        byte[] one = new byte[values.size()];
+        for (int c = 0; c < cpus; c++) {
+            v.get((long) c * stride, one, 0, one.length);
+            out.add(values.decode(one));
+        }
+        return out;
+    }
+
+    /** The values of every CPU at {@code index}, combined. */
+    public V sum(int index, V zero, BinaryOperator<V> plus) {
+        V total = zero;
+        for (V v : perCpu(index)) {
+            total = plus.apply(total, v);
+        }
+        return total;
+    }
+
+    /** Sets every CPU's value at {@code index} (zeroing a recycled service id's counters). */
+    public void setAll(int index, V value) {
+        Pointer k = bpf.allocate(4);
+        k.putInt(0, index);
+        Pointer v = bpf.allocate(cpus * stride);
+        byte[] one = values.encode(value);
+        for (int c = 0; c < cpus; c++) {
+            v.put((long) c * stride, one, 0, one.length);
+        }
+        bpf.check(bpf.lib.bpf_map_update_elem(fd, k, v, 0), "bpf_map_update_elem " + name + " [" + index + "]");
+    }
+}

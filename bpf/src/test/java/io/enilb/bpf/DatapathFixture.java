@@ -1,0 +1,83 @@
+package io.enilb.bpf;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcValue;
+
+/**
+ * The datapath loaded under a pin root of its own, removed on close. Also writes frontends the
+ * way the nat-map verticle does (backends, slots, reverse NAT, then the service entry), so the
+ * packet tests need nothing above this module.
+ */
+public final class DatapathFixture implements AutoCloseable {
+    public final Path pinRoot = Path.of("/sys/fs/bpf/enilb-test-" + UUID.randomUUID().toString().substring(0, 8));
+    public final Datapath datapath;
+    public final Maps maps;
+    private int nextBackendId = 1;
+
+    public DatapathFixture() {
+        this(Map.of(BpfObject.MapNames.SERVICES, 1024, BpfObject.MapNames.SLOTS, 4096,
+                BpfObject.MapNames.BACKENDS, 4096, BpfObject.MapNames.REV_NAT, 1024,
+                BpfObject.MapNames.CONNTRACK, 8192, BpfObject.MapNames.AFFINITY, 1024,
+                BpfObject.MapNames.SERVICE_STATS, 1024));
+    }
+
+    public DatapathFixture(Map<String, Integer> sizes) {
+        datapath = Datapath.load(TestObjects.bpfObject(), pinRoot, sizes);
+        maps = datapath.maps();
+    }
+
+    /** A backend of a frontend; terminating ones are written but get no slot. */
+    public record Be(String ip, int port, boolean terminating) {
+        public static Be active(String ip, int port) {
+            return new Be(ip, port, false);
+        }
+
+        public static Be terminating(String ip, int port) {
+            return new Be(ip, port, true);
+        }
+    }
+
+    /** Writes frontend {@code vip:port/proto} as service {@code svcId}; returns the backend ids in order. */
+    public List<Integer> service(int svcId, String vip, int port, int proto, int affinitySeconds, Be... backends) {
+        List<Integer> ids = new java.util.ArrayList<>();
+        int slot = 0;
+        for (Be be : backends) {
+            int id = nextBackendId++;
+            ids.add(id);
+            maps.backends().put(id, new BackendEntry(Ipv4.parse(be.ip), be.port, be.terminating ? BackendEntry.TERMINATING : 0));
+            if (!be.terminating) {
+                maps.slots().put(new SlotKey(svcId, slot++), new SlotValue(id));
+            }
+        }
+        maps.revNat().put(svcId, new RevNatValue(Ipv4.parse(vip), port));
+        maps.services().put(new SvcKey(Ipv4.parse(vip), port, proto), new SvcValue(svcId, slot, affinitySeconds, 0));
+        return ids;
+    }
+
+    public BpfProgram egress() {
+        return datapath.program(Datapath.EGRESS);
+    }
+
+    public BpfProgram ingress() {
+        return datapath.program(Datapath.INGRESS);
+    }
+
+    public BpfProgram loEgress() {
+        return datapath.program(Datapath.LO_EGRESS);
+    }
+
+    @Override
+    public void close() {
+        datapath.close();
+        BpfObject.unpinAll(pinRoot);
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what enilb needs from the system (Debian packages) and mounts the BPF
+# filesystem. Idempotent: safe to run again; it installs only what is missing.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs packages and mounts bpffs)" >&2
+  exit 1
+fi
+
+# What each package is for:
+#   clang, llvm        compile bpf/*.bpf.c to a BPF object (clang -target bpf), llvm-strip
+#   libbpf-dev         BPF headers (bpf_helpers.h ...) for the kernel programs
+#   libbpf1            the library the daemon loads through jnr-ffi
+#   bpftool            inspecting programs and maps (tests, operators)
+#   iproute2           ip/tc for the network-namespace lab (tests only; the daemon never shells out)
+#   iptables, nftables kube-proxy-style comparison paths in the benchmarks
+#   curl, socat        clients in tests and the demo
+#   wrk, nginx-light   load generator and backend server for benchmarks
+#   maven, default-jdk-headless  the build
+packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iptables nftables curl socat
+          wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
+          procps util-linux kmod)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# nginx-light's package starts a server on install; the lab runs its own instances.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+pkill -x nginx >/dev/null 2>&1 || true
+
+# The BPF filesystem holds the pinned maps that outlive the daemon.
+if ! mountpoint -q /sys/fs/bpf; then
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+# The kernel must offer what the datapath uses; say so clearly instead of failing later.
+for mod in sch_ingress cls_bpf veth macvlan; do
+  modprobe -q "$mod" 2>/dev/null || true
+done
+echo "setup.sh: prerequisites present"
