@@ -16,9 +16,10 @@ fi
 #   iproute2           ip/tc for the network-namespace lab (tests only; the daemon never shells out)
 #   iptables, nftables kube-proxy-style comparison paths in the benchmarks
 #   curl, socat        clients in tests and the demo
+#   ethtool            turning checksum offload off in the lab (tests)
 #   wrk, nginx-light   load generator and backend server for benchmarks
 #   maven, default-jdk-headless  the build
-packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 iptables nftables curl socat
+packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
           procps util-linux kmod)
 

@@ -70,8 +70,23 @@ public final class Datapath implements PodDatapath, AutoCloseable {
             tc.attach(ifindex, ifName, Direction.EGRESS, egress);
             tc.attach(ifindex, ifName, Direction.INGRESS, ingress);
             tc.attach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
+            acceptLocalSourceOnLoopback(ns);
             return null;
         });
+    }
+
+    /**
+     * A self-access packet enters loopback with the pod's own address as source, which routing
+     * drops as a martian unless loopback accepts local sources. Runs on the namespace thread:
+     * /proc/sys/net shows the namespace of the thread that opens it.
+     */
+    private static void acceptLocalSourceOnLoopback(Path ns) {
+        Path knob = Path.of("/proc/sys/net/ipv4/conf/lo/accept_local");
+        try {
+            java.nio.file.Files.writeString(knob, "1");
+        } catch (java.io.IOException e) {
+            throw new BpfException("enable accept_local on lo in " + ns, e.toString());
+        }
     }
 
     @Override

@@ -1,0 +1,109 @@
+package io.enilb.bench;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import io.enilb.bpf.BpfObject;
+import io.enilb.bpf.BpfObject.MapNames;
+import io.enilb.bpf.BpfProgram;
+import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcValue;
+
+/**
+ * ns per packet of enilb_egress through BPF_PROG_TEST_RUN with 1 to 100 000 Services in the
+ * maps, for a new flow (conntrack miss: selection, two conntrack inserts, DNAT) and an
+ * established one (conntrack hit, DNAT). Prints a markdown table; a figure, not a test.
+ *
+ * <p>Run: {@code mvn -q -pl integration exec:java -Dexec.mainClass=io.enilb.bench.EgressBench}
+ */
+public final class EgressBench {
+    private static final int[] SERVICE_COUNTS = {1, 1_000, 10_000, 100_000};
+    private static final int NEW_FLOW_SAMPLES = 20_000;
+    private static final int ESTABLISHED_REPEAT = 200_000;
+    private static final int ROUNDS = 5;
+
+    public static void main(String[] args) {
+        Path object = Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o"));
+        System.out.println("| Services | new flow ns/pkt (median) | established ns/pkt (median of " + ROUNDS + " x "
+                + ESTABLISHED_REPEAT + ") |");
+        System.out.println("|---:|---:|---:|");
+        for (int n : SERVICE_COUNTS) {
+            Path pins = Path.of("/sys/fs/bpf/enilb-bench-" + UUID.randomUUID().toString().substring(0, 8));
+            try (Datapath dp = Datapath.load(object, pins, Map.of(MapNames.SERVICES, 131_072, MapNames.REV_NAT, 131_072,
+                    MapNames.SERVICE_STATS, 131_072, MapNames.CONNTRACK, 262_144))) {
+                fill(dp, n);
+                int measured = n / 2;
+                int vip = Ipv4.parse("198.19.0.0") + measured;
+                BpfProgram egress = dp.program(Datapath.EGRESS);
+                long[] fresh = new long[NEW_FLOW_SAMPLES];
+                for (int i = 0; i < NEW_FLOW_SAMPLES; i++) {
+                    fresh[i] = egress.testRun(syn(vip, 1024 + i % 60000, 1 + i / 60000), 1).durationNs();
+                }
+                long[] established = new long[ROUNDS];
+                byte[] ack = syn(vip, 1024, 1);
+                ack[Packets.TCP_FLAGS] = 0x10;
+                for (int r = 0; r < ROUNDS; r++) {
+                    established[r] = egress.testRun(ack, ESTABLISHED_REPEAT).durationNs();
+                }
+                System.out.printf("| %,d | %d | %d |%n", n, median(fresh), median(established));
+            } finally {
+                BpfObject.unpinAll(pins);
+            }
+        }
+    }
+
+    /** n frontends 198.19.x.y:80/tcp, one backend each, written in batches. */
+    private static void fill(Datapath dp, int n) {
+        List<Map.Entry<Integer, BackendEntry>> backends = new ArrayList<>(n);
+        List<Map.Entry<SlotKey, SlotValue>> slots = new ArrayList<>(n);
+        List<Map.Entry<Integer, RevNatValue>> revNat = new ArrayList<>(n);
+        List<Map.Entry<SvcKey, SvcValue>> services = new ArrayList<>(n);
+        int base = Ipv4.parse("198.19.0.0");
+        for (int i = 0; i < n; i++) {
+            backends.add(Map.entry(i + 1, new BackendEntry(Ipv4.parse("198.18.1.1") + i % 1000, 8080, 0)));
+            slots.add(Map.entry(new SlotKey(i, 0), new SlotValue(i + 1)));
+            revNat.add(Map.entry(i, new RevNatValue(base + i, 80)));
+            services.add(Map.entry(new SvcKey(base + i, 80, 6), new SvcValue(i, 1, 0, 0)));
+        }
+        dp.maps().backends().putAll(backends);
+        dp.maps().slots().putAll(slots);
+        dp.maps().revNat().putAll(revNat);
+        dp.maps().services().putAll(services);
+    }
+
+    private static byte[] syn(int vip, int sport, int clientHost) {
+        return Packets.tcpSyn(Ipv4.parse("198.18.0.0") + clientHost, sport, vip, 80);
+    }
+
+    private static long median(long[] values) {
+        long[] s = values.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    /** Minimal frames for the benchmark (checksums do not matter to the program's cost). */
+    static final class Packets {
+        static final int TCP_FLAGS = 14 + 20 + 13;
+
+        static byte[] tcpSyn(int src, int sport, int dst, int dport) {
+            ByteBuffer b = ByteBuffer.allocate(14 + 20 + 20);
+            b.put(new byte[] {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10}).putShort((short) 0x0800);
+            b.put((byte) 0x45).put((byte) 0).putShort((short) 40).putInt(0).put((byte) 64).put((byte) 6)
+                    .putShort((short) 0).putInt(src).putInt(dst);
+            b.putShort((short) sport).putShort((short) dport).putInt(1).putInt(0).put((byte) 0x50).put((byte) 0x02)
+                    .putShort((short) 65535).putInt(0);
+            return b.array();
+        }
+    }
+}

@@ -1,0 +1,225 @@
+package io.enilb.lab;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A small cloud in network namespaces. The fabric namespace holds a bridge and routes like a
+ * VPC router (it owns 198.18.0.1); an independent-NIC pod is a namespace whose eth0 is a veth
+ * end plugged straight into that bridge, so nothing of a node's stack is on its path. Names are
+ * unique per lab; {@link #close()} (also run on JVM shutdown, e.g. Ctrl-C) removes everything.
+ * Test traffic stays in 198.18.0.0/16 (pods) and 198.19.0.0/16 (Service IPs).
+ */
+public final class Lab implements AutoCloseable {
+    public static final String GATEWAY = "198.18.0.1";
+    public static final String POD_PREFIX_LEN = "16";
+
+    private final String id = UUID.randomUUID().toString().substring(0, 6);
+    private final String fabric = "enl" + id + "-fab";
+    private final List<String> namespaces = Collections.synchronizedList(new ArrayList<>());
+    private final List<Process> processes = Collections.synchronizedList(new ArrayList<>());
+    private final Thread cleanupOnExit = new Thread(this::removeEverything, "lab-cleanup");
+    private int vethCount;
+
+    public Lab() {
+        Runtime.getRuntime().addShutdownHook(cleanupOnExit);
+        try {
+            addNamespace(fabric);
+            exec(fabric, "ip", "link", "add", "br0", "type", "bridge");
+            exec(fabric, "ip", "addr", "add", GATEWAY + "/" + POD_PREFIX_LEN, "dev", "br0");
+            exec(fabric, "ip", "link", "set", "br0", "up");
+            exec(fabric, "ip", "link", "set", "lo", "up");
+            exec(fabric, "sysctl", "-qw", "net.ipv4.ip_forward=1");
+            // a router that sends ICMP redirects would teach pods to bypass it
+            exec(fabric, "sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0");
+            exec(fabric, "sysctl", "-qw", "net.ipv4.conf.br0.send_redirects=0");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** The lab's unique id, part of every namespace name. */
+    public String id() {
+        return id;
+    }
+
+    public String fabric() {
+        return fabric;
+    }
+
+    /** A pod with its own NIC: eth0 (a veth end) plugged into the fabric, {@code ip}/16, default route via the router. */
+    public Pod pod(String name, String ip) {
+        String ns = "enl" + id + "-" + name;
+        addNamespace(ns);
+        String outside = "v" + id + (vethCount++);
+        exec(fabric, "ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", netnsPath(ns).toString());
+        exec(fabric, "ip", "link", "set", outside, "master", "br0", "up");
+        exec(ns, "ip", "link", "set", "lo", "up");
+        exec(ns, "ip", "addr", "add", ip + "/" + POD_PREFIX_LEN, "dev", "eth0");
+        exec(ns, "ip", "link", "set", "eth0", "up");
+        exec(ns, "ip", "route", "add", "default", "via", GATEWAY);
+        return new Pod(this, name, ns, ip);
+    }
+
+    public static Path netnsPath(String ns) {
+        return Path.of("/run/netns", ns);
+    }
+
+    private void addNamespace(String ns) {
+        run(List.of("ip", "netns", "add", ns));
+        namespaces.add(ns);
+    }
+
+    /** Runs a command inside {@code ns}; throws with its output when it fails. */
+    public String exec(String ns, String... command) {
+        return run(inNamespace(ns, command));
+    }
+
+    /** Runs a command inside {@code ns} and returns its exit status and output, failing or not. */
+    public Result tryExec(String ns, long timeoutSeconds, String... command) {
+        return runTimed(inNamespace(ns, command), timeoutSeconds);
+    }
+
+    /**
+     * Starts a long-running process inside {@code ns}; it is killed on close. When {@code readyLine}
+     * is not null, waits (at most 10 s) until the process prints it.
+     */
+    public Process spawn(String ns, String readyLine, String... command) {
+        try {
+            Process p = new ProcessBuilder(inNamespace(ns, command)).redirectErrorStream(true).start();
+            processes.add(p);
+            if (readyLine != null) {
+                awaitLine(p, readyLine);
+            }
+            return p;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start " + String.join(" ", command) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Drains the process's output on a thread (a full pipe would block it) and waits for {@code line}. */
+    private static void awaitLine(Process p, String line) {
+        java.util.concurrent.CompletableFuture<Void> seen = new java.util.concurrent.CompletableFuture<>();
+        Thread drain = new Thread(() -> {
+            try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                String l;
+                while ((l = out.readLine()) != null) {
+                    if (l.contains(line)) {
+                        seen.complete(null);
+                    }
+                }
+            } catch (IOException e) {
+                // the process ended
+            }
+            seen.completeExceptionally(new IllegalStateException("process ended before printing '" + line + "'"));
+        }, "lab-output");
+        drain.setDaemon(true);
+        drain.start();
+        try {
+            seen.get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("process did not print '" + line + "' within 10 s: " + e.getMessage(), e);
+        }
+    }
+
+    /** Starts the lab echo server (HTTP on tcpPort, datagrams on udpPort) in {@code ns}. */
+    public Process echoServer(String ns, String name, int tcpPort, int udpPort) {
+        return spawn(ns, "ready", "python3", "-u", script("echo_server.py").toString(), name,
+                Integer.toString(tcpPort), Integer.toString(udpPort));
+    }
+
+    private Path script(String name) {
+        try (InputStream in = Lab.class.getResourceAsStream("/lab/" + name)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource /lab/" + name);
+            }
+            Path file = Files.createTempFile("enilb-lab-", "-" + name);
+            Files.write(file, in.readAllBytes());
+            file.toFile().deleteOnExit();
+            return file;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** nsenter rather than ip netns exec: the latter remounts /sys and hides /sys/fs/bpf pins. */
+    private static List<String> inNamespace(String ns, String... command) {
+        List<String> full = new ArrayList<>(List.of("nsenter", "--net=" + netnsPath(ns)));
+        full.addAll(List.of(command));
+        return full;
+    }
+
+    /** Exit status and combined output of a command. */
+    public record Result(int status, String output) {
+        public boolean ok() {
+            return status == 0;
+        }
+    }
+
+    private static String run(List<String> command) {
+        Result r = runTimed(command, 30);
+        if (!r.ok()) {
+            throw new IllegalStateException(String.join(" ", command) + " failed (" + r.status + "): " + r.output.strip());
+        }
+        return r.output;
+    }
+
+    private static Result runTimed(List<String> command, long timeoutSeconds) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            p.getOutputStream().close();
+            byte[] out = p.getInputStream().readAllBytes();
+            if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(-1, "timed out after " + timeoutSeconds + " s");
+            }
+            return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            return new Result(-1, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Result(-1, "interrupted");
+        }
+    }
+
+    /** The namespaces this lab made that still exist. */
+    public List<String> remainingNamespaces() {
+        String all = run(List.of("ip", "netns", "list"));
+        return all.lines().map(l -> l.split(" ")[0]).filter(n -> n.startsWith("enl" + id)).toList();
+    }
+
+    private synchronized void removeEverything() {
+        for (Process p : List.copyOf(processes)) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+        }
+        processes.clear();
+        List<String> ns = new ArrayList<>(namespaces);
+        Collections.reverse(ns);
+        for (String n : ns) {
+            runTimed(List.of("ip", "netns", "del", n), 10);
+        }
+        namespaces.clear();
+    }
+
+    @Override
+    public void close() {
+        removeEverything();
+        try {
+            Runtime.getRuntime().removeShutdownHook(cleanupOnExit);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running or has run
+        }
+    }
+}

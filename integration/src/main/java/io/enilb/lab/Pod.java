@@ -1,0 +1,29 @@
+package io.enilb.lab;
+
+import java.nio.file.Path;
+
+/** A pod of the lab: its namespace and its address on eth0. */
+public record Pod(Lab lab, String name, String namespace, String ip) {
+    public Path netns() {
+        return Lab.netnsPath(namespace);
+    }
+
+    public String exec(String... command) {
+        return lab.exec(namespace, command);
+    }
+
+    public Lab.Result tryExec(long timeoutSeconds, String... command) {
+        return lab.tryExec(namespace, timeoutSeconds, command);
+    }
+
+    /** One HTTP GET; returns curl's status and the body (or its error). */
+    public Lab.Result http(String ip, int port) {
+        return tryExec(10, "curl", "-sS", "--max-time", "5", "http://" + ip + ":" + port + "/");
+    }
+
+    /** One UDP datagram and its answer (2 s timeout). */
+    public Lab.Result udp(String ip, int port) {
+        return tryExec(10, "python3", "-c", "import socket;s=socket.socket(2,2);s.settimeout(2);"
+                + "s.sendto(b'q',('" + ip + "'," + port + "));print(s.recv(200).decode().strip())");
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Lab backend: answers HTTP on a TCP port and datagrams on a UDP port with its name and the
+client address it sees, so tests can tell which backend served and who it thought called."""
+import socket
+import socketserver
+import sys
+import threading
+
+name, tcp_port, udp_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+
+class Http(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.settimeout(5)
+        try:
+            self.request.recv(4096)
+        except OSError:
+            return
+        body = f"{name} {self.client_address[0]}\n".encode()
+        head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        self.request.sendall(head + body)
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 512
+
+
+def serve_udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", udp_port))
+    while True:
+        _, addr = s.recvfrom(2048)
+        s.sendto(f"{name} {addr[0]}\n".encode(), addr)
+
+
+tcp = Server(("0.0.0.0", tcp_port), Http)
+threading.Thread(target=serve_udp, daemon=True).start()
+print("ready", flush=True)
+tcp.serve_forever()

@@ -1,0 +1,165 @@
+package io.enilb.lab;
+
+import static io.enilb.bpf.Structs.BackendEntry;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.PodDatapath.AttachedProgram;
+import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcValue;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Real traffic through the real programs: pods with their own NIC on a fabric, a ClusterIP with
+ * two backends, attached the way the daemon attaches them.
+ */
+class DatapathLabTest {
+    static final String WEB = "198.19.0.10";
+    static final String SELF = "198.19.0.11";
+    static final String EMPTY = "198.19.0.12";
+
+    static Lab lab;
+    static Datapath datapath;
+    static Path pins;
+    static Pod client;
+    static Pod be1;
+    static Pod be2;
+
+    @BeforeAll
+    static void buildLab() {
+        pins = Path.of("/sys/fs/bpf/enilb-lab-" + UUID.randomUUID().toString().substring(0, 8));
+        lab = new Lab();
+        client = lab.pod("client", "198.18.0.10");
+        be1 = lab.pod("be1", "198.18.0.21");
+        be2 = lab.pod("be2", "198.18.0.22");
+        lab.echoServer(be1.namespace(), "be1", 8080, 5353);
+        lab.echoServer(be2.namespace(), "be2", 8080, 5353);
+        lab.echoServer(client.namespace(), "client", 8080, 5353);
+        datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
+        datapath.attach(client.netns(), "eth0");
+
+        frontend(1, WEB, 80, 6, 0, be1.ip(), be2.ip());
+        frontend(2, WEB, 53, 17, 2, be1.ip(), be2.ip());
+        frontend(3, SELF, 80, 6, 0, client.ip());
+        frontend(4, EMPTY, 80, 6, 0);
+    }
+
+    /** Writes a frontend in make-before-break order; backend ids are svcId*10 + n. */
+    static void frontend(int svcId, String vip, int port, int proto, int firstBackend, String... ips) {
+        int backendPort = proto == 6 ? 8080 : 5353;
+        for (int i = 0; i < ips.length; i++) {
+            int id = svcId * 10 + i;
+            datapath.maps().backends().put(id, new BackendEntry(Ipv4.parse(ips[i]), backendPort, 0));
+            datapath.maps().slots().put(new SlotKey(svcId, i), new SlotValue(id));
+        }
+        datapath.maps().revNat().put(svcId, new RevNatValue(Ipv4.parse(vip), port));
+        datapath.maps().services().put(new SvcKey(Ipv4.parse(vip), port, proto), new SvcValue(svcId, ips.length, 0, 0));
+    }
+
+    @AfterAll
+    static void removeLab() {
+        String[] ns = lab == null ? new String[0] : new String[] {lab.id()};
+        if (lab != null) {
+            lab.close();
+        }
+        if (datapath != null) {
+            datapath.close();
+        }
+        io.enilb.bpf.BpfObject.unpinAll(pins);
+        assertThat(Files.exists(pins)).as("pins removed").isFalse();
+        if (ns.length == 1) {
+            assertThat(lab.remainingNamespaces()).as("namespaces removed").isEmpty();
+        }
+    }
+
+    @Test
+    void programsCarryTheirNamesAndSitOnTheNicAndLoopback() {
+        List<AttachedProgram> attached = datapath.attached(client.netns(), "eth0");
+        assertThat(attached).extracting(AttachedProgram::device, AttachedProgram::direction, AttachedProgram::programName)
+                .containsExactlyInAnyOrder(
+                        org.assertj.core.groups.Tuple.tuple("eth0", "egress", "enilb_egress"),
+                        org.assertj.core.groups.Tuple.tuple("eth0", "ingress", "enilb_ingress"),
+                        org.assertj.core.groups.Tuple.tuple("lo", "egress", "enilb_lo_egress"));
+        String shown = lab.exec(lab.fabric(), "bpftool", "prog", "show", "id", Integer.toString(attached.get(0).programId()));
+        assertThat(shown).contains("name enilb_");
+    }
+
+    @Test
+    void httpOverTheClusterIpReachesBothBackends() {
+        Map<String, Integer> byBackend = new HashMap<>();
+        for (int i = 0; i < 40; i++) {
+            Lab.Result r = client.http(WEB, 80);
+            assertThat(r.ok()).as("request %d: %s", i, r.output()).isTrue();
+            byBackend.merge(r.output().split(" ")[0], 1, Integer::sum);
+            assertThat(r.output()).endsWith(client.ip() + "\n");
+        }
+        assertThat(byBackend.keySet()).containsExactlyInAnyOrder("be1", "be2");
+    }
+
+    @Test
+    void udpRequestResponseOverTheClusterIp() {
+        for (int i = 0; i < 10; i++) {
+            Lab.Result r = client.udp(WEB, 53);
+            assertThat(r.ok()).as("datagram %d: %s", i, r.output()).isTrue();
+            assertThat(r.output()).matches("be[12] " + client.ip().replace(".", "\\.") + "\\s*");
+        }
+    }
+
+    @Test
+    void trafficWorksWithChecksumOffloadOff() {
+        client.exec("ethtool", "-K", "eth0", "tx", "off");
+        try {
+            for (int i = 0; i < 10; i++) {
+                assertThat(client.http(WEB, 80).ok()).isTrue();
+                assertThat(client.udp(WEB, 53).ok()).isTrue();
+            }
+        } finally {
+            client.exec("ethtool", "-K", "eth0", "tx", "on");
+        }
+    }
+
+    @Test
+    void aPodReachingItselfThroughTheServiceIsServedOverLoopback() {
+        Lab.Result r = client.http(SELF, 80);
+        assertThat(r.ok()).as(r.output()).isTrue();
+        assertThat(r.output()).isEqualTo("client " + client.ip() + "\n");
+    }
+
+    @Test
+    void aServiceWithoutBackendsIsRefusedInUnderASecond() {
+        long start = System.nanoTime();
+        Lab.Result r = client.tryExec(10, "curl", "-sS", "--max-time", "5", "http://" + EMPTY + "/");
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        // curl's exit 7: the connection was refused (ECONNREFUSED from the ICMP port unreachable)
+        assertThat(r.status()).as(r.output()).isEqualTo(7);
+        assertThat(ms).isLessThan(1000);
+    }
+
+    @Test
+    void attachIsIdempotentAndDetachLeavesOthersAlone() {
+        Pod other = lab.pod("other", "198.18.0.30");
+        other.exec("tc", "qdisc", "add", "dev", "eth0", "clsact");
+        other.exec("tc", "filter", "add", "dev", "eth0", "egress", "prio", "7", "bpf", "bytecode", "1,6 0 0 0,");
+        datapath.attach(other.netns(), "eth0");
+        datapath.attach(other.netns(), "eth0");
+        assertThat(datapath.attached(other.netns(), "eth0")).hasSize(3);
+        datapath.detach(other.netns(), "eth0");
+        datapath.detach(other.netns(), "eth0");
+        assertThat(datapath.attached(other.netns(), "eth0")).isEmpty();
+        assertThat(other.exec("tc", "filter", "show", "dev", "eth0", "egress")).contains("pref 7 bpf").doesNotContain("enilb");
+        assertThat(other.exec("tc", "qdisc", "show", "dev", "eth0")).contains("clsact");
+    }
+}
