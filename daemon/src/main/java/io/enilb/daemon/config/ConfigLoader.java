@@ -1,0 +1,410 @@
+package io.enilb.daemon.config;
+
+import io.vertx.config.ConfigRetriever;
+import io.vertx.config.ConfigRetrieverOptions;
+import io.vertx.config.ConfigStoreOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Loads {@link EnilbConfig}: defaults, then the YAML file, then {@code ENILB_*} environment
+ * variables (the key upper-cased, dots and dashes turned into underscores: {@code file.dir} is
+ * {@code ENILB_FILE_DIR}). The result is validated: an unknown key, a value of the wrong type or
+ * out of range, a missing or broken file each fail with a {@link ConfigException} naming the key
+ * or the file.
+ *
+ * <pre>
+ * ConfigLoader loader = new ConfigLoader(vertx);
+ * loader.load(Path.of("/etc/enilb/enilb.yaml"))   // or load(null) for defaults and environment only
+ *       .onSuccess(config -> ...)
+ *       .onFailure(e -> { System.err.println(e.getMessage()); System.exit(2); });
+ * </pre>
+ */
+public final class ConfigLoader {
+    private static final Logger LOG = LoggerFactory.getLogger(ConfigLoader.class);
+    public static final String ENV_PREFIX = "ENILB_";
+    private static final int MAP_SIZE_LIMIT = 1 << 26;
+
+    /** Every key with its kind and default, in the order errors are looked for. */
+    private final Map<String, KeySpec> keys = new LinkedHashMap<>();
+    private final Vertx vertx;
+    private final Map<String, String> env;
+
+    /** A loader over the process environment, the host name and the distribution this class was loaded from. */
+    public ConfigLoader(Vertx vertx) {
+        this(vertx, System.getenv(), ConfigLoader::hostname, defaultBpfObject());
+    }
+
+    /**
+     * @param vertx     runs the configuration retriever
+     * @param env       the environment ({@code ENILB_*} overrides, {@code NODE_NAME})
+     * @param hostname  the node name when neither the file, ENILB_NODE_NAME nor NODE_NAME give one
+     * @param bpfObject the default of {@code bpf.object}
+     */
+    public ConfigLoader(Vertx vertx, Map<String, String> env, Supplier<String> hostname, Path bpfObject) {
+        this.vertx = Objects.requireNonNull(vertx, "vertx");
+        this.env = Map.copyOf(env);
+        String nodeDefault = env.getOrDefault("NODE_NAME", "");
+        Supplier<Object> nodeName = nodeDefault.isEmpty() ? () -> hostname.get() : () -> nodeDefault;
+
+        key("source", Kind.SOURCE, "file");
+        key("file.dir", Kind.PATH, "/etc/enilb/services");
+        key("kubernetes.kubeconfig", Kind.STRING, "");
+        keys.put("node.name", new KeySpec("node.name", Kind.NON_EMPTY_STRING, nodeName));
+        key("cni.socket", Kind.PATH, "/run/enilb/cni.sock");
+        key("cni.allowed-uids", Kind.UID_LIST, new JsonArray().add(0));
+        key("cni.max-request-bytes", Kind.intRange(1024, 16 << 20), 65536);
+        key("cni.read-timeout-ms", Kind.intRange(1, 600_000), 2000);
+        key("health.listen", Kind.HOST_PORT, "127.0.0.1:9876");
+        key("bpf.pin-root", Kind.PATH, "/sys/fs/bpf/enilb");
+        key("bpf.object", Kind.PATH, bpfObject.toString());
+        key("bpf.max-services", Kind.intRange(1, MAP_SIZE_LIMIT), 65536);
+        key("bpf.max-backends", Kind.intRange(1, MAP_SIZE_LIMIT), 262144);
+        key("bpf.ct-size", Kind.intRange(1, MAP_SIZE_LIMIT), 262144);
+        key("natmap.batch-size", Kind.intRange(1, 1 << 16), 1024);
+        key("natmap.linger-ms", Kind.intRange(0, 10_000), 5);
+        key("natmap.queue-capacity", Kind.intRange(1, MAP_SIZE_LIMIT), 200_000);
+        key("state.dir", Kind.PATH, "/var/lib/enilb");
+    }
+
+    private void key(String name, Kind kind, Object defaultValue) {
+        keys.put(name, new KeySpec(name, kind, () -> defaultValue));
+    }
+
+    /** The environment variable that overrides a key: {@code cni.allowed-uids} → {@code ENILB_CNI_ALLOWED_UIDS}. */
+    public static String envName(String key) {
+        return ENV_PREFIX + key.toUpperCase(Locale.ROOT).replace('.', '_').replace('-', '_');
+    }
+
+    /** Every key, dotted, in a stable order. */
+    public Set<String> keys() {
+        return keys.keySet();
+    }
+
+    /**
+     * Loads and validates the configuration.
+     *
+     * @param file the YAML file, or null for defaults and environment only
+     * @return the configuration, or a failure with a {@link ConfigException}
+     */
+    public Future<EnilbConfig> load(Path file) {
+        if (file == null) {
+            return load(null, false);
+        }
+        // vert.x's YAML store fails on a document without content (only comments): that means defaults
+        return vertx.executeBlocking(() -> hasContent(file))
+                .recover(failure -> Future.failedFuture(fileProblem(file, failure)))
+                .compose(content -> load(file, content));
+    }
+
+    private Future<EnilbConfig> load(Path file, boolean fileHasContent) {
+        ConfigRetrieverOptions options = new ConfigRetrieverOptions().setScanPeriod(-1);
+        if (fileHasContent) {
+            options.addStore(new ConfigStoreOptions().setType("file").setFormat("yaml")
+                    .setConfig(new JsonObject().put("path", file.toString())));
+        }
+        Map<String, String> fromEnv = environmentOverrides();
+        options.addStore(new ConfigStoreOptions().setType("json").setConfig(nest(fromEnv)));
+        ConfigRetriever retriever = ConfigRetriever.create(vertx, options);
+        return retriever.getConfig()
+                .eventually(() -> retriever.close())
+                .recover(failure -> Future.failedFuture(fileProblem(file, failure)))
+                .map(merged -> validate(merged, fromEnv.keySet()));
+    }
+
+    private static boolean hasContent(Path file) throws IOException {
+        return Files.readAllLines(file).stream().map(String::trim)
+                .anyMatch(line -> !line.isEmpty() && !line.startsWith("#") && !line.equals("---")
+                        && !line.equals("..."));
+    }
+
+    /** Validates an already merged configuration (the nested YAML shape); keys in {@code fromEnv} came from ENILB_*. */
+    public EnilbConfig validate(JsonObject merged, Set<String> fromEnv) {
+        Map<String, Object> values = new LinkedHashMap<>();
+        flatten("", merged, values);
+        Map<String, Object> typed = new LinkedHashMap<>();
+        for (KeySpec spec : keys.values()) {
+            boolean given = values.containsKey(spec.name) && values.get(spec.name) != null;
+            Object raw = given ? values.get(spec.name) : spec.defaultValue.get();
+            String where = fromEnv.contains(spec.name) ? spec.name + " (from " + envName(spec.name) + ")" : spec.name;
+            try {
+                typed.put(spec.name, spec.kind.convert.apply(raw));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(where, e.getMessage());
+            }
+        }
+        return new EnilbConfig(
+                (EnilbConfig.Source) typed.get("source"),
+                new EnilbConfig.File(path(typed, "file.dir")),
+                new EnilbConfig.Kubernetes((String) typed.get("kubernetes.kubeconfig")),
+                new EnilbConfig.Node((String) typed.get("node.name")),
+                new EnilbConfig.Cni(path(typed, "cni.socket"), uids(typed.get("cni.allowed-uids")),
+                        (Integer) typed.get("cni.max-request-bytes"), (Integer) typed.get("cni.read-timeout-ms")),
+                new EnilbConfig.Health((EnilbConfig.HostPort) typed.get("health.listen")),
+                new EnilbConfig.Bpf(path(typed, "bpf.pin-root"), path(typed, "bpf.object"),
+                        (Integer) typed.get("bpf.max-services"), (Integer) typed.get("bpf.max-backends"),
+                        (Integer) typed.get("bpf.ct-size")),
+                new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
+                        (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
+                new EnilbConfig.State(path(typed, "state.dir")));
+    }
+
+    private static Path path(Map<String, Object> typed, String key) {
+        return (Path) typed.get(key);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<Integer> uids(Object value) {
+        return (List<Integer>) value;
+    }
+
+    /** Walks the nested mappings into dotted keys; a key that is neither a section nor a known leaf is an error. */
+    private void flatten(String prefix, JsonObject object, Map<String, Object> out) {
+        for (String name : new TreeSet<>(object.fieldNames())) {
+            String key = prefix.isEmpty() ? name : prefix + "." + name;
+            Object value = object.getValue(name);
+            if (keys.containsKey(key)) {
+                out.put(key, value);
+            } else if (isSection(key)) {
+                if (value instanceof JsonObject nested) {
+                    flatten(key, nested, out);
+                } else if (value != null) {
+                    throw new ConfigException(key, "expected a mapping of keys, got " + describe(value));
+                }
+            } else {
+                throw new ConfigException(key, "unknown key" + suggestion(key));
+            }
+        }
+    }
+
+    private boolean isSection(String key) {
+        return keys.keySet().stream().anyMatch(k -> k.startsWith(key + "."));
+    }
+
+    private String suggestion(String key) {
+        String section = key.contains(".") ? key.substring(0, key.lastIndexOf('.')) : "";
+        List<String> siblings = new ArrayList<>();
+        for (String k : keys.keySet()) {
+            String parent = k.contains(".") ? k.substring(0, k.lastIndexOf('.')) : "";
+            if (parent.equals(section)) {
+                siblings.add(k.substring(k.lastIndexOf('.') + 1));
+            } else if (section.isEmpty() && !siblings.contains(k.substring(0, k.indexOf('.')))) {
+                siblings.add(k.substring(0, k.indexOf('.')));
+            }
+        }
+        return siblings.isEmpty() ? "" : " (known here: " + String.join(", ", siblings) + ")";
+    }
+
+    /** ENILB_* variables of known keys, by key; unknown ENILB_* variables are logged and ignored. */
+    private Map<String, String> environmentOverrides() {
+        Map<String, String> byEnvName = new LinkedHashMap<>();
+        for (String key : keys.keySet()) {
+            byEnvName.put(envName(key), key);
+        }
+        Map<String, String> result = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : new java.util.TreeMap<>(env).entrySet()) {
+            if (!e.getKey().startsWith(ENV_PREFIX)) {
+                continue;
+            }
+            String key = byEnvName.get(e.getKey());
+            if (key == null) {
+                // launcher scripts read some ENILB_* variables of their own (JVM options and the like)
+                LOG.debug("environment variable {} is not a configuration key; ignored", e.getKey());
+                continue;
+            }
+            result.put(key, e.getValue());
+        }
+        return result;
+    }
+
+    private static JsonObject nest(Map<String, String> dotted) {
+        JsonObject root = new JsonObject();
+        for (Map.Entry<String, String> e : dotted.entrySet()) {
+            String[] parts = e.getKey().split("\\.");
+            JsonObject at = root;
+            for (int i = 0; i < parts.length - 1; i++) {
+                JsonObject next = at.getJsonObject(parts[i]);
+                if (next == null) {
+                    next = new JsonObject();
+                    at.put(parts[i], next);
+                }
+                at = next;
+            }
+            at.put(parts[parts.length - 1], e.getValue());
+        }
+        return root;
+    }
+
+    private static ConfigException fileProblem(Path file, Throwable failure) {
+        if (failure instanceof ConfigException ce) {
+            return ce;
+        }
+        String name = file == null ? "configuration" : file.toString();
+        if (file != null && !Files.isReadable(file)) {
+            return new ConfigException(name, Files.exists(file) ? "cannot be read" : "no such file");
+        }
+        Throwable t = failure;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        String detail = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+        if (t instanceof ClassCastException) {
+            detail = "the document is not a mapping of keys";
+        }
+        detail = detail.lines().filter(l -> !l.isBlank() && !l.startsWith("    ") && !l.trim().equals("^"))
+                .map(String::trim).reduce((a, b) -> a + " " + b).orElse(detail);
+        detail = detail.endsWith(":") ? detail.substring(0, detail.length() - 1) : detail;
+        return new ConfigException(name, "not valid YAML: " + detail);
+    }
+
+    private static String describe(Object value) {
+        if (value instanceof JsonObject) {
+            return "a mapping";
+        }
+        if (value instanceof JsonArray) {
+            return "a list";
+        }
+        return "'" + value + "'";
+    }
+
+    /** The node's host name, as the kubelet names the node by default (lower case). */
+    static String hostname() {
+        try {
+            String name = Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+            if (!name.isEmpty()) {
+                return name.toLowerCase(Locale.ROOT);
+            }
+        } catch (IOException | RuntimeException notLinux) {
+            // fall through
+        }
+        try {
+            return InetAddress.getLocalHost().getHostName().toLowerCase(Locale.ROOT);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** {@code enilb.bpf.o} next to the daemon's jar ({@code lib/} of the distribution). */
+    static Path defaultBpfObject() {
+        try {
+            Path location = Path.of(ConfigLoader.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            if (Files.isRegularFile(location)) {
+                return location.toAbsolutePath().getParent().resolve("enilb.bpf.o");
+            }
+        } catch (URISyntaxException | RuntimeException e) {
+            // not loaded from a file
+        }
+        return Path.of("lib", "enilb.bpf.o");
+    }
+
+    private record KeySpec(String name, Kind kind, Supplier<Object> defaultValue) {
+    }
+
+    /** How a raw value (from YAML, or a string from the environment) becomes a typed one. */
+    private record Kind(Function<Object, Object> convert) {
+        static final Kind STRING = new Kind(v -> string(v, true));
+        static final Kind NON_EMPTY_STRING = new Kind(v -> string(v, false));
+        static final Kind PATH = new Kind(v -> Path.of(string(v, false)));
+        static final Kind SOURCE = new Kind(v -> {
+            String s = string(v, false);
+            for (EnilbConfig.Source source : EnilbConfig.Source.values()) {
+                if (source.value.equals(s)) {
+                    return source;
+                }
+            }
+            throw new IllegalArgumentException("expected kubernetes or file, got '" + s + "'");
+        });
+        static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
+        static final Kind UID_LIST = new Kind(Kind::uidList);
+
+        static Kind intRange(int min, int max) {
+            return new Kind(v -> integer(v, min, max));
+        }
+
+        private static String string(Object v, boolean emptyAllowed) {
+            if (!(v instanceof String s)) {
+                throw new IllegalArgumentException("expected a string, got " + describe(v));
+            }
+            if (!emptyAllowed && s.isBlank()) {
+                throw new IllegalArgumentException("must not be empty");
+            }
+            return s;
+        }
+
+        private static int integer(Object v, long min, long max) {
+            long value;
+            if (v instanceof Integer || v instanceof Long || v instanceof Short) {
+                value = ((Number) v).longValue();
+            } else if (v instanceof String s && s.trim().matches("-?\\d{1,18}")) {
+                value = Long.parseLong(s.trim());
+            } else {
+                throw new IllegalArgumentException("expected an integer, got " + describe(v));
+            }
+            if (value < min || value > max) {
+                throw new IllegalArgumentException("expected " + min + ".." + max + ", got " + value);
+            }
+            return (int) value;
+        }
+
+        private static Object uidList(Object v) {
+            List<Object> items = new ArrayList<>();
+            if (v instanceof JsonArray array) {
+                array.forEach(items::add);
+            } else if (v instanceof String s) {
+                for (String part : s.split(",")) {
+                    if (!part.isBlank()) {
+                        items.add(part.trim());
+                    }
+                }
+            } else if (v instanceof Number) {
+                items.add(v);
+            } else {
+                throw new IllegalArgumentException("expected a list of uids, got " + describe(v));
+            }
+            List<Integer> uids = new ArrayList<>();
+            for (Object item : items) {
+                try {
+                    uids.add(integer(item, 0, Integer.MAX_VALUE));
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("expected a list of uids, got " + describe(item));
+                }
+            }
+            return List.copyOf(uids);
+        }
+
+        private static EnilbConfig.HostPort hostPort(String s) {
+            String text = s.trim();
+            int colon = text.lastIndexOf(':');
+            String host = colon <= 0 ? "" : text.substring(0, colon);
+            String port = colon < 0 ? "" : text.substring(colon + 1);
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+            } else if (host.contains(":")) {
+                host = "";
+            }
+            if (host.isEmpty() || !port.matches("\\d{1,5}") || Integer.parseInt(port) > 65535) {
+                throw new IllegalArgumentException("expected host:port, got '" + s + "'");
+            }
+            return new EnilbConfig.HostPort(host, Integer.parseInt(port));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package io.enilb.daemon.config;
+
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The daemon's validated configuration; {@link ConfigLoader} builds it from the YAML file and
+ * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
+ */
+public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
+                          Bpf bpf, NatMap natmap, State state) {
+
+    public EnilbConfig {
+        Objects.requireNonNull(source, "source");
+        Objects.requireNonNull(file, "file");
+        Objects.requireNonNull(kubernetes, "kubernetes");
+        Objects.requireNonNull(node, "node");
+        Objects.requireNonNull(cni, "cni");
+        Objects.requireNonNull(health, "health");
+        Objects.requireNonNull(bpf, "bpf");
+        Objects.requireNonNull(natmap, "natmap");
+        Objects.requireNonNull(state, "state");
+    }
+
+    /** Where Services and EndpointSlices come from. */
+    public enum Source {
+        KUBERNETES("kubernetes"), FILE("file");
+
+        /** As written in the configuration and in {@link io.enilb.bus.SyncState#source()}. */
+        public final String value;
+
+        Source(String value) {
+            this.value = value;
+        }
+    }
+
+    /** {@code file.*}: the directory of the file source. */
+    public record File(Path dir) {
+    }
+
+    /** {@code kubernetes.*}: kubeconfig path; empty means in-cluster, else {@code ~/.kube/config}. */
+    public record Kubernetes(String kubeconfig) {
+    }
+
+    /** {@code node.*}: this node's name as Kubernetes knows it. */
+    public record Node(String name) {
+    }
+
+    /** {@code cni.*}: the unix socket enilb-cni talks to and its limits. */
+    public record Cni(Path socket, List<Integer> allowedUids, int maxRequestBytes, int readTimeoutMs) {
+        public Cni {
+            allowedUids = List.copyOf(allowedUids);
+        }
+    }
+
+    /** {@code health.*}: where the health HTTP server listens. */
+    public record Health(HostPort listen) {
+    }
+
+    /** A {@code host:port} pair. */
+    public record HostPort(String host, int port) {
+        @Override
+        public String toString() {
+            return host.contains(":") ? "[" + host + "]:" + port : host + ":" + port;
+        }
+    }
+
+    /** {@code bpf.*}: pinning, the compiled object and map sizes. */
+    public record Bpf(Path pinRoot, Path object, int maxServices, int maxBackends, int ctSize) {
+    }
+
+    /** {@code natmap.*}: batching of map writes. */
+    public record NatMap(int batchSize, int lingerMs, int queueCapacity) {
+    }
+
+    /** {@code state.*}: where the daemon keeps state across restarts. */
+    public record State(Path dir) {
+    }
+
+    /** The configuration {@code io.enilb.watch.WatcherVerticle} reads. */
+    public JsonObject watcherConfig() {
+        return new JsonObject()
+                .put("source", source.value)
+                .put("file", new JsonObject().put("dir", file.dir().toString()))
+                .put("kubernetes", new JsonObject().put("kubeconfig", kubernetes.kubeconfig()))
+                .put("node", new JsonObject().put("name", node.name()));
+    }
+}

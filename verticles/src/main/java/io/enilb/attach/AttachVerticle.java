@@ -1,0 +1,426 @@
+package io.enilb.attach;
+
+import io.enilb.bpf.BpfException;
+import io.enilb.bpf.PodDatapath;
+import io.enilb.bus.Addresses;
+import io.enilb.bus.LocalCodecs;
+import io.enilb.bus.PodAttachment;
+import io.enilb.bus.Readiness;
+import io.enilb.cni.CniFailure;
+import io.enilb.cni.CniReply;
+import io.enilb.cni.CniRequest;
+import io.enilb.cni.CniSocketServer;
+import io.enilb.cni.CniSocketSettings;
+import io.enilb.cni.CniWire;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+
+/**
+ * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD puts
+ * enilb's programs on the pod's NIC and loopback and remembers the pod in the state directory;
+ * DEL takes them off and forgets it; CHECK verifies; GC forgets what the runtime no longer knows;
+ * STATUS says whether enilb can serve ADD. On start, remembered pods whose namespace still exists
+ * get the current programs again (replaced in place), the others are forgotten.
+ *
+ * <p>Requests for one container run one after another; different containers in parallel.
+ * Datapath calls and state files run on workers, never on the event loop.
+ *
+ * <p>Publishes {@link PodAttachment} on {@link Addresses#POD_ATTACHED} / {@link Addresses#POD_DETACHED}
+ * and readiness "cni-socket" on {@link Addresses#READINESS}.
+ */
+public final class AttachVerticle extends VerticleBase {
+    private static final Logger LOG = LoggerFactory.getLogger(AttachVerticle.class);
+    /** Readiness component name. */
+    public static final String COMPONENT = "cni-socket";
+    private static final Pattern IPV4 =
+            Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
+    private static final Set<String> DEVICE_GONE = Set.of("ENODEV", "ENOENT", "ENXIO");
+
+    private final PodDatapath datapath;
+    private final AttachmentStore store;
+    private final CniSocketSettings socketSettings;
+    private final BooleanSupplier datapathLoaded;
+    private final AttachStats stats = new AttachStats();
+    /** Attachments by {@link #key}; written on the event loop, read anywhere. */
+    private final Map<String, PodAttachment> attachments = new ConcurrentHashMap<>();
+    /** The last queued request per container id; event loop only. */
+    private final Map<String, Future<?>> queues = new HashMap<>();
+    /** Requests handed over and not yet answered (tests wait on it). */
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private CniSocketServer server;
+    private volatile Readiness readiness = Readiness.notReady(COMPONENT, "not started");
+
+    /**
+     * @param datapath       attaches and detaches the programs in a pod's namespace
+     * @param stateDir       {@code state.dir}; attachments are kept in its {@code pods/}
+     * @param socketSettings where and for whom the CNI socket listens
+     * @param datapathLoaded whether the BPF programs and maps are loaded (STATUS and readiness)
+     */
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
+                          BooleanSupplier datapathLoaded) {
+        this.datapath = datapath;
+        this.store = new AttachmentStore(stateDir);
+        this.socketSettings = socketSettings;
+        this.datapathLoaded = datapathLoaded;
+    }
+
+    /** The requests served so far; the health verticle reads it. */
+    public AttachStats stats() {
+        return stats;
+    }
+
+    /** The pods that carry enilb's programs now. */
+    public List<PodAttachment> attachments() {
+        return List.copyOf(attachments.values());
+    }
+
+    /** Whether the socket listens (the last readiness published). */
+    public Readiness readiness() {
+        return readiness;
+    }
+
+    /** Requests received and not yet answered. */
+    int inFlight() {
+        return inFlight.get();
+    }
+
+    @Override
+    public Future<?> start() {
+        LocalCodecs.register(vertx.eventBus());
+        server = new CniSocketServer(socketSettings, this::handle);
+        stats.countersOf(server::malformedRequests, server::refusedPeers);
+        return vertx.executeBlocking(this::restore, false)
+                .onSuccess(restored -> restored.forEach(this::remember))
+                .compose(restored -> vertx.executeBlocking(() -> {
+                    server.start();
+                    return null;
+                }, false))
+                .onSuccess(v -> setReadiness(Readiness.ok(COMPONENT)))
+                .onFailure(e -> setReadiness(Readiness.notReady(COMPONENT, String.valueOf(e.getMessage()))));
+    }
+
+    @Override
+    public Future<?> stop() {
+        CniSocketServer running = server;
+        if (running == null) {
+            return Future.succeededFuture();
+        }
+        return vertx.executeBlocking(() -> {
+            running.stop();
+            return null;
+        }, false).onComplete(v -> setReadiness(Readiness.notReady(COMPONENT, "stopped")));
+    }
+
+    /** Runs on a worker at start: re-attach the remembered pods whose namespace still exists. */
+    private List<PodAttachment> restore() throws Exception {
+        List<PodAttachment> kept = new ArrayList<>();
+        for (PodAttachment pod : store.loadAll()) {
+            String label = label(pod.containerId(), pod.ifName());
+            if (!NetworkNamespaces.isNetns(Path.of(pod.netns()))) {
+                store.delete(pod.containerId(), pod.ifName());
+                LOG.info("pod {} forgotten: its namespace {} is gone", label, pod.netns());
+                continue;
+            }
+            try {
+                datapath.attach(Path.of(pod.netns()), pod.ifName());
+                LOG.info("pod {} re-attached", label);
+            } catch (BpfException e) {
+                // kept: DEL or GC will come for it, and CHECK reports it
+                LOG.warn("pod {} could not be re-attached: {}", label, e.getMessage());
+            }
+            kept.add(pod);
+        }
+        return kept;
+    }
+
+    /** Called on a socket thread: hands the request to the event loop, returns the reply's future. */
+    private Future<CniReply> handle(CniRequest request) {
+        Promise<CniReply> reply = Promise.promise();
+        inFlight.incrementAndGet();
+        context.runOnContext(v -> dispatch(request).onComplete(reply));
+        return reply.future().onComplete(done -> inFlight.decrementAndGet());
+    }
+
+    private Future<CniReply> dispatch(CniRequest request) {
+        long started = System.nanoTime();
+        Future<CniReply> work;
+        try {
+            switch (request.command()) {
+                case CniWire.ADD -> work = serialized(request.containerId(), () -> add(request));
+                case CniWire.DEL -> work = serialized(request.containerId(), () -> del(request));
+                case CniWire.CHECK -> work = serialized(request.containerId(), () -> check(request));
+                case CniWire.GC -> work = gc(request);
+                case CniWire.STATUS -> work = status();
+                default -> throw new CniFailure(CniWire.INVALID_ENVIRONMENT, "unknown command " + request.command());
+            }
+        } catch (RuntimeException e) {
+            work = Future.failedFuture(e);
+        }
+        return work.otherwise(CniReply::failed).map(reply -> {
+            account(request, reply, System.nanoTime() - started);
+            return reply;
+        });
+    }
+
+    /** Runs {@code work} after every earlier request for {@code containerId} has finished. */
+    private <T> Future<T> serialized(String containerId, Supplier<Future<T>> work) {
+        Future<?> previous = queues.getOrDefault(containerId, Future.succeededFuture());
+        Future<T> next = previous.transform(done -> {
+            try {
+                return work.get();
+            } catch (RuntimeException e) {
+                return Future.failedFuture(e);
+            }
+        });
+        queues.put(containerId, next);
+        next.onComplete(done -> queues.remove(containerId, next));
+        return next;
+    }
+
+    private Future<CniReply> add(CniRequest request) {
+        Object prevResult = request.config().getValue("prevResult");
+        if (!(prevResult instanceof JsonObject result)) {
+            throw new CniFailure(CniWire.INVALID_CONFIG, "enilb is a chained plugin: ADD needs a prevResult",
+                    "put enilb after the plugin that creates the pod's interface");
+        }
+        List<String> ips = ipv4Addresses(result);
+        if (ips.isEmpty()) {
+            throw new CniFailure(CniWire.INVALID_CONFIG, "prevResult has no IPv4 address in ips",
+                    "enilb serves IPv4 pods");
+        }
+        if (!datapathLoaded.getAsBoolean()) {
+            throw new CniFailure(CniWire.TRY_AGAIN_LATER, "enilb's datapath is not loaded yet");
+        }
+        PodAttachment pod = new PodAttachment(request.containerId(), request.ifName(), request.netns(), ips);
+        Path netns = Path.of(request.netns());
+        return vertx.executeBlocking(() -> {
+            if (!NetworkNamespaces.isNetns(netns)) {
+                throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
+                        "CNI_NETNS " + netns + " is not a network namespace");
+            }
+            try {
+                datapath.attach(netns, request.ifName());
+            } catch (BpfException e) {
+                throw datapathFailure("cannot attach to " + request.ifName(), e);
+            }
+            store.save(pod);
+            return pod;
+        }, false).map(saved -> {
+            remember(saved);
+            return CniReply.ok(printable(result, request.cniVersion()));
+        });
+    }
+
+    private Future<CniReply> del(CniRequest request) {
+        String key = key(request.containerId(), request.ifName());
+        PodAttachment known = attachments.get(key);
+        String netnsText = !request.netns().isEmpty() ? request.netns() : known == null ? "" : known.netns();
+        return vertx.executeBlocking(() -> {
+            if (!netnsText.isEmpty() && NetworkNamespaces.isNetns(Path.of(netnsText))) {
+                try {
+                    datapath.detach(Path.of(netnsText), request.ifName());
+                } catch (BpfException e) {
+                    if (!DEVICE_GONE.contains(e.errnoName())) {
+                        throw datapathFailure("cannot detach from " + request.ifName(), e);
+                    }
+                }
+            }
+            store.delete(request.containerId(), request.ifName());
+            return null;
+        }, false).map(v -> {
+            forget(key);
+            return CniReply.ok();
+        });
+    }
+
+    private Future<CniReply> check(CniRequest request) {
+        Path netns = Path.of(request.netns());
+        String ifName = request.ifName();
+        return vertx.executeBlocking(() -> {
+            if (!NetworkNamespaces.isNetns(netns)) {
+                throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
+                        "CNI_NETNS " + netns + " is not a network namespace");
+            }
+            List<PodDatapath.AttachedProgram> programs;
+            try {
+                programs = datapath.attached(netns, ifName);
+            } catch (BpfException e) {
+                throw datapathFailure("cannot list programs on " + ifName, e);
+            }
+            List<String> missing = new ArrayList<>();
+            for (String[] hook : new String[][] {{ifName, "egress"}, {ifName, "ingress"}, {"lo", "egress"}}) {
+                boolean found = false;
+                for (PodDatapath.AttachedProgram program : programs) {
+                    found |= program.device().equals(hook[0]) && program.direction().equals(hook[1]);
+                }
+                if (!found) {
+                    missing.add(hook[0] + " " + hook[1]);
+                }
+            }
+            if (!missing.isEmpty()) {
+                throw new CniFailure(CniWire.PLUGIN_FAILURE, "enilb programs missing: " + String.join(", ", missing),
+                        "found: " + programs);
+            }
+            return CniReply.ok();
+        }, false);
+    }
+
+    private Future<CniReply> gc(CniRequest request) {
+        Object valid = request.config().getValue("cni.dev/valid-attachments");
+        if (!(valid instanceof JsonArray validArray)) {
+            throw new CniFailure(CniWire.INVALID_CONFIG, "GC needs cni.dev/valid-attachments");
+        }
+        Set<String> keep = new HashSet<>();
+        for (Object entry : validArray) {
+            if (!(entry instanceof JsonObject attachment)
+                    || !(attachment.getValue("containerID") instanceof String containerId)
+                    || !(attachment.getValue("ifname") instanceof String ifName)) {
+                throw new CniFailure(CniWire.INVALID_CONFIG,
+                        "cni.dev/valid-attachments entries need containerID and ifname");
+            }
+            keep.add(key(containerId, ifName));
+        }
+        List<Future<Boolean>> collected = new ArrayList<>();
+        for (PodAttachment stale : attachments.values()) {
+            if (!keep.contains(key(stale.containerId(), stale.ifName()))) {
+                collected.add(serialized(stale.containerId(), () -> collect(stale)));
+            }
+        }
+        return Future.join(collected).transform(done -> {
+            long forgotten = collected.stream().filter(f -> f.succeeded() && f.result()).count();
+            if (forgotten > 0) {
+                LOG.info("cni GC forgot {} attachment(s)", forgotten);
+            }
+            return Future.succeededFuture(CniReply.ok());
+        });
+    }
+
+    /** Forgets one attachment the runtime no longer knows, detaching if its namespace exists. */
+    private Future<Boolean> collect(PodAttachment stale) {
+        String key = key(stale.containerId(), stale.ifName());
+        if (attachments.get(key) != stale) {
+            return Future.succeededFuture(false); // re-added or deleted meanwhile
+        }
+        return vertx.executeBlocking(() -> {
+            Path netns = Path.of(stale.netns());
+            if (NetworkNamespaces.isNetns(netns)) {
+                datapath.detach(netns, stale.ifName());
+            }
+            store.delete(stale.containerId(), stale.ifName());
+            return true;
+        }, false).onSuccess(v -> forget(key)).onFailure(e ->
+                LOG.warn("pod {} GC failed, kept: {}", label(stale.containerId(), stale.ifName()), e.getMessage()));
+    }
+
+    private Future<CniReply> status() {
+        List<String> reasons = new ArrayList<>();
+        if (server == null || !server.isListening()) {
+            reasons.add("the CNI socket does not listen");
+        }
+        if (!datapathLoaded.getAsBoolean()) {
+            reasons.add("the datapath is not loaded");
+        }
+        if (!reasons.isEmpty()) {
+            throw new CniFailure(CniWire.NOT_AVAILABLE, "enilb is not ready", String.join("; ", reasons));
+        }
+        return Future.succeededFuture(CniReply.ok());
+    }
+
+    private void remember(PodAttachment pod) {
+        attachments.put(key(pod.containerId(), pod.ifName()), pod);
+        vertx.eventBus().publish(Addresses.POD_ATTACHED, pod);
+    }
+
+    private void forget(String key) {
+        PodAttachment gone = attachments.remove(key);
+        if (gone != null) {
+            vertx.eventBus().publish(Addresses.POD_DETACHED, gone);
+        }
+    }
+
+    private void setReadiness(Readiness next) {
+        readiness = next;
+        vertx.eventBus().publish(Addresses.READINESS, next);
+    }
+
+    /** Counts the request and logs one line for an operator. */
+    private void account(CniRequest request, CniReply reply, long nanos) {
+        AttachStats.Outcome outcome = reply.isOk() ? AttachStats.Outcome.OK
+                : reply.error().code() <= CniWire.INVALID_CONFIG ? AttachStats.Outcome.INVALID
+                : AttachStats.Outcome.FAILED;
+        stats.record(request.command(), outcome, nanos);
+        String subject = request.containerId().isEmpty() ? "cni" : "pod " + request.podLabel();
+        String took = String.format("%.1f ms", nanos / 1e6);
+        if (reply.isOk()) {
+            if (request.command().equals(CniWire.STATUS)) {
+                LOG.debug("{} {} ok in {}", subject, request.command(), took);
+            } else {
+                LOG.info("{} {} ok in {}", subject, request.command(), took);
+            }
+        } else {
+            LOG.warn("{} {} failed in {}: {} (code {}{})", subject, request.command(), took,
+                    reply.error().getMessage(), reply.error().code(),
+                    reply.error().details().isEmpty() ? "" : ", " + reply.error().details());
+        }
+    }
+
+    /** prevResult as the plugin prints it: unchanged, in the config's cniVersion. */
+    private static JsonObject printable(JsonObject prevResult, String cniVersion) {
+        JsonObject printed = new JsonObject().put("cniVersion", cniVersion);
+        prevResult.forEach(entry -> {
+            if (!entry.getKey().equals("cniVersion")) {
+                printed.put(entry.getKey(), entry.getValue());
+            }
+        });
+        return printed;
+    }
+
+    /** The IPv4 addresses (without prefix length) in prevResult's ips. */
+    static List<String> ipv4Addresses(JsonObject prevResult) {
+        List<String> found = new ArrayList<>();
+        Object ips = prevResult.getValue("ips");
+        if (!(ips instanceof JsonArray array)) {
+            return found;
+        }
+        for (Object ip : array) {
+            if (ip instanceof JsonObject entry && entry.getValue("address") instanceof String address) {
+                int slash = address.indexOf('/');
+                String bare = slash < 0 ? address : address.substring(0, slash);
+                if (IPV4.matcher(bare).matches()) {
+                    found.add(bare);
+                }
+            }
+        }
+        return found;
+    }
+
+    private static CniFailure datapathFailure(String what, BpfException e) {
+        return new CniFailure(CniWire.PLUGIN_FAILURE, what + ": " + e.getMessage(), e.errnoName());
+    }
+
+    private static String key(String containerId, String ifName) {
+        return containerId + "/" + ifName;
+    }
+
+    private static String label(String containerId, String ifName) {
+        return CniRequest.shortId(containerId) + "/" + ifName;
+    }
+}

@@ -1,0 +1,257 @@
+package io.enilb.watch;
+
+import io.enilb.bus.Addresses;
+import io.enilb.bus.LocalCodecs;
+import io.enilb.bus.Readiness;
+import io.enilb.bus.SyncState;
+import io.enilb.model.NormalizedService;
+import io.enilb.model.ServiceChange;
+import io.enilb.model.ServiceKey;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.EventBus;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.concurrent.Executor;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The watcher: reads Services and EndpointSlices from the configured source, normalizes them and
+ * publishes one {@link ServiceChange} per change on {@link Addresses#SERVICES_CHANGED}. The
+ * complete initial state is published before {@link SyncState} {@code synced=true} on
+ * {@link Addresses#SOURCE_SYNC}; {@link Readiness} of component {@value #COMPONENT} goes to
+ * {@link Addresses#READINESS} whenever it changes.
+ *
+ * <p>Configuration (the same nested shape as the daemon's YAML):
+ * <pre>
+ * { "source": "file" | "kubernetes",
+ *   "file": { "dir": "/etc/enilb/services", "rescan-ms": 500 },
+ *   "kubernetes": { "kubeconfig": "", "resync-ms": 0 },
+ *   "node": { "name": "node-1" } }
+ * </pre>
+ * Ready means: synced, and no file of the file source fails to parse. An API error after the
+ * initial sync does not make it unready (the last known state stays valid, as with kube-proxy);
+ * it shows in {@link ServiceView#sourceErrors()}.
+ */
+public final class WatcherVerticle extends VerticleBase implements ServiceView {
+    private static final Logger LOG = LoggerFactory.getLogger(WatcherVerticle.class);
+    public static final String COMPONENT = "source";
+
+    private final KubernetesClient injectedClient;
+
+    private ServiceSource source;
+    private KubernetesClient ownClient;
+    private boolean stopped;
+    private Readiness lastReadiness;
+
+    private volatile String sourceName = "";
+    private volatile boolean synced;
+    private volatile ServiceCatalog catalog;
+    private volatile SortedMap<String, String> errors = Collections.emptySortedMap();
+    private volatile long errorCount;
+
+    /** A watcher that builds its own Kubernetes client when the source is "kubernetes". */
+    public WatcherVerticle() {
+        this(null);
+    }
+
+    /** A watcher that uses the given client (not closed by the verticle) when the source is "kubernetes". */
+    public WatcherVerticle(KubernetesClient client) {
+        this.injectedClient = client;
+    }
+
+    /** The configuration this verticle reads, built from plain values. */
+    public static JsonObject config(String source, String fileDir, String kubeconfig, String nodeName) {
+        return new JsonObject()
+                .put("source", source)
+                .put("file", new JsonObject().put("dir", fileDir))
+                .put("kubernetes", new JsonObject().put("kubeconfig", kubeconfig))
+                .put("node", new JsonObject().put("name", nodeName));
+    }
+
+    @Override
+    public Future<?> start() {
+        LocalCodecs.register(vertx.eventBus());
+        JsonObject conf = config();
+        String kind = conf.getString("source", "file");
+        JsonObject file = conf.getJsonObject("file", new JsonObject());
+        JsonObject kube = conf.getJsonObject("kubernetes", new JsonObject());
+        String nodeName = conf.getJsonObject("node", new JsonObject()).getString("name", "");
+        if (nodeName.isEmpty()) {
+            return Future.failedFuture("watcher: node.name is empty");
+        }
+        catalog = new ServiceCatalog(new ServiceNormalizer(nodeName));
+        Executor handoff = task -> context.runOnContext(v -> task.run());
+        SourceListener listener = new Publisher();
+        sourceName = kind;
+        publishSync();
+        publishReadiness();
+
+        switch (kind) {
+            case "file" -> {
+                Path dir = Path.of(file.getString("dir", "/etc/enilb/services"));
+                Duration rescan = Duration.ofMillis(file.getLong("rescan-ms", 500L));
+                source = new FileSource(dir, rescan, catalog, handoff, listener);
+                source.start();
+                return Future.succeededFuture();
+            }
+            case "kubernetes" -> {
+                long resync = kube.getLong("resync-ms", 0L);
+                String kubeconfig = kube.getString("kubeconfig", "");
+                Future<KubernetesClient> client = injectedClient != null
+                        ? Future.succeededFuture(injectedClient)
+                        : vertx.executeBlocking(() -> KubernetesSource.createClient(vertx, kubeconfig))
+                                .recover(e -> Future.failedFuture(new IllegalStateException(
+                                        "watcher: no Kubernetes client from "
+                                                + (kubeconfig.isEmpty() ? "in-cluster or ~/.kube/config" : kubeconfig)
+                                                + ": " + FileSource.reasonOf(e), e)));
+                return client.map(c -> {
+                    if (c != injectedClient) {
+                        ownClient = c;
+                    }
+                    source = new KubernetesSource(c, resync, catalog, handoff, listener);
+                    if (!stopped) {
+                        source.start();
+                    }
+                    return null;
+                });
+            }
+            default -> {
+                return Future.failedFuture("watcher: source must be kubernetes or file, got '" + kind + "'");
+            }
+        }
+    }
+
+    @Override
+    public Future<?> stop() {
+        if (stopped) {
+            return Future.succeededFuture();
+        }
+        stopped = true;
+        ServiceSource s = source;
+        KubernetesClient c = ownClient;
+        ownClient = null;
+        return vertx.executeBlocking(() -> {
+            if (s != null) {
+                s.close();
+            }
+            if (c != null) {
+                c.close();
+            }
+            return null;
+        });
+    }
+
+    /** The read-only view for health; this verticle itself. */
+    public ServiceView view() {
+        return this;
+    }
+
+    @Override
+    public String sourceName() {
+        return sourceName;
+    }
+
+    @Override
+    public boolean synced() {
+        return synced;
+    }
+
+    @Override
+    public SortedMap<ServiceKey, NormalizedService> services() {
+        ServiceCatalog c = catalog;
+        return c == null ? Collections.emptySortedMap() : c.snapshot();
+    }
+
+    @Override
+    public SortedMap<String, String> sourceErrors() {
+        return errors;
+    }
+
+    @Override
+    public long sourceErrorCount() {
+        return errorCount;
+    }
+
+    private void publishSync() {
+        vertx.eventBus().publish(Addresses.SOURCE_SYNC, new SyncState(sourceName, synced));
+    }
+
+    private void publishReadiness() {
+        Readiness now;
+        if (!synced) {
+            String why = "source " + sourceName + " not synced yet";
+            now = Readiness.notReady(COMPONENT, errors.isEmpty() ? why : why + ": " + describe(errors));
+        } else if (sourceName.equals("file") && !errors.isEmpty()) {
+            now = Readiness.notReady(COMPONENT, describe(errors));
+        } else {
+            now = Readiness.ok(COMPONENT);
+        }
+        if (!now.equals(lastReadiness)) {
+            lastReadiness = now;
+            vertx.eventBus().publish(Addresses.READINESS, now);
+        }
+    }
+
+    private static String describe(Map<String, String> errors) {
+        return errors.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue())
+                .collect(Collectors.joining("; "));
+    }
+
+    /** Runs on this verticle's context (the sources hand off to it). */
+    private final class Publisher implements SourceListener {
+        @Override
+        public void changed(List<ServiceChange> changes) {
+            if (stopped) {
+                return;
+            }
+            EventBus bus = vertx.eventBus();
+            for (ServiceChange change : changes) {
+                if (synced || LOG.isDebugEnabled()) {
+                    log(change); // the initial listing is summed up in one line at sync instead
+                }
+                bus.publish(Addresses.SERVICES_CHANGED, change);
+            }
+        }
+
+        private void log(ServiceChange change) {
+            if (change.isDelete()) {
+                LOG.info("service {}: removed", change.key());
+            } else {
+                NormalizedService s = change.service();
+                LOG.info("service {}: {} port(s), {} backend(s), clusterIP {}", change.key(), s.ports().size(),
+                        s.ports().stream().mapToInt(p -> p.backends().size()).sum(), s.clusterIp());
+            }
+        }
+
+        @Override
+        public void syncChanged(boolean nowSynced) {
+            if (stopped || synced == nowSynced) {
+                return;
+            }
+            synced = nowSynced;
+            LOG.info("source {}: {}, {} services", sourceName, nowSynced ? "synced" : "out of sync",
+                    services().size());
+            publishSync();
+            publishReadiness();
+        }
+
+        @Override
+        public void errorsChanged(SortedMap<String, String> now) {
+            long fresh = now.entrySet().stream().filter(e -> !e.getValue().equals(errors.get(e.getKey()))).count();
+            errorCount += fresh;
+            errors = now;
+            if (!stopped) {
+                publishReadiness();
+            }
+        }
+    }
+}

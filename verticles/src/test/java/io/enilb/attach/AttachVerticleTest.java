@@ -1,0 +1,395 @@
+package io.enilb.attach;
+
+import io.enilb.bus.Addresses;
+import io.enilb.bus.LocalCodecs;
+import io.enilb.bus.PodAttachment;
+import io.enilb.bus.Readiness;
+import io.enilb.cni.CniSocketSettings;
+import io.enilb.cni.CniTestClient;
+import io.enilb.cni.CniWire;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
+
+import static io.enilb.cni.CniTestClient.config;
+import static io.enilb.cni.CniTestClient.request;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+class AttachVerticleTest {
+    private static final String POD_A = "5ddb4f0c1e2a9b7d3c4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f7a8";
+    private static final String POD_B = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+
+    @TempDir
+    Path tmp;
+    Vertx vertx;
+    RecordingPodDatapath datapath;
+    CniTestClient client;
+    Path socket;
+    Path stateDir;
+    Path nsA;
+    Path nsB;
+    final AtomicBoolean datapathLoaded = new AtomicBoolean(true);
+    final BlockingQueue<PodAttachment> attached = new LinkedBlockingQueue<>();
+    final BlockingQueue<PodAttachment> detached = new LinkedBlockingQueue<>();
+    final BlockingQueue<Readiness> readiness = new LinkedBlockingQueue<>();
+    AttachVerticle verticle;
+    String deployment;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        vertx = Vertx.vertx();
+        LocalCodecs.register(vertx.eventBus());
+        vertx.eventBus().<PodAttachment>consumer(Addresses.POD_ATTACHED, m -> attached.add(m.body()));
+        vertx.eventBus().<PodAttachment>consumer(Addresses.POD_DETACHED, m -> detached.add(m.body()));
+        vertx.eventBus().<Readiness>consumer(Addresses.READINESS, m -> readiness.add(m.body()));
+        datapath = new RecordingPodDatapath();
+        socket = tmp.resolve("run/cni.sock");
+        stateDir = tmp.resolve("state");
+        // pod namespaces: links to our own namespace, which is an nsfs file; removing a link is a pod gone
+        Files.createDirectories(tmp.resolve("netns"));
+        nsA = Files.createSymbolicLink(tmp.resolve("netns/cni-a"), Path.of("/proc/self/ns/net"));
+        nsB = Files.createSymbolicLink(tmp.resolve("netns/cni-b"), Path.of("/proc/self/ns/net"));
+        client = new CniTestClient(socket);
+        deploy();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(socket).doesNotExist();
+        assertThat(datapath.onEventLoop).as("datapath calls on an event loop").isEmpty();
+    }
+
+    private void deploy() throws Exception {
+        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), datapathLoaded::get);
+        deployment = get(vertx.deployVerticle(verticle));
+    }
+
+    private void undeploy() throws Exception {
+        get(vertx.undeploy(deployment));
+    }
+
+    private static <T> T get(Future<T> future) throws Exception {
+        return future.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    private JsonObject add(String containerId, Path netns, String ip) throws IOException {
+        return client.send(request("ADD", containerId, netns.toString(), "eth0", config("1.0.0", ip)));
+    }
+
+    private JsonObject del(String containerId, Path netns) throws IOException {
+        return client.send(request("DEL", containerId, netns == null ? "" : netns.toString(), "eth0",
+                config("1.0.0", null)));
+    }
+
+    private JsonObject check(String containerId, Path netns) throws IOException {
+        return client.send(request("CHECK", containerId, netns.toString(), "eth0", config("1.0.0", "198.18.0.5")));
+    }
+
+    private JsonObject gc(String... validContainerIds) throws IOException {
+        JsonArray valid = new JsonArray();
+        for (String id : validContainerIds) {
+            valid.add(new JsonObject().put("containerID", id).put("ifname", "eth0"));
+        }
+        return client.send(request("GC", "", "", "",
+                config("1.1.0", null).put("cni.dev/valid-attachments", valid)));
+    }
+
+    private JsonObject status() throws IOException {
+        return client.send(request("STATUS", "", "", "", config("1.1.0", null)));
+    }
+
+    private static int code(JsonObject reply) {
+        assertThat(reply.containsKey(CniWire.ERROR)).as("error reply: %s", reply).isTrue();
+        return reply.getJsonObject(CniWire.ERROR).getInteger(CniWire.CODE);
+    }
+
+    private static void assertOk(JsonObject reply) {
+        assertThat(reply.containsKey(CniWire.RESULT)).as("result reply: %s", reply).isTrue();
+    }
+
+    private TreeMap<String, String> stateFiles() throws IOException {
+        TreeMap<String, String> files = new TreeMap<>();
+        Path pods = stateDir.resolve("pods");
+        if (Files.isDirectory(pods)) {
+            try (Stream<Path> list = Files.list(pods)) {
+                for (Path file : list.toList()) {
+                    files.put(file.getFileName().toString(), Files.readString(file));
+                }
+            }
+        }
+        return files;
+    }
+
+    @Test
+    void addAttachesRemembersAndPassesPrevResultThrough() throws Exception {
+        JsonObject config = config("1.0.0", "198.18.0.5");
+        JsonObject reply = add(POD_A, nsA, "198.18.0.5");
+
+        assertOk(reply);
+        JsonObject expected = config.getJsonObject("prevResult").copy();
+        assertThat(reply.getJsonObject(CniWire.RESULT)).isEqualTo(expected);
+        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
+        PodAttachment published = attached.poll(5, TimeUnit.SECONDS);
+        assertThat(published).isEqualTo(new PodAttachment(POD_A, "eth0", nsA.toString(), List.of("198.18.0.5")));
+        assertThat(verticle.attachments()).containsExactly(published);
+        assertThat(verticle.stats().count("ADD", AttachStats.Outcome.OK)).isEqualTo(1);
+        assertThat(verticle.stats().latency("ADD").count()).isEqualTo(1);
+    }
+
+    @Test
+    void addResultIsPrintedInTheConfigVersion() throws Exception {
+        JsonObject config = config("1.1.0", "198.18.0.5");
+        config.getJsonObject("prevResult").put("cniVersion", "1.0.0");
+
+        JsonObject result = client.send(request("ADD", POD_A, nsA.toString(), "eth0", config))
+                .getJsonObject(CniWire.RESULT);
+
+        assertThat(result.getString("cniVersion")).isEqualTo("1.1.0");
+        assertThat(result.fieldNames()).first().isEqualTo("cniVersion");
+    }
+
+    @Test
+    void refusedAddsChangeNothing() throws Exception {
+        Path notANamespace = Files.writeString(tmp.resolve("plain-file"), "");
+
+        assertThat(code(client.send(request("ADD", POD_A, nsA.toString(), "eth0", config("1.0.0", null)))))
+                .isEqualTo(7);
+        assertThat(code(add(POD_A, nsA, "fd00::5"))).isEqualTo(7);
+        assertThat(code(add(POD_A, notANamespace, "198.18.0.5"))).isEqualTo(4);
+        assertThat(code(add(POD_A, tmp.resolve("missing"), "198.18.0.5"))).isEqualTo(4);
+
+        assertThat(datapath.calls).isEmpty();
+        assertThat(stateFiles()).isEmpty();
+        assertThat(verticle.stats().count("ADD", AttachStats.Outcome.INVALID)).isEqualTo(4);
+    }
+
+    @Test
+    void datapathFailureIsACniErrorWithTheErrno() throws Exception {
+        datapath.failNextAttachWith = 19; // ENODEV
+
+        JsonObject error = add(POD_A, nsA, "198.18.0.5").getJsonObject(CniWire.ERROR);
+
+        assertThat(error.getInteger(CniWire.CODE)).isEqualTo(999);
+        assertThat(error.getString(CniWire.MSG)).contains("cannot attach to eth0").contains("ENODEV");
+        assertThat(error.getString(CniWire.DETAILS)).isEqualTo("ENODEV");
+        assertThat(stateFiles()).isEmpty();
+        assertThat(verticle.attachments()).isEmpty();
+        assertThat(verticle.stats().count("ADD", AttachStats.Outcome.FAILED)).isEqualTo(1);
+    }
+
+    @Test
+    void checkSeesAllThreeHooksAndFailsWithoutThem() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(check(POD_A, nsA));
+
+        datapath.attached.put(nsA + " eth0", List.of(datapath.attached.get(nsA + " eth0").get(0)));
+        JsonObject error = check(POD_A, nsA).getJsonObject(CniWire.ERROR);
+
+        assertThat(error.getInteger(CniWire.CODE)).isEqualTo(999);
+        assertThat(error.getString(CniWire.MSG)).isEqualTo("enilb programs missing: eth0 ingress, lo egress");
+    }
+
+    @Test
+    void delDetachesForgetsAndIsIdempotent() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+
+        assertOk(del(POD_A, nsA));
+        assertOk(del(POD_A, nsA));
+
+        assertThat(datapath.calls).containsExactly(
+                "attach " + nsA + " eth0", "detach " + nsA + " eth0", "detach " + nsA + " eth0");
+        assertThat(stateFiles()).isEmpty();
+        assertThat(verticle.attachments()).isEmpty();
+        assertThat(detached.poll(5, TimeUnit.SECONDS).containerId()).isEqualTo(POD_A);
+        assertThat(verticle.stats().count("DEL", AttachStats.Outcome.OK)).isEqualTo(2);
+    }
+
+    @Test
+    void delOfAGoneNamespaceOrWithoutOneSucceedsWithoutDetaching() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        Files.delete(nsA);
+
+        assertOk(del(POD_A, nsA));
+        assertOk(del(POD_B, null));
+
+        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(stateFiles()).isEmpty();
+    }
+
+    @Test
+    void gcForgetsWhatTheRuntimeNoLongerKnows() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+
+        assertOk(gc(POD_A));
+
+        assertThat(datapath.calls).contains("detach " + nsB + " eth0").doesNotContain("detach " + nsA + " eth0");
+        assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
+        assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
+        assertThat(code(client.send(request("GC", "", "", "", config("1.1.0", null))))).isEqualTo(7);
+    }
+
+    @Test
+    void statusAndAddWaitForTheDatapath() throws Exception {
+        assertOk(status());
+
+        datapathLoaded.set(false);
+        JsonObject error = status().getJsonObject(CniWire.ERROR);
+
+        assertThat(error.getInteger(CniWire.CODE)).isEqualTo(50);
+        assertThat(error.getString(CniWire.DETAILS)).contains("datapath is not loaded");
+        assertThat(code(add(POD_A, nsA, "198.18.0.5"))).isEqualTo(11);
+        assertThat(datapath.calls).isEmpty();
+    }
+
+    @Test
+    void publishesReadinessOfTheSocket() throws Exception {
+        Readiness ready = readiness.poll(5, TimeUnit.SECONDS);
+        assertThat(ready).isEqualTo(Readiness.ok("cni-socket"));
+        assertThat(verticle.readiness().ready()).isTrue();
+
+        undeploy();
+
+        assertThat(readiness.poll(5, TimeUnit.SECONDS).ready()).isFalse();
+        assertThat(socket).doesNotExist();
+    }
+
+    @Test
+    void restartReattachesLivePodsAndForgetsGoneOnes() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        undeploy();
+        Files.delete(nsB);
+        datapath.calls.clear();
+
+        deploy();
+
+        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
+        assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
+        assertOk(check(POD_A, nsA));
+    }
+
+    @Test
+    void requestsForOneContainerRunOneAfterAnotherOthersInParallel() throws Exception {
+        CountDownLatch gate = new CountDownLatch(1);
+        datapath.attachGate = gate;
+        CompletableFuture<JsonObject> slowAdd = CompletableFuture.supplyAsync(() -> call(() -> add(POD_A, nsA,
+                "198.18.0.5")));
+        await().atMost(Duration.ofSeconds(5)).until(() -> datapath.calls.contains("attach " + nsA + " eth0"));
+
+        CompletableFuture<JsonObject> del = CompletableFuture.supplyAsync(() -> call(() -> del(POD_A, nsA)));
+        await().atMost(Duration.ofSeconds(5)).until(() -> verticle.inFlight() == 2); // the DEL waits in line
+        datapath.attachGate = null;
+        assertOk(add(POD_B, nsB, "198.18.0.6")); // not held up by POD_A
+        assertThat(del).isNotDone();
+        assertThat(datapath.calls).doesNotContain("detach " + nsA + " eth0");
+
+        gate.countDown();
+        assertOk(slowAdd.get(5, TimeUnit.SECONDS));
+        assertOk(del.get(5, TimeUnit.SECONDS));
+        assertThat(datapath.calls.indexOf("detach " + nsA + " eth0"))
+                .isGreaterThan(datapath.calls.indexOf("attach " + nsA + " eth0"));
+        assertThat(stateFiles()).containsOnlyKeys(POD_B + "@eth0.json");
+    }
+
+    @Test
+    void aThousandMalformedMessagesChangeNothing() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        TreeMap<String, String> before = stateFiles();
+        datapath.calls.clear();
+        Random random = new Random(42);
+        byte[] valid = request("ADD", POD_B, nsB.toString(), "eth0", config("1.0.0", "198.18.0.6")).encode()
+                .getBytes(StandardCharsets.UTF_8);
+
+        for (int i = 0; i < 1000; i++) {
+            byte[] message = switch (i % 4) {
+                case 0 -> randomBytes(random, 1 + random.nextInt(300));
+                case 1 -> java.util.Arrays.copyOf(valid, 1 + random.nextInt(valid.length - 1)); // truncated
+                case 2 -> wrongTypes(random).encode().getBytes(StandardCharsets.UTF_8);
+                default -> new JsonArray().add(random.nextInt()).add("ADD").encode().getBytes(StandardCharsets.UTF_8);
+            };
+            String reply = client.sendRaw(message);
+            assertThat(new JsonObject(reply).containsKey(CniWire.ERROR)).as("reply to message %d", i).isTrue();
+        }
+
+        assertThat(datapath.calls).isEmpty();
+        assertThat(stateFiles()).isEqualTo(before);
+        assertThat(verticle.stats().malformedRequests()).isEqualTo(1000);
+        assertOk(status());
+        assertOk(check(POD_A, nsA));
+    }
+
+    @Test
+    void refusesPeersOutsideTheAllowedUids() throws Exception {
+        undeploy();
+        verticle = new AttachVerticle(datapath, stateDir,
+                CniSocketSettings.defaults(socket).withAllowedUids(Set.of(4242)), datapathLoaded::get);
+        deployment = get(vertx.deployVerticle(verticle));
+
+        JsonObject error = add(POD_A, nsA, "198.18.0.5").getJsonObject(CniWire.ERROR);
+
+        assertThat(error.getString(CniWire.MSG)).contains("may not use the enilb CNI socket");
+        assertThat(datapath.calls).isEmpty();
+        assertThat(stateFiles()).isEmpty();
+        assertThat(verticle.stats().refusedPeers()).isEqualTo(1);
+    }
+
+    private static byte[] randomBytes(Random random, int length) {
+        byte[] bytes = new byte[length];
+        random.nextBytes(bytes);
+        return bytes;
+    }
+
+    /** A request whose fields have the wrong JSON types. */
+    private static JsonObject wrongTypes(Random random) {
+        JsonObject request = new JsonObject();
+        String[] fields = {CniWire.COMMAND, CniWire.CONTAINER_ID, CniWire.NETNS, CniWire.IF_NAME, CniWire.CONFIG};
+        for (String field : fields) {
+            switch (random.nextInt(4)) {
+                case 0 -> request.put(field, random.nextInt());
+                case 1 -> request.put(field, new JsonArray().add("x"));
+                case 2 -> request.put(field, random.nextBoolean());
+                default -> request.put(field, (String) null);
+            }
+        }
+        return request;
+    }
+
+    private interface IoCall {
+        JsonObject run() throws IOException;
+    }
+
+    private static JsonObject call(IoCall call) {
+        try {
+            return call.run();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

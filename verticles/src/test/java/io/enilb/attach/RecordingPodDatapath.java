@@ -1,0 +1,69 @@
+package io.enilb.attach;
+
+import io.enilb.bpf.BpfException;
+import io.enilb.bpf.PodDatapath;
+import io.vertx.core.Context;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/** A PodDatapath in memory: records every call and what is "attached" per namespace and device. */
+final class RecordingPodDatapath implements PodDatapath {
+    /** "attach /ns/a eth0", "detach ...", "attached ..." in call order. */
+    final List<String> calls = new CopyOnWriteArrayList<>();
+    /** Calls that ran on a Vert.x event-loop thread (must stay empty). */
+    final List<String> onEventLoop = new CopyOnWriteArrayList<>();
+    /** Attached programs by netns + " " + ifName. */
+    final Map<String, List<AttachedProgram>> attached = new ConcurrentHashMap<>();
+    /** errno for the next attach to fail with (0: none). */
+    volatile int failNextAttachWith;
+    /** When set, attach waits for it (to hold a request in flight). */
+    volatile CountDownLatch attachGate;
+
+    @Override
+    public void attach(Path netns, String ifName) {
+        record("attach " + netns + " " + ifName);
+        CountDownLatch gate = attachGate;
+        if (gate != null) {
+            try {
+                gate.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        int errno = failNextAttachWith;
+        if (errno != 0) {
+            failNextAttachWith = 0;
+            throw new BpfException("bpf_tc_attach enilb_egress on " + ifName, errno, "");
+        }
+        attached.put(netns + " " + ifName, List.of(
+                new AttachedProgram(ifName, "egress", 11, "enilb_egress"),
+                new AttachedProgram(ifName, "ingress", 12, "enilb_ingress"),
+                new AttachedProgram("lo", "egress", 13, "enilb_lo_egress")));
+    }
+
+    @Override
+    public void detach(Path netns, String ifName) {
+        record("detach " + netns + " " + ifName);
+        attached.remove(netns + " " + ifName);
+    }
+
+    @Override
+    public List<AttachedProgram> attached(Path netns, String ifName) {
+        record("attached " + netns + " " + ifName);
+        return new ArrayList<>(attached.getOrDefault(netns + " " + ifName, List.of()));
+    }
+
+    private void record(String call) {
+        calls.add(call);
+        if (Context.isOnEventLoopThread()) {
+            onEventLoop.add(call);
+        }
+    }
+}
