@@ -30,6 +30,7 @@ public final class Lab implements AutoCloseable {
     private final List<Process> processes = Collections.synchronizedList(new ArrayList<>());
     private final Thread cleanupOnExit = new Thread(this::removeEverything, "lab-cleanup");
     private int vethCount;
+    private boolean trunk;
 
     public Lab() {
         Runtime.getRuntime().addShutdownHook(cleanupOnExit);
@@ -70,6 +71,44 @@ public final class Lab implements AutoCloseable {
         exec(ns, "ip", "link", "set", "eth0", "up");
         exec(ns, "ip", "route", "add", "default", "via", GATEWAY);
         return new Pod(this, name, ns, ip);
+    }
+
+    /**
+     * A pod namespace with no NIC yet: a CNI plugin (macvlan, then enilb) gives it one. Its
+     * macvlan parent is {@link #macvlanParent()}, a trunk into the fabric's bridge.
+     */
+    public Pod emptyPod(String name, String ip) {
+        String ns = "enl" + id + "-" + name;
+        addNamespace(ns);
+        exec(ns, "ip", "link", "set", "lo", "up");
+        return new Pod(this, name, ns, ip);
+    }
+
+    /**
+     * A pod whose NIC is a macvlan device on the fabric's trunk, the way the macvlan CNI plugin
+     * makes one: created on the parent, moved into the pod, addressed there.
+     */
+    public Pod macvlanPod(String name, String ip) {
+        Pod pod = emptyPod(name, ip);
+        String dev = "m" + id + (vethCount++);
+        exec(fabric, "ip", "link", "add", dev, "link", macvlanParent(), "type", "macvlan", "mode", "bridge");
+        exec(fabric, "ip", "link", "set", dev, "netns", pod.netns().toString());
+        exec(pod.namespace(), "ip", "link", "set", dev, "name", "eth0");
+        exec(pod.namespace(), "ip", "addr", "add", ip + "/" + POD_PREFIX_LEN, "dev", "eth0");
+        exec(pod.namespace(), "ip", "link", "set", "eth0", "up");
+        exec(pod.namespace(), "ip", "route", "add", "default", "via", GATEWAY);
+        return pod;
+    }
+
+    /** In the fabric: "trunk", a veth whose peer is a port of the bridge; macvlan NICs hang off it. */
+    public synchronized String macvlanParent() {
+        if (!trunk) {
+            exec(fabric, "ip", "link", "add", "trunk", "type", "veth", "peer", "name", "uplink");
+            exec(fabric, "ip", "link", "set", "uplink", "master", "br0", "up");
+            exec(fabric, "ip", "link", "set", "trunk", "up");
+            trunk = true;
+        }
+        return "trunk";
     }
 
     public static Path netnsPath(String ns) {

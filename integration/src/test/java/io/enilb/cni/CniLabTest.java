@@ -1,0 +1,155 @@
+package io.enilb.cni;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+import io.enilb.attach.AttachVerticle;
+import io.enilb.bpf.BpfObject;
+import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.lab.Lab;
+import io.enilb.lab.Pod;
+import io.vertx.core.Vertx;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The real packaged enilb-cni, run the way a container runtime runs it (CNI_* environment, the
+ * configuration with prevResult on stdin), against the attach verticle on the real datapath,
+ * for a pod whose NIC is a macvlan device on the lab's fabric.
+ */
+class CniLabTest {
+    static final String VIP = "198.19.0.20";
+    static Lab lab;
+    static Pod pod;
+    static Datapath datapath;
+    static Vertx vertx;
+    static Path pins;
+    static Path work;
+    static Path socket;
+    static Path plugin;
+
+    @BeforeAll
+    static void start() throws Exception {
+        plugin = Path.of(System.getProperty("enilb.dist"), "bin", "enilb-cni");
+        assertThat(Files.isExecutable(plugin)).as("packaged plugin %s", plugin).isTrue();
+        work = Files.createTempDirectory("enilb-cni-lab");
+        socket = work.resolve("run/cni.sock");
+        pins = Path.of("/sys/fs/bpf/enilb-cni-" + UUID.randomUUID().toString().substring(0, 8));
+        lab = new Lab();
+        Pod backend = lab.pod("be", "198.18.0.41");
+        lab.echoServer(backend.namespace(), "be", 8080, 5353);
+        pod = lab.macvlanPod("app", "198.18.0.40");
+        datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
+        datapath.maps().backends().put(1, new BackendEntry(Ipv4.parse(backend.ip()), 8080, 0));
+        datapath.maps().slots().put(new SlotKey(1, 0), new SlotValue(1));
+        datapath.maps().revNat().put(1, new RevNatValue(Ipv4.parse(VIP), 80));
+        datapath.maps().services().put(new SvcKey(Ipv4.parse(VIP), 80, 6), new SvcValue(1, 1, 0, 0));
+        vertx = Vertx.vertx();
+        vertx.deployVerticle(new AttachVerticle(datapath, work.resolve("state"), CniSocketSettings.defaults(socket),
+                () -> true)).await(20, TimeUnit.SECONDS);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (vertx != null) {
+            vertx.close().await(20, TimeUnit.SECONDS);
+        }
+        if (lab != null) {
+            lab.close();
+            assertThat(lab.remainingNamespaces()).isEmpty();
+        }
+        if (datapath != null) {
+            datapath.close();
+        }
+        BpfObject.unpinAll(pins);
+    }
+
+    record Run(int status, String stdout) {
+    }
+
+    static Run cni(String command, String containerId, String netns, String config) throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(plugin.toString());
+        pb.environment().put("CNI_COMMAND", command);
+        pb.environment().put("CNI_CONTAINERID", containerId);
+        pb.environment().put("CNI_NETNS", netns);
+        pb.environment().put("CNI_IFNAME", "eth0");
+        pb.environment().put("CNI_PATH", "/opt/cni/bin");
+        Process p = pb.redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        p.getOutputStream().write(config.getBytes(StandardCharsets.UTF_8));
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        return new Run(p.exitValue(), out.strip());
+    }
+
+    static String config(Path sock, String ip, boolean withPrevResult) {
+        String prev = withPrevResult ? ",\"prevResult\":{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\""
+                + pod.netns() + "\"}],\"ips\":[{\"address\":\"" + ip + "/16\",\"interface\":0,\"gateway\":\"198.18.0.1\"}]}" : "";
+        return "{\"cniVersion\":\"1.1.0\",\"name\":\"lab\",\"type\":\"enilb\",\"socket\":\"" + sock + "\"" + prev + "}";
+    }
+
+    @Test
+    void addThenTrafficCheckDelTwice() throws Exception {
+        String cfg = config(socket, pod.ip(), true);
+        Run add = cni("ADD", "c0ffee01", pod.netns().toString(), cfg);
+        assertThat(add.status()).as(add.stdout()).isZero();
+        assertThat(add.stdout()).contains("\"ips\"").contains(pod.ip() + "/16");
+        assertThat(datapath.attached(pod.netns(), "eth0")).hasSize(3);
+
+        Lab.Result r = pod.http(VIP, 80);
+        assertThat(r.ok()).as(r.output()).isTrue();
+        assertThat(r.output()).isEqualTo("be " + pod.ip() + "\n");
+
+        assertThat(cni("CHECK", "c0ffee01", pod.netns().toString(), cfg).status()).isZero();
+        assertThat(cni("DEL", "c0ffee01", pod.netns().toString(), cfg).status()).isZero();
+        assertThat(cni("DEL", "c0ffee01", pod.netns().toString(), cfg).status()).isZero();
+        assertThat(datapath.attached(pod.netns(), "eth0")).as("no enilb filter after DEL").isEmpty();
+        assertThat(pod.exec("tc", "filter", "show", "dev", "eth0", "egress")).doesNotContain("enilb");
+    }
+
+    @Test
+    void versionIsAnsweredLocally() throws Exception {
+        Run v = cni("VERSION", "", "", "{\"cniVersion\":\"1.1.0\"}");
+        assertThat(v.status()).isZero();
+        assertThat(v.stdout()).contains("\"supportedVersions\"").contains("1.1.0").contains("1.0.0").contains("0.4.0");
+    }
+
+    @Test
+    void addWithoutPrevResultIsAnError() throws Exception {
+        Run add = cni("ADD", "c0ffee02", pod.netns().toString(), config(socket, pod.ip(), false));
+        assertThat(add.status()).isEqualTo(1);
+        assertThat(add.stdout()).contains("\"code\"").contains("prevResult");
+    }
+
+    @Test
+    void addWithTheDaemonDownSaysTryAgainLater() throws Exception {
+        Run add = cni("ADD", "c0ffee03", pod.netns().toString(), config(work.resolve("nobody.sock"), pod.ip(), true));
+        assertThat(add.status()).isEqualTo(1);
+        assertThat(add.stdout()).contains("\"code\":11");
+        Run del = cni("DEL", "c0ffee03", pod.netns().toString(), config(work.resolve("nobody.sock"), pod.ip(), true));
+        assertThat(del.status()).as("DEL succeeds with the daemon down").isZero();
+    }
+
+    @Test
+    void addForAMissingNamespaceChangesNothing() throws Exception {
+        Run add = cni("ADD", "c0ffee04", "/run/netns/enilb-no-such-ns", config(socket, pod.ip(), true));
+        assertThat(add.status()).isEqualTo(1);
+        assertThat(add.stdout()).contains("\"code\"");
+        assertThat(datapath.attached(pod.netns(), "eth0")).isEmpty();
+    }
+}
