@@ -1,0 +1,224 @@
+package io.enilb.daemon;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import io.enilb.attach.AttachVerticle;
+import io.enilb.bpf.BpfException;
+import io.enilb.bpf.BpfObject.MapNames;
+import io.enilb.bpf.Datapath;
+import io.enilb.bus.Addresses;
+import io.enilb.bus.LocalCodecs;
+import io.enilb.bus.Readiness;
+import io.enilb.bus.ReadinessTracker;
+import io.enilb.cni.CniSocketSettings;
+import io.enilb.daemon.config.ConfigException;
+import io.enilb.daemon.config.ConfigLoader;
+import io.enilb.daemon.config.EnilbConfig;
+import io.enilb.daemon.systemd.SdNotify;
+import io.enilb.natmap.NatMapVerticle;
+import io.enilb.natmap.NatMaps;
+import io.enilb.watch.WatcherVerticle;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/**
+ * enilbd: loads the configuration and the datapath, deploys the verticles (health, nat-map,
+ * watcher, attach: observers before the producers they observe), tells systemd when it is
+ * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
+ */
+public final class Enilbd {
+    private static final Logger LOG = LoggerFactory.getLogger(Enilbd.class);
+    static final int EXIT_BAD_CONFIG = 2;
+    static final int EXIT_START_FAILED = 1;
+    private static final Duration STOP_BUDGET = Duration.ofMillis(4500);
+
+    private final Vertx vertx;
+    private final EnilbConfig config;
+    private final SdNotify notify;
+    private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);
+    private final AtomicBoolean stopping = new AtomicBoolean();
+    private Datapath datapath;
+    private String attachId;
+    private final List<String> deployments = new java.util.ArrayList<>();
+
+    private Enilbd(Vertx vertx, EnilbConfig config, SdNotify notify) {
+        this.vertx = vertx;
+        this.config = config;
+        this.notify = notify;
+    }
+
+    public static void main(String[] args) {
+        Path configFile = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--config" -> {
+                    if (i + 1 >= args.length) {
+                        usage("--config needs a file");
+                    }
+                    configFile = Path.of(args[++i]);
+                }
+                case "-h", "--help" -> {
+                    System.out.println("usage: enilbd [--config FILE]   (ENILB_* environment variables override the file)");
+                    return;
+                }
+                default -> usage("unknown argument " + args[i]);
+            }
+        }
+        Vertx vertx = Vertx.vertx();
+        EnilbConfig config;
+        try {
+            config = new ConfigLoader(vertx).load(configFile).await(30, TimeUnit.SECONDS);
+        } catch (ConfigException e) {
+            System.err.println("enilbd: bad configuration: " + e.getMessage());
+            vertx.close();
+            System.exit(EXIT_BAD_CONFIG);
+            return;
+        } catch (Exception e) {
+            System.err.println("enilbd: cannot load configuration: " + e.getMessage());
+            vertx.close();
+            System.exit(EXIT_BAD_CONFIG);
+            return;
+        }
+        LOG.info("configuration loaded from {} (source {}, node {})", configFile == null ? "defaults" : configFile,
+                config.source().value, config.node().name());
+        Enilbd daemon = new Enilbd(vertx, config, SdNotify.fromEnvironment(System.getenv()));
+        daemon.installSignalHandlers();
+        try {
+            daemon.start();
+        } catch (Exception e) {
+            LOG.error("enilbd failed to start: {}", e.getMessage());
+            daemon.stop();
+            System.exit(EXIT_START_FAILED);
+        }
+    }
+
+    private static void usage(String problem) {
+        System.err.println("enilbd: " + problem + "\nusage: enilbd [--config FILE]");
+        System.exit(EXIT_BAD_CONFIG);
+    }
+
+    private void start() throws Exception {
+        LocalCodecs.register(vertx.eventBus());
+        vertx.eventBus().<Readiness>localConsumer(Addresses.READINESS, m -> onReadiness(m.body()));
+        notify.status("loading the datapath");
+
+        datapath = Datapath.load(config.bpf().object(), config.bpf().pinRoot(), mapSizes(config.bpf()));
+        LOG.info("datapath loaded: programs {}, maps pinned under {}", datapath.programs(), config.bpf().pinRoot());
+        vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
+
+        NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),
+                config.natmap().lingerMs(), config.natmap().queueCapacity());
+        WatcherVerticle watcher = new WatcherVerticle();
+        AttachVerticle attach = new AttachVerticle(datapath, config.state().dir(), new CniSocketSettings(
+                config.cni().socket(), Set.copyOf(config.cni().allowedUids()), config.cni().maxRequestBytes(),
+                Duration.ofMillis(config.cni().readTimeoutMs())), () -> true);
+
+        deployments.add(deployHealth(watcher, natMap, attach));
+        LOG.info("health listening on {}", config.health().listen());
+        deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
+        LOG.info("nat-map deployed");
+        deployments.add(vertx.deployVerticle(watcher, new DeploymentOptions().setConfig(watcherConfig()))
+                .await(60, TimeUnit.SECONDS));
+        LOG.info("watcher deployed ({} source)", config.source().value);
+        attachId = vertx.deployVerticle(attach).await(120, TimeUnit.SECONDS);
+        LOG.info("attach deployed, CNI socket {}", config.cni().socket());
+
+        notify.status("waiting for: " + String.join(", ", readiness.reasons().keySet()));
+        notify.watchdogInterval().ifPresent(every -> {
+            LOG.info("systemd watchdog: pinging every {} ms", every.toMillis());
+            vertx.setPeriodic(every.toMillis(), id -> notify.watchdog());
+        });
+    }
+
+    private String deployHealth(WatcherVerticle watcher, NatMapVerticle natMap, AttachVerticle attach) throws Exception {
+        return vertx.deployVerticle(new io.vertx.core.VerticleBase() {
+        }).await(30, TimeUnit.SECONDS);
+    }
+
+    private io.vertx.core.json.JsonObject watcherConfig() {
+        return config.watcherConfig();
+    }
+
+    private boolean announcedReady;
+
+    private void onReadiness(Readiness r) {
+        boolean before = readiness.ready();
+        readiness.update(r);
+        boolean now = readiness.ready();
+        if (now && !announcedReady) {
+            announcedReady = true;
+            LOG.info("enilbd ready");
+            notify.ready("ready");
+        } else if (now != before) {
+            LOG.info(now ? "enilbd ready again" : "enilbd not ready: {}", readiness.reasons());
+            notify.status(now ? "ready" : "not ready: " + readiness.reasons());
+        }
+    }
+
+    static Map<String, Integer> mapSizes(EnilbConfig.Bpf bpf) {
+        Map<String, Integer> sizes = new LinkedHashMap<>();
+        sizes.put(MapNames.SERVICES, bpf.maxServices());
+        sizes.put(MapNames.REV_NAT, bpf.maxServices());
+        sizes.put(MapNames.SERVICE_STATS, bpf.maxServices());
+        sizes.put(MapNames.SLOTS, bpf.maxBackends());
+        sizes.put(MapNames.BACKENDS, bpf.maxBackends());
+        sizes.put(MapNames.CONNTRACK, bpf.ctSize());
+        return sizes;
+    }
+
+    private void installSignalHandlers() {
+        Signal.handle(new Signal("TERM"), s -> shutdown("SIGTERM"));
+        Signal.handle(new Signal("INT"), s -> shutdown("SIGINT"));
+    }
+
+    /** Stops taking CNI requests first, then the rest; the datapath stays. Exits 0 within 5 s. */
+    private void shutdown(String why) {
+        if (!stopping.compareAndSet(false, true)) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            LOG.info("{}: stopping; programs and pinned maps stay, traffic keeps flowing", why);
+            notify.stopping();
+            boolean clean = stop();
+            LOG.info("enilbd stopped");
+            Runtime.getRuntime().halt(clean ? 0 : EXIT_START_FAILED);
+        }, "enilbd-stop");
+        t.start();
+    }
+
+    /** Returns true when everything stopped within the budget. */
+    private boolean stop() {
+        long deadline = System.nanoTime() + STOP_BUDGET.toNanos();
+        boolean clean = true;
+        try {
+            if (attachId != null) {
+                vertx.undeploy(attachId).await(remaining(deadline), TimeUnit.MILLISECONDS);
+            }
+            Future.all(deployments.stream().map(vertx::undeploy).toList()).await(remaining(deadline), TimeUnit.MILLISECONDS);
+            vertx.close().await(remaining(deadline), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            LOG.warn("stop did not finish cleanly: {}", e.toString());
+            clean = false;
+        }
+        if (datapath != null) {
+            datapath.close();
+        }
+        notify.close();
+        return clean;
+    }
+
+    private static long remaining(long deadline) {
+        return Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+    }
+}

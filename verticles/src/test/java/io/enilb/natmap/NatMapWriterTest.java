@@ -1,0 +1,290 @@
+package io.enilb.natmap;
+
+import static io.enilb.natmap.Fixtures.active;
+import static io.enilb.natmap.Fixtures.assertMapsMatch;
+import static io.enilb.natmap.Fixtures.delete;
+import static io.enilb.natmap.Fixtures.frontend;
+import static io.enilb.natmap.Fixtures.svc;
+import static io.enilb.natmap.Fixtures.tcp;
+import static io.enilb.natmap.Fixtures.terminating;
+import static io.enilb.natmap.Fixtures.udp;
+import static io.enilb.natmap.Fixtures.upsert;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.enilb.bpf.InMemoryMap;
+import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.KeyValueMap;
+import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.model.NormalizedService;
+import io.enilb.model.Protocol;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class NatMapWriterTest {
+    private final NatMaps maps = NatMaps.inMemory(16, 64);
+    private final NatMapWriter writer = new NatMapWriter(maps);
+
+    @Test
+    void writesFrontendSlotsBackendsAndRevNat() {
+        NormalizedService web = svc("web", "10.96.0.10", 30,
+                tcp(80, active("10.0.0.1", 8080), terminating("10.0.0.2", 8080), active("10.0.0.3", 8080)),
+                udp(53, active("10.0.0.1", 53)));
+        writer.apply(upsert(web));
+
+        SvcKey fk = frontend("10.96.0.10", 80, Protocol.TCP);
+        SvcValue v = maps.services().get(fk).orElseThrow();
+        assertThat(v.active()).isEqualTo(2);
+        assertThat(v.affinityTimeout()).isEqualTo(30);
+        int b1 = writer.backendId(fk, Ipv4.parse("10.0.0.1"), 8080).getAsInt();
+        int b2 = writer.backendId(fk, Ipv4.parse("10.0.0.2"), 8080).getAsInt();
+        int b3 = writer.backendId(fk, Ipv4.parse("10.0.0.3"), 8080).getAsInt();
+        assertThat(maps.slots().get(new SlotKey(v.svcId(), 0))).contains(new SlotValue(b1));
+        assertThat(maps.slots().get(new SlotKey(v.svcId(), 1))).contains(new SlotValue(b3));
+        assertThat(maps.backends().get(b2).orElseThrow().terminating()).isTrue();
+        assertThat(maps.revNat().get(v.svcId())).contains(new RevNatValue(Ipv4.parse("10.96.0.10"), 80));
+        assertThat(writer.frontendsProgrammed()).isEqualTo(2);
+        assertThat(writer.backendsProgrammed()).isEqualTo(4);
+        assertThat(writer.failures()).isEmpty();
+        assertMapsMatch(maps, writer, List.of(web));
+    }
+
+    @Test
+    void backendIdsArePerFrontendAndStable() {
+        writer.apply(upsert(svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)), tcp(81, active("10.0.0.1", 80)))));
+        SvcKey f80 = frontend("10.96.0.1", 80, Protocol.TCP);
+        SvcKey f81 = frontend("10.96.0.1", 81, Protocol.TCP);
+        int id80 = writer.backendId(f80, Ipv4.parse("10.0.0.1"), 80).getAsInt();
+        assertThat(writer.backendId(f81, Ipv4.parse("10.0.0.1"), 80).getAsInt()).isNotEqualTo(id80);
+
+        NormalizedService grown = svc("a", "10.96.0.1", 0,
+                tcp(80, active("10.0.0.0", 80), active("10.0.0.1", 80)), tcp(81, active("10.0.0.1", 80)));
+        writer.apply(upsert(grown));
+        assertThat(writer.backendId(f80, Ipv4.parse("10.0.0.1"), 80)).hasValue(id80);
+        assertMapsMatch(maps, writer, List.of(grown));
+    }
+
+    @Test
+    void unchangedStateWritesNothingAndChangesWriteOnlyTheDifference() {
+        NormalizedService web = svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)));
+        writer.apply(upsert(web));
+        writer.apply(upsert(web));
+        assertThat(writer.lastBatch()).isEqualTo(NatMapWriter.BatchSizes.NONE);
+
+        NormalizedService one = svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.2", 80)));
+        writer.apply(upsert(one));
+        NatMapWriter.BatchSizes b = writer.lastBatch();
+        assertThat(b.backendWrites()).isZero();
+        assertThat(b.slotWrites()).isEqualTo(1);
+        assertThat(b.serviceWrites()).isEqualTo(1);
+        assertThat(b.slotDeletes()).isEqualTo(1);
+        assertThat(b.backendDeletes()).isEqualTo(1);
+        assertThat(b.revNatWrites()).isZero();
+        assertMapsMatch(maps, writer, List.of(one));
+    }
+
+    @Test
+    void terminatingBackendLosesItsSlotButStays() {
+        writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)))));
+        NormalizedService draining = svc("web", "10.96.0.10", 0, tcp(80, terminating("10.0.0.1", 80), active("10.0.0.2", 80)));
+        writer.apply(upsert(draining));
+        assertThat(writer.lastBatch().backendWrites()).isEqualTo(1);
+        assertThat(writer.lastBatch().slotDeletes()).isEqualTo(1);
+        assertMapsMatch(maps, writer, List.of(draining));
+    }
+
+    @Test
+    void deletedServiceLeavesNothingAndFreesItsIds() {
+        writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), terminating("10.0.0.2", 80)))));
+        writer.apply(delete("web"));
+        assertThat(maps.services().entries()).isEmpty();
+        assertThat(maps.slots().entries()).isEmpty();
+        assertThat(maps.backends().entries()).isEmpty();
+        assertThat(maps.revNat().entries()).isEmpty();
+        assertThat(writer.frontendsProgrammed()).isZero();
+        assertThat(writer.backendsProgrammed()).isZero();
+
+        NormalizedService other = svc("other", "10.96.0.11", 0, tcp(80, active("10.0.0.3", 80)));
+        writer.apply(upsert(other));
+        assertThat(writer.serviceId(frontend("10.96.0.11", 80, Protocol.TCP))).hasValue(0);
+        assertThat(writer.backendId(frontend("10.96.0.11", 80, Protocol.TCP), Ipv4.parse("10.0.0.3"), 80)).hasValue(1);
+    }
+
+    @Test
+    void writesAreMakeBeforeBreak() {
+        List<String> log = new ArrayList<>();
+        NatMaps recorded = new NatMaps(new Recording<>(maps.services(), log), new Recording<>(maps.slots(), log),
+                new Recording<>(maps.backends(), log), new Recording<>(maps.revNat(), log));
+        NatMapWriter w = new NatMapWriter(recorded);
+        w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)))));
+        assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_rnat4_v1", "put enilb_svc4_v1");
+        log.clear();
+        w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.3", 80)))));
+        assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_svc4_v1",
+                "delete enilb_slot4_v1", "delete enilb_be4_v1");
+        log.clear();
+        w.apply(delete("web"));
+        assertThat(log).containsExactly("delete enilb_svc4_v1", "delete enilb_slot4_v1", "delete enilb_be4_v1",
+                "delete enilb_rnat4_v1");
+    }
+
+    @Test
+    void fullServiceMapFailsOnlyTheFrontendsThatDoNotFit() {
+        NatMaps small = NatMaps.inMemory(2, 64);
+        NatMapWriter w = new NatMapWriter(small);
+        NormalizedService a = svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)));
+        NormalizedService b = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)));
+        NormalizedService c = svc("c", "10.96.0.3", 0, tcp(80, active("10.0.0.3", 80)), tcp(81, active("10.0.0.4", 80)));
+        w.apply(upsert(a, b));
+        w.apply(upsert(c));
+
+        assertThat(w.failures()).containsOnlyKeys(frontend("10.96.0.3", 80, Protocol.TCP), frontend("10.96.0.3", 81, Protocol.TCP));
+        assertThat(w.failures().values()).allSatisfy(r -> assertThat(r).contains("no free service id"));
+        assertMapsMatch(small, w, List.of(a, b));
+
+        w.apply(delete("a"));
+        // a's id is free only once its entries are gone: the failed frontends retry on the next apply
+        w.apply(List.of());
+        assertThat(w.failures()).containsOnlyKeys(frontend("10.96.0.3", 81, Protocol.TCP));
+        assertThat(w.frontendsProgrammed()).isEqualTo(2);
+        Fixtures.assertInvariants(small);
+    }
+
+    @Test
+    void fullBackendMapFailsOnlyTheFrontendThatDoesNotFitAndKeepsItsOldState() {
+        NatMaps small = new NatMaps(new InMemoryMap<>("enilb_svc4_v1", 8), new InMemoryMap<>("enilb_slot4_v1", 64),
+                new InMemoryMap<>("enilb_be4_v1", 3), new InMemoryMap<>("enilb_rnat4_v1", 8));
+        NatMapWriter w = new NatMapWriter(new NatMaps(small.services(), small.slots(),
+                new Capped<>(small.backends(), 3), small.revNat()));
+        NormalizedService a = svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)));
+        NormalizedService b = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)));
+        w.apply(upsert(a, b));
+        // ids 1..3 exist but the map only holds 3 entries: b's growth needs two more
+        NormalizedService bigger = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80), active("10.0.0.3", 80), active("10.0.0.4", 80)));
+        w.apply(upsert(bigger));
+        SvcKey fb = frontend("10.96.0.2", 80, Protocol.TCP);
+        assertThat(w.failures()).containsOnlyKeys(fb);
+        assertThat(w.failures().get(fb)).contains("enilb_be4_v1");
+        assertThat(small.services().get(frontend("10.96.0.1", 80, Protocol.TCP))).isPresent();
+        assertThat(small.services().get(fb).orElseThrow().active()).isEqualTo(1);
+        Fixtures.assertInvariants(small);
+
+        w.apply(upsert(b));
+        assertThat(w.failures()).isEmpty();
+        assertMapsMatch(small, w, List.of(a, b));
+    }
+
+    @Test
+    void badInputChangesNothing() {
+        NormalizedService web = svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80)));
+        writer.apply(upsert(web));
+        writer.apply(upsert(svc("web", "not-an-ip", 0, tcp(80, active("10.0.0.1", 80)))));
+        writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.999", 80)))));
+        assertMapsMatch(maps, writer, List.of(web));
+        assertThat(writer.failures()).isEmpty();
+    }
+
+    @Test
+    void restoreAdoptsIdsAndReconcileDeletesOnlyWhatIsNotDesired() {
+        NormalizedService web = svc("web", "10.96.0.10", 10,
+                tcp(80, active("10.0.0.1", 80), terminating("10.0.0.2", 80), active("10.0.0.3", 80)));
+        NormalizedService old = svc("old", "10.96.0.11", 0, tcp(80, terminating("10.0.0.5", 80)));
+        writer.apply(upsert(old, web));
+        // leftovers of a crash: an orphan slot and reverse NAT of an unknown service id, a stray backend
+        maps.slots().put(new SlotKey(9, 0), new SlotValue(40));
+        maps.revNat().put(9, new RevNatValue(1, 1));
+        maps.backends().put(40, new BackendEntry(2, 2, 0));
+        Map<SvcKey, SvcValue> servicesBefore = maps.services().entries();
+
+        NatMapWriter restarted = new NatMapWriter(maps);
+        restarted.restore();
+        restarted.apply(upsert(web));
+        assertThat(restarted.lastBatch().writes()).isZero();
+        SvcKey fk = frontend("10.96.0.10", 80, Protocol.TCP);
+        assertThat(maps.services().get(fk)).isEqualTo(java.util.Optional.of(servicesBefore.get(fk)));
+
+        assertThat(restarted.reconcile()).isEqualTo(1 + 1 + 1 + 1 + 1 + 1); // old: svc, revNat, backend; orphans: slot, revNat, backend
+        assertMapsMatch(maps, restarted, List.of(web));
+        assertThat(restarted.serviceId(fk)).isEqualTo(writer.serviceId(fk));
+    }
+
+    /** Records which map each batch goes to. */
+    private record Recording<K, V>(KeyValueMap<K, V> map, List<String> log) implements KeyValueMap<K, V> {
+        public String name() {
+            return map.name();
+        }
+
+        public int maxEntries() {
+            return map.maxEntries();
+        }
+
+        public java.util.Optional<V> get(K key) {
+            return map.get(key);
+        }
+
+        public void put(K key, V value) {
+            log.add("put " + map.name());
+            map.put(key, value);
+        }
+
+        public boolean delete(K key) {
+            log.add("delete " + map.name());
+            return map.delete(key);
+        }
+
+        public void putAll(List<Map.Entry<K, V>> entries) {
+            log.add("put " + map.name());
+            map.putAll(entries);
+        }
+
+        public int deleteAll(List<K> keys) {
+            log.add("delete " + map.name());
+            return map.deleteAll(keys);
+        }
+
+        public Map<K, V> entries() {
+            return map.entries();
+        }
+    }
+
+    /** Claims a larger capacity than the map has, so that ids are free while the map is full. */
+    private record Capped<K, V>(KeyValueMap<K, V> map, int real) implements KeyValueMap<K, V> {
+        public String name() {
+            return map.name();
+        }
+
+        public int maxEntries() {
+            return 64;
+        }
+
+        public java.util.Optional<V> get(K key) {
+            return map.get(key);
+        }
+
+        public void put(K key, V value) {
+            map.put(key, value);
+        }
+
+        public boolean delete(K key) {
+            return map.delete(key);
+        }
+
+        public void putAll(List<Map.Entry<K, V>> entries) {
+            map.putAll(entries);
+        }
+
+        public int deleteAll(List<K> keys) {
+            return map.deleteAll(keys);
+        }
+
+        public Map<K, V> entries() {
+            return map.entries();
+        }
+    }
+}
