@@ -13,8 +13,18 @@ class Http(socketserver.BaseRequestHandler):
     def handle(self):
         self.request.settimeout(5)
         try:
-            self.request.recv(4096)
+            first = self.request.recv(4096)
         except OSError:
+            return
+        if first.startswith(b"STREAM"):
+            # a long-lived connection: answer every line with our name until the client leaves
+            self.request.settimeout(None)
+            f = self.request.makefile("rwb")
+            f.write(f"{name}\n".encode())
+            f.flush()
+            for _ in f:
+                f.write(f"{name}\n".encode())
+                f.flush()
             return
         body = f"{name} {self.client_address[0]}\n".encode()
         head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()

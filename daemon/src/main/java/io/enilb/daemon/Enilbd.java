@@ -22,6 +22,12 @@ import io.enilb.daemon.config.ConfigException;
 import io.enilb.daemon.config.ConfigLoader;
 import io.enilb.daemon.config.EnilbConfig;
 import io.enilb.daemon.systemd.SdNotify;
+import io.enilb.health.DatapathView;
+import io.enilb.health.HealthMetrics;
+import io.enilb.health.HealthSources;
+import io.enilb.health.HealthVerticle;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.enilb.natmap.NatMapVerticle;
 import io.enilb.natmap.NatMaps;
 import io.enilb.watch.WatcherVerticle;
@@ -42,8 +48,11 @@ public final class Enilbd {
     static final int EXIT_BAD_CONFIG = 2;
     static final int EXIT_START_FAILED = 1;
     private static final Duration STOP_BUDGET = Duration.ofMillis(4500);
+    /** Counting a big hash map's entries walks it; metrics refresh those counts at most this often. */
+    private static final Duration MAP_COUNT_INTERVAL = Duration.ofSeconds(30);
 
     private final Vertx vertx;
+    private final PrometheusMeterRegistry registry;
     private final EnilbConfig config;
     private final SdNotify notify;
     private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);
@@ -52,7 +61,8 @@ public final class Enilbd {
     private String attachId;
     private final List<String> deployments = new java.util.ArrayList<>();
 
-    private Enilbd(Vertx vertx, EnilbConfig config, SdNotify notify) {
+    private Enilbd(Vertx vertx, EnilbConfig config, SdNotify notify, PrometheusMeterRegistry registry) {
+        this.registry = registry;
         this.vertx = vertx;
         this.config = config;
         this.notify = notify;
@@ -75,7 +85,9 @@ public final class Enilbd {
                 default -> usage("unknown argument " + args[i]);
             }
         }
-        Vertx vertx = Vertx.vertx();
+        // one registry for Vert.x's own metrics and enilb's, served by health on /metrics
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        Vertx vertx = Vertx.builder().with(HealthMetrics.vertxOptions()).withMetrics(HealthMetrics.vertxMetrics(registry)).build();
         EnilbConfig config;
         try {
             config = new ConfigLoader(vertx).load(configFile).await(30, TimeUnit.SECONDS);
@@ -92,7 +104,7 @@ public final class Enilbd {
         }
         LOG.info("configuration loaded from {} (source {}, node {})", configFile == null ? "defaults" : configFile,
                 config.source().value, config.node().name());
-        Enilbd daemon = new Enilbd(vertx, config, SdNotify.fromEnvironment(System.getenv()));
+        Enilbd daemon = new Enilbd(vertx, config, SdNotify.fromEnvironment(System.getenv()), registry);
         daemon.installSignalHandlers();
         try {
             daemon.start();
@@ -115,7 +127,6 @@ public final class Enilbd {
 
         datapath = Datapath.load(config.bpf().object(), config.bpf().pinRoot(), mapSizes(config.bpf()));
         LOG.info("datapath loaded: programs {}, maps pinned under {}", datapath.programs(), config.bpf().pinRoot());
-        vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
 
         NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),
                 config.natmap().lingerMs(), config.natmap().queueCapacity());
@@ -126,6 +137,7 @@ public final class Enilbd {
 
         deployments.add(deployHealth(watcher, natMap, attach));
         LOG.info("health listening on {}", config.health().listen());
+        vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
         LOG.info("nat-map deployed");
         deployments.add(vertx.deployVerticle(watcher, new DeploymentOptions().setConfig(watcherConfig()))
@@ -141,9 +153,12 @@ public final class Enilbd {
         });
     }
 
+    /** Health first: it must hear every readiness report the others publish as they start. */
     private String deployHealth(WatcherVerticle watcher, NatMapVerticle natMap, AttachVerticle attach) throws Exception {
-        return vertx.deployVerticle(new io.vertx.core.VerticleBase() {
-        }).await(30, TimeUnit.SECONDS);
+        DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
+        HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
+        return vertx.deployVerticle(new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
+                registry, sources)).await(30, TimeUnit.SECONDS);
     }
 
     private io.vertx.core.json.JsonObject watcherConfig() {
@@ -170,7 +185,8 @@ public final class Enilbd {
         Map<String, Integer> sizes = new LinkedHashMap<>();
         sizes.put(MapNames.SERVICES, bpf.maxServices());
         sizes.put(MapNames.REV_NAT, bpf.maxServices());
-        sizes.put(MapNames.SERVICE_STATS, bpf.maxServices());
+        // service ids run 1..max-services and index the counters directly
+        sizes.put(MapNames.SERVICE_STATS, bpf.maxServices() + 1);
         sizes.put(MapNames.SLOTS, bpf.maxBackends());
         sizes.put(MapNames.BACKENDS, bpf.maxBackends());
         sizes.put(MapNames.CONNTRACK, bpf.ctSize());

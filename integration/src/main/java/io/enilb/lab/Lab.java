@@ -178,7 +178,19 @@ public final class Lab implements AutoCloseable {
                 Integer.toString(tcpPort), Integer.toString(udpPort));
     }
 
+    /** The lab load generator (resources/lab/http_load.py), for {@link Pod#load}. */
+    public Path loadScript() {
+        return script("http_load.py");
+    }
+
+    private final java.util.Map<String, Path> scripts = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** A script of resources/lab written to a temp file once per lab. */
     private Path script(String name) {
+        return scripts.computeIfAbsent(name, Lab::extract);
+    }
+
+    private static Path extract(String name) {
         try (InputStream in = Lab.class.getResourceAsStream("/lab/" + name)) {
             if (in == null) {
                 throw new IllegalStateException("missing resource /lab/" + name);

@@ -21,6 +21,16 @@ public record Pod(Lab lab, String name, String namespace, String ip) {
         return tryExec(10, "curl", "-sS", "--max-time", "5", "http://" + ip + ":" + port + "/");
     }
 
+    /** Runs the lab load generator in this pod: {@code mode} and its arguments (see http_load.py). */
+    public Lab.Result load(long timeoutSeconds, String... args) {
+        String[] cmd = new String[args.length + 3];
+        cmd[0] = "python3";
+        cmd[1] = "-u";
+        cmd[2] = lab.loadScript().toString();
+        System.arraycopy(args, 0, cmd, 3, args.length);
+        return tryExec(timeoutSeconds, cmd);
+    }
+
     /** One UDP datagram and its answer (2 s timeout). */
     public Lab.Result udp(String ip, int port) {
         return tryExec(10, "python3", "-c", "import socket;s=socket.socket(2,2);s.settimeout(2);"

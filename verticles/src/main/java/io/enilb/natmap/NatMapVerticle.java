@@ -13,6 +13,11 @@ import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.SyncState;
+import io.enilb.health.NatMapStats;
+import io.enilb.model.Protocol;
+import io.enilb.bpf.Ipv4;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
 import io.vertx.core.Future;
@@ -44,7 +49,9 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
     private final AtomicInteger queueDepth = new AtomicInteger();
     private final ConcurrentLinkedDeque<Long> latenciesNanos = new ConcurrentLinkedDeque<>();
     private final List<MessageConsumer<?>> consumers = new ArrayList<>();
+    private final List<BatchListener> listeners = new CopyOnWriteArrayList<>();
     private volatile int lastBatchSize;
+    private volatile int lastBatchServices;
     private volatile Map<SvcKey, String> failures = Map.of();
     private long lingerTimer = -1;
     private volatile boolean writing;
@@ -127,8 +134,14 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
             return writer.failures();
         }).onComplete(ar -> {
             writing = false;
-            lastBatchSize = batch.size();
-            recordLatency(System.nanoTime() - firstArrival);
+            NatMapWriter.BatchSizes sizes = writer.lastBatch();
+            lastBatchSize = sizes.writes() + sizes.deletes();
+            lastBatchServices = batch.size();
+            long latency = System.nanoTime() - firstArrival;
+            recordLatency(latency);
+            for (BatchListener l : listeners) {
+                l.batchWritten(lastBatchSize, latency);
+            }
             if (ar.succeeded()) {
                 reportFailures(ar.result());
             } else {
@@ -211,16 +224,42 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
     }
 
     @Override
+    public void addBatchListener(BatchListener listener) {
+        listeners.add(listener);
+    }
+
+    @Override
+    public void removeBatchListener(BatchListener listener) {
+        listeners.remove(listener);
+    }
+
+    @Override
+    public Optional<FrontendState> frontend(String clusterIp, int port, Protocol protocol) {
+        SvcKey key = new SvcKey(Ipv4.parse(clusterIp), port, protocol.number);
+        String error = failures.get(key);
+        java.util.OptionalInt id = writer.serviceId(key);
+        if (error != null) {
+            return Optional.of(FrontendState.failed(id.orElse(0), error));
+        }
+        return id.isPresent() ? Optional.of(FrontendState.programmed(id.getAsInt())) : Optional.empty();
+    }
+
+    /** Services (after coalescing) in the last batch written. */
+    public int lastBatchServices() {
+        return lastBatchServices;
+    }
+
+    /** Time from a change's arrival to its batch being in the maps, for recent batches. */
     public List<Long> recentSyncLatenciesNanos() {
         return List.copyOf(latenciesNanos);
     }
 
-    @Override
+    /** Frontends that could not be programmed (a full map), with the reason. */
     public Map<SvcKey, String> failures() {
         return failures;
     }
 
-    @Override
+    /** Reconciled after the first full sync and nothing waiting. */
     public boolean inSync() {
         return reconciled && queueDepth.get() == 0 && !writing;
     }

@@ -119,7 +119,8 @@ public final class NatMapWriter {
 
     public NatMapWriter(NatMaps maps) {
         this.maps = maps;
-        this.serviceIds = new IdAllocator<>(0, maps.maxServices() - 1);
+        // id 0 is never handed out: it means "no service" to readers of the counters
+        this.serviceIds = new IdAllocator<>(1, maps.maxServices());
         this.backendIds = new IdAllocator<>(1, maps.maxBackends());
     }
 

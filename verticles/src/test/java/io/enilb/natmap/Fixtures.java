@@ -103,7 +103,7 @@ final class Fixtures {
         Set<Integer> ids = new HashSet<>();
         maps.services().entries().forEach((k, v) -> {
             assertThat(ids.add(v.svcId())).as("service id %d unique", v.svcId()).isTrue();
-            assertThat(v.svcId()).isBetween(0, maps.maxServices() - 1);
+            assertThat(v.svcId()).isBetween(1, maps.maxServices());
             byId.put(v.svcId(), v);
             assertThat(maps.revNat().get(v.svcId())).as("revNat of %s", k).isPresent();
             for (int i = 0; i < v.active(); i++) {

@@ -86,8 +86,8 @@ class NatMapVerticleTest {
                         Fixtures.upsert(svc("web", "198.19.0.10", 0, tcp(80, active("198.18.0." + i, 8080)))).get(0));
             }
         });
-        await().atMost(Duration.ofSeconds(5)).until(() -> v.lastBatchSize() > 0);
-        assertThat(v.lastBatchSize()).isEqualTo(1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> v.lastBatchServices() > 0);
+        assertThat(v.lastBatchServices()).isEqualTo(1);
         assertThat(maps.backends().entries().values()).singleElement()
                 .satisfies(b -> assertThat(io.enilb.bpf.Ipv4.format(b.addr())).isEqualTo("198.18.0.40"));
     }

@@ -112,7 +112,7 @@ class NatMapWriterTest {
 
         NormalizedService other = svc("other", "10.96.0.11", 0, tcp(80, active("10.0.0.3", 80)));
         writer.apply(upsert(other));
-        assertThat(writer.serviceId(frontend("10.96.0.11", 80, Protocol.TCP))).hasValue(0);
+        assertThat(writer.serviceId(frontend("10.96.0.11", 80, Protocol.TCP))).hasValue(1);
         assertThat(writer.backendId(frontend("10.96.0.11", 80, Protocol.TCP), Ipv4.parse("10.0.0.3"), 80)).hasValue(1);
     }
 

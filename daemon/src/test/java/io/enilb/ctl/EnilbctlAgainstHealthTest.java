@@ -1,0 +1,161 @@
+package io.enilb.ctl;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.enilb.bus.Addresses;
+import io.enilb.bus.LocalCodecs;
+import io.enilb.bus.PodAttachment;
+import io.enilb.bus.Readiness;
+import io.enilb.health.DatapathView;
+import io.enilb.health.HealthSources;
+import io.enilb.health.HealthVerticle;
+import io.enilb.health.NatMapStats;
+import io.enilb.model.Backend;
+import io.enilb.model.NormalizedService;
+import io.enilb.model.Protocol;
+import io.enilb.model.ServiceKey;
+import io.enilb.model.ServicePort;
+import io.enilb.watch.ServiceView;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** enilbctl against the real health server: the JSON it reads is the JSON health writes. */
+class EnilbctlAgainstHealthTest {
+    private static final ServiceKey WEB = new ServiceKey("default", "web");
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private Vertx vertx;
+    private HealthVerticle health;
+    private final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+
+    @BeforeEach
+    void startHealth() throws Exception {
+        vertx = Vertx.vertx();
+        LocalCodecs.register(vertx.eventBus());
+        SortedMap<ServiceKey, NormalizedService> services = new TreeMap<>(Map.of(WEB, new NormalizedService(WEB,
+                "198.19.0.10", List.of(new ServicePort("http", Protocol.TCP, 80,
+                        List.of(new Backend("198.18.0.5", 8080, Backend.State.ACTIVE)))), 0)));
+        ServiceView view = new ServiceView() {
+            public String sourceName() {
+                return "file";
+            }
+
+            public boolean synced() {
+                return true;
+            }
+
+            public SortedMap<ServiceKey, NormalizedService> services() {
+                return services;
+            }
+
+            public SortedMap<String, String> sourceErrors() {
+                return new TreeMap<>();
+            }
+
+            public long sourceErrorCount() {
+                return 0;
+            }
+        };
+        NatMapStats natMap = new NatMapStats() {
+            public int queueDepth() {
+                return 0;
+            }
+
+            public int lastBatchSize() {
+                return 0;
+            }
+
+            public void addBatchListener(BatchListener listener) {
+            }
+
+            public void removeBatchListener(BatchListener listener) {
+            }
+
+            public Optional<FrontendState> frontend(String clusterIp, int port, Protocol protocol) {
+                return Optional.of(FrontendState.programmed(3));
+            }
+        };
+        DatapathView datapath = new DatapathView() {
+            public List<Program> programs() {
+                return List.of(new Program("enilb_egress", 41));
+            }
+
+            public ServiceCounters serviceCounters(int svcId) {
+                return new ServiceCounters(10, 1500, 2);
+            }
+
+            public Map<String, Long> drops() {
+                return Map.of("no_backend", 7L);
+            }
+
+            public List<MapUsage> maps() {
+                return List.of();
+            }
+        };
+        HealthSources sources = HealthSources.NONE.withServices(view).withNatMap(natMap)
+                .withDatapath(() -> datapath)
+                .withAttach(null, () -> List.of(new PodAttachment("0123456789abcdef", "eth0", "/run/netns/a",
+                        List.of("198.18.0.5"))));
+        health = new HealthVerticle("127.0.0.1", 0, registry, sources);
+        vertx.deployVerticle(health).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        registry.close();
+    }
+
+    private int ctl(String... command) {
+        stdout.reset();
+        String[] args = new String[command.length + 2];
+        args[0] = "--health";
+        args[1] = "127.0.0.1:" + health.actualPort();
+        System.arraycopy(command, 0, args, 2, command.length);
+        return new Enilbctl(new PrintStream(stdout, true, StandardCharsets.UTF_8), System.err).run(args, Map.of());
+    }
+
+    private String out() {
+        return stdout.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void readsEveryEndpoint() {
+        assertThat(ctl("services")).isZero();
+        assertThat(out()).isEqualTo("""
+                SERVICE      FRONTEND            STATE       SVC-ID  BACKENDS         ERROR
+                default/web  198.19.0.10:80/TCP  programmed       3  198.18.0.5:8080  -
+                """);
+        assertThat(ctl("endpoints")).isZero();
+        assertThat(out()).contains("0123456789ab  eth0    198.18.0.5  /run/netns/a");
+        assertThat(ctl("programs")).isZero();
+        assertThat(out()).contains("enilb_egress  41  0123456789ab  eth0    egress");
+        assertThat(ctl("counters")).isZero();
+        assertThat(out()).contains("default/web  198.19.0.10:80/TCP       10   1500          2",
+                "no_backend         7");
+    }
+
+    @Test
+    void statusFollowsReadiness() throws Exception {
+        assertThat(ctl("status")).isEqualTo(3);
+        assertThat(out()).contains("nat-map     not reported yet", "cni-socket  not reported yet");
+        for (String component : HealthVerticle.REQUIRED) {
+            vertx.eventBus().publish(Addresses.READINESS, Readiness.ok(component));
+        }
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
+                .until(() -> ctl("status") == 0);
+        assertThat(out()).contains("ready     yes").doesNotContain("NOT READY BECAUSE");
+    }
+}

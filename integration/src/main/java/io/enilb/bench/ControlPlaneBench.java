@@ -1,0 +1,232 @@
+package io.enilb.bench;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Maps;
+import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.lab.Enilbd;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+
+/**
+ * The control plane at scale, end to end: fabric8's CRUD mock API server holds 10 000 Services
+ * with 10 endpoints each; the real enilbd (kubernetes source) watches it and programs pinned
+ * kernel maps. Reports cold sync (informers synced to maps complete, from the daemon's log),
+ * change-to-map latency under a background churn of 100 endpoint changes/s (from the update
+ * request to the kernel map holding the new backend, read by polling the pinned maps), and the
+ * daemon's RSS. A figure, not a test.
+ *
+ * <p>Run as root after a build: {@code mvn -q -pl integration exec:java -Dexec.mainClass=io.enilb.bench.ControlPlaneBench}
+ */
+public final class ControlPlaneBench {
+    private static final int SERVICES = Integer.getInteger("bench.services", 10_000);
+    private static final int ENDPOINTS = Integer.getInteger("bench.endpoints", 10);
+    private static final int CHURN_PER_SECOND = 100;
+    private static final int PROBES = Integer.getInteger("bench.probes", 200);
+    private static final Pattern LOG_TIME = Pattern.compile("^(\\S+Z) ");
+
+    public static void main(String[] args) throws Exception {
+        KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                new KubernetesCrudDispatcher(Collections.emptyList()), false);
+        server.init(java.net.InetAddress.getLoopbackAddress(), 0);
+        Path kubeconfig = Files.createTempFile("enilb-bench-kubeconfig", ".yaml");
+        Files.writeString(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n"
+                + "    server: http://127.0.0.1:" + server.getPort() + "\ncontexts:\n- name: mock\n  context:\n"
+                + "    cluster: mock\n    user: bench\ncurrent-context: mock\nusers:\n- name: bench\n  user: {}\n");
+        try (KubernetesClient client = server.createClient()) {
+            long t0 = System.nanoTime();
+            populate(client);
+            System.out.printf("API server populated with %,d Services x %d endpoints in %.1f s%n", SERVICES, ENDPOINTS,
+                    (System.nanoTime() - t0) / 1e9);
+            try (Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of())) {
+                daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
+                Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
+                        .replace("source: file", "source: kubernetes")
+                        .replace("max-services: 4096, max-backends: 16384", "max-services: 16384, max-backends: 131072"));
+                daemon.startAndAwaitReady(Duration.ofMinutes(5));
+                String log = daemon.logText();
+                Instant synced = timeOf(log, "source kubernetes: synced");
+                Instant inSync = timeOf(log, "nat-map in sync");
+                long rssSynced = rssKiB(daemon.process().pid());
+                System.out.printf("cold sync: informers synced -> maps complete: %d ms (%s)%n",
+                        Duration.between(synced, inSync).toMillis(), line(log, "nat-map in sync"));
+                System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
+                List<Long> latencies = churnAndProbe(client, daemon.pinRoot());
+                Collections.sort(latencies);
+                System.out.printf("change -> kernel map under %d changes/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)%n",
+                        CHURN_PER_SECOND, pct(latencies, 50), pct(latencies, 99), latencies.get(latencies.size() - 1) / 1e6,
+                        latencies.size());
+                System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+                daemon.terminate();
+            }
+        } finally {
+            server.destroy();
+            Files.deleteIfExists(kubeconfig);
+        }
+    }
+
+    private static String name(int i) {
+        return "svc-" + i;
+    }
+
+    private static String clusterIp(int i) {
+        return Ipv4.format(Ipv4.parse("198.19.0.0") + 1 + i);
+    }
+
+    private static Service service(int i) {
+        return new ServiceBuilder().withNewMetadata().withName(name(i)).withNamespace("bench").endMetadata()
+                .withNewSpec().withType("ClusterIP").withClusterIP(clusterIp(i))
+                .addNewPort().withName("http").withProtocol("TCP").withPort(80).withTargetPort(new IntOrString(8080)).endPort()
+                .endSpec().build();
+    }
+
+    private static EndpointSlice slice(int i, List<String> ips) {
+        List<Endpoint> eps = new ArrayList<>();
+        for (String ip : ips) {
+            eps.add(new EndpointBuilder().withAddresses(ip).withNewConditions().withReady(true).withServing(true)
+                    .withTerminating(false).endConditions().build());
+        }
+        return new EndpointSliceBuilder().withNewMetadata().withName(name(i) + "-1").withNamespace("bench")
+                .addToLabels("kubernetes.io/service-name", name(i)).endMetadata()
+                .withAddressType("IPv4").addNewPort().withName("http").withProtocol("TCP").withPort(8080).endPort()
+                .withEndpoints(eps).build();
+    }
+
+    private static List<String> endpoints(int i, int generation) {
+        List<String> ips = new ArrayList<>(ENDPOINTS);
+        for (int e = 0; e < ENDPOINTS; e++) {
+            ips.add(Ipv4.format(Ipv4.parse("198.18.0.0") + ((i * ENDPOINTS + e + generation * 7) % 65000) + 1));
+        }
+        return ips;
+    }
+
+    private static void populate(KubernetesClient client) throws InterruptedException {
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        for (int i = 0; i < SERVICES; i++) {
+            int n = i;
+            pool.submit(() -> {
+                client.services().inNamespace("bench").resource(service(n)).create();
+                client.discovery().v1().endpointSlices().inNamespace("bench").resource(slice(n, endpoints(n, 0))).create();
+            });
+        }
+        pool.shutdown();
+        pool.awaitTermination(30, TimeUnit.MINUTES);
+    }
+
+    /** Background churn on random Services; probes on Service 0 timed until the kernel map shows them. */
+    private static List<Long> churnAndProbe(KubernetesClient client, Path pinRoot) throws Exception {
+        AtomicBoolean running = new AtomicBoolean(true);
+        AtomicInteger churned = new AtomicInteger();
+        Thread churn = new Thread(() -> {
+            Random rnd = new Random(1);
+            long next = System.nanoTime();
+            while (running.get()) {
+                int i = 1 + rnd.nextInt(SERVICES - 1);
+                client.discovery().v1().endpointSlices().inNamespace("bench")
+                        .resource(slice(i, endpoints(i, 1 + rnd.nextInt(1000)))).update();
+                churned.incrementAndGet();
+                next += 1_000_000_000L / CHURN_PER_SECOND;
+                long wait = next - System.nanoTime();
+                if (wait > 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                }
+            }
+        }, "churn");
+        churn.start();
+        List<Long> latencies = new ArrayList<>();
+        try (Datapath view = Datapath.load(Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o")),
+                pinRoot, Map.of())) {
+            Maps maps = view.maps();
+            SvcKey probe = new SvcKey(Ipv4.parse(clusterIp(0)), 80, 6);
+            for (int p = 0; p < PROBES; p++) {
+                String ip = Ipv4.format(Ipv4.parse("198.18.254.0") + (p % 250) + 1);
+                long start = System.nanoTime();
+                client.discovery().v1().endpointSlices().inNamespace("bench").resource(slice(0, List.of(ip))).update();
+                while (!holds(maps, probe, Ipv4.parse(ip))) {
+                    if (System.nanoTime() - start > 10_000_000_000L) {
+                        throw new IllegalStateException("probe " + p + " not in the maps after 10 s");
+                    }
+                    Thread.onSpinWait();
+                }
+                latencies.add(System.nanoTime() - start);
+                java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
+            }
+        } finally {
+            running.set(false);
+            churn.join();
+        }
+        System.out.printf("background churn: %d endpoint changes during the probes%n", churned.get());
+        return latencies;
+    }
+
+    private static boolean holds(Maps maps, SvcKey frontend, int addr) {
+        SvcValue svc = maps.services().get(frontend).orElse(null);
+        if (svc == null || svc.active() != 1) {
+            return false;
+        }
+        SlotValue slot = maps.slots().get(new SlotKey(svc.svcId(), 0)).orElse(null);
+        if (slot == null) {
+            return false;
+        }
+        BackendEntry be = maps.backends().get(slot.backendId()).orElse(null);
+        return be != null && be.addr() == addr;
+    }
+
+    private static double pct(List<Long> sorted, int p) {
+        int idx = Math.min(sorted.size() - 1, (int) Math.ceil(p / 100.0 * sorted.size()) - 1);
+        return sorted.get(Math.max(0, idx)) / 1e6;
+    }
+
+    private static String line(String log, String marker) {
+        return log.lines().filter(l -> l.contains(marker)).findFirst().orElse("(no line with '" + marker + "')");
+    }
+
+    private static Instant timeOf(String log, String marker) {
+        Matcher m = LOG_TIME.matcher(line(log, marker));
+        if (!m.find()) {
+            throw new IllegalStateException("no timestamp on the line with '" + marker + "':\n" + log);
+        }
+        return Instant.parse(m.group(1));
+    }
+
+    private static long rssKiB(long pid) throws java.io.IOException {
+        for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (l.startsWith("VmRSS:")) {
+                return Long.parseLong(l.replaceAll("[^0-9]", ""));
+            }
+        }
+        return -1;
+    }
+}

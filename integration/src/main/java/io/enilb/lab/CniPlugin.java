@@ -1,0 +1,70 @@
+package io.enilb.lab;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+/** The packaged enilb-cni, run the way a container runtime runs it: CNI_* environment, config on stdin. */
+public final class CniPlugin {
+    private final Path executable;
+
+    public CniPlugin(Path executable) {
+        this.executable = executable;
+    }
+
+    /** bin/enilb-cni of the distribution. */
+    public static CniPlugin of(Path distribution) {
+        return new CniPlugin(distribution.resolve("bin/enilb-cni"));
+    }
+
+    /** What the plugin printed on stdout and its exit status. */
+    public record Run(int status, String stdout) {
+    }
+
+    public Run run(String command, String containerId, String netns, String ifName, String config) {
+        ProcessBuilder pb = new ProcessBuilder(executable.toString());
+        pb.environment().put("CNI_COMMAND", command);
+        pb.environment().put("CNI_CONTAINERID", containerId);
+        pb.environment().put("CNI_NETNS", netns);
+        pb.environment().put("CNI_IFNAME", ifName);
+        pb.environment().put("CNI_PATH", "/opt/cni/bin");
+        try {
+            Process p = pb.redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            p.getOutputStream().write(config.getBytes(StandardCharsets.UTF_8));
+            p.getOutputStream().close();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Run(-1, "timed out");
+            }
+            return new Run(p.exitValue(), out.strip());
+        } catch (IOException e) {
+            return new Run(-1, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Run(-1, "interrupted");
+        }
+    }
+
+    /** ADD for a lab pod whose NIC (eth0) an earlier plugin made; prevResult carries its address. */
+    public Run add(Pod pod, Path socket) {
+        return run("ADD", containerId(pod), pod.netns().toString(), "eth0", config(pod, socket));
+    }
+
+    public Run del(Pod pod, Path socket) {
+        return run("DEL", containerId(pod), pod.netns().toString(), "eth0", config(pod, socket));
+    }
+
+    public static String containerId(Pod pod) {
+        return "lab" + pod.namespace().replace("-", "");
+    }
+
+    /** A chained config as the runtime hands it to enilb: its own entry plus the previous plugin's result. */
+    public static String config(Pod pod, Path socket) {
+        return "{\"cniVersion\":\"1.1.0\",\"name\":\"lab\",\"type\":\"enilb\",\"socket\":\"" + socket + "\","
+                + "\"prevResult\":{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\""
+                + pod.netns() + "\"}],\"ips\":[{\"address\":\"" + pod.ip() + "/16\",\"interface\":0,"
+                + "\"gateway\":\"" + Lab.GATEWAY + "\"}]}}";
+    }
+}

@@ -1,0 +1,58 @@
+package io.enilb.lab;
+
+import java.util.List;
+
+/** Kubernetes YAML for the file source: a Service and its EndpointSlice, as an API server would hold them. */
+public final class ServiceYaml {
+    private ServiceYaml() {
+    }
+
+    /** One endpoint: its address, conditions and node. */
+    public record Endpoint(String ip, boolean ready, boolean serving, boolean terminating, String node) {
+        public static Endpoint ready(String ip) {
+            return new Endpoint(ip, true, true, false, null);
+        }
+
+        public static Endpoint terminating(String ip) {
+            return new Endpoint(ip, false, true, true, null);
+        }
+
+        public Endpoint onNode(String nodeName) {
+            return new Endpoint(ip, ready, serving, terminating, nodeName);
+        }
+    }
+
+    /**
+     * A ClusterIP Service with one port (name "p") and its slice.
+     *
+     * @param extraSpec further Service spec lines, indented by two spaces (e.g. "  sessionAffinity: ClientIP")
+     */
+    public static String service(String name, String clusterIp, String protocol, int port, int targetPort,
+                                 String extraSpec, List<Endpoint> endpoints) {
+        StringBuilder y = new StringBuilder();
+        y.append("apiVersion: v1\nkind: Service\nmetadata:\n  name: ").append(name).append("\n  namespace: default\n")
+                .append("spec:\n  type: ClusterIP\n  clusterIP: ").append(clusterIp).append('\n')
+                .append("  ports:\n  - name: p\n    protocol: ").append(protocol).append("\n    port: ").append(port)
+                .append("\n    targetPort: ").append(targetPort).append('\n');
+        if (!extraSpec.isEmpty()) {
+            y.append(extraSpec.endsWith("\n") ? extraSpec : extraSpec + "\n");
+        }
+        y.append("---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: ").append(name)
+                .append("-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: ").append(name).append('\n')
+                .append("addressType: IPv4\nports:\n- name: p\n  protocol: ").append(protocol).append("\n  port: ")
+                .append(targetPort).append('\n');
+        if (endpoints.isEmpty()) {
+            y.append("endpoints: []\n");
+        } else {
+            y.append("endpoints:\n");
+            for (Endpoint e : endpoints) {
+                y.append("- addresses: [\"").append(e.ip).append("\"]\n  conditions: {ready: ").append(e.ready)
+                        .append(", serving: ").append(e.serving).append(", terminating: ").append(e.terminating).append("}\n");
+                if (e.node != null) {
+                    y.append("  nodeName: ").append(e.node).append('\n');
+                }
+            }
+        }
+        return y.toString();
+    }
+}

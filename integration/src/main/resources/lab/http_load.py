@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Lab load generator, run inside a pod namespace.
+
+count IP PORT N         N new HTTP connections; prints {"<backend>": hits, ..., "fail": k}
+loop IP PORT SECONDS    new connections back to back for SECONDS; prints {"ok": n, "fail": k, "errors": [...]}
+stream IP PORT N SECS   N long-lived connections, one line every 50 ms each for SECS;
+                        prints [{"backend": name, "ok": lines, "fail": 0|1}, ...]
+"""
+import json
+import socket
+import sys
+import time
+
+
+def get(ip, port):
+    s = socket.create_connection((ip, port), timeout=3)
+    try:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    return data.split(b"\r\n\r\n", 1)[1].decode().split()[0]
+
+
+def count(ip, port, n):
+    hits = {"fail": 0}
+    for _ in range(n):
+        try:
+            b = get(ip, port)
+            hits[b] = hits.get(b, 0) + 1
+        except OSError:
+            hits["fail"] += 1
+    return hits
+
+
+def loop(ip, port, seconds):
+    ok, fail, errors = 0, 0, []
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            get(ip, port)
+            ok += 1
+        except OSError as e:
+            fail += 1
+            if len(errors) < 5:
+                errors.append(str(e))
+    return {"ok": ok, "fail": fail, "errors": errors}
+
+
+def stream(ip, port, n, seconds):
+    conns = []
+    for _ in range(n):
+        s = socket.create_connection((ip, port), timeout=3)
+        f = s.makefile("rwb")
+        f.write(b"STREAM\n")
+        f.flush()
+        conns.append({"sock": s, "file": f, "backend": f.readline().decode().strip(), "ok": 0, "fail": 0})
+    print("streaming", flush=True)
+    end = time.time() + seconds
+    while time.time() < end:
+        for c in conns:
+            if c["fail"]:
+                continue
+            try:
+                c["file"].write(b"ping\n")
+                c["file"].flush()
+                if c["file"].readline().decode().strip() == c["backend"]:
+                    c["ok"] += 1
+                else:
+                    c["fail"] = 1
+            except OSError:
+                c["fail"] = 1
+        time.sleep(0.05)
+    for c in conns:
+        c["sock"].close()
+    return [{"backend": c["backend"], "ok": c["ok"], "fail": c["fail"]} for c in conns]
+
+
+mode = sys.argv[1]
+if mode == "count":
+    print(json.dumps(count(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+elif mode == "loop":
+    print(json.dumps(loop(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+elif mode == "stream":
+    print(json.dumps(stream(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))))
+else:
+    sys.exit("unknown mode " + mode)

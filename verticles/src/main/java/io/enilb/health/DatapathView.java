@@ -1,0 +1,124 @@
+package io.enilb.health;
+
+import io.enilb.bpf.BpfMap;
+import io.enilb.bpf.BpfProgram;
+import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Maps;
+import io.enilb.bpf.Structs.SvcStats;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The loaded datapath as health reads it: programs, counters and map usage. Every method may
+ * block (it reads kernel maps): health calls them on a worker, never on the event loop.
+ * {@link #of(Datapath, Duration)} adapts the real {@link Datapath}; tests use a fake.
+ */
+public interface DatapathView {
+
+    /** The loaded programs. */
+    List<Program> programs();
+
+    /** The datapath's counters for service id {@code svcId}, summed over the CPUs. */
+    ServiceCounters serviceCounters(int svcId);
+
+    /** Packets dropped, by reason in lowercase ("no_backend" ...). */
+    Map<String, Long> drops();
+
+    /** Every map with its capacity and (possibly cached) entry count. */
+    List<MapUsage> maps();
+
+    /**
+     * A loaded program.
+     *
+     * @param name as {@code bpftool prog show} prints it
+     * @param id   kernel program id
+     */
+    record Program(String name, int id) {
+    }
+
+    /** One service id's datapath counters. */
+    record ServiceCounters(long packets, long bytes, long newFlows) {
+        public static final ServiceCounters ZERO = new ServiceCounters(0, 0, 0);
+    }
+
+    /**
+     * One map's usage.
+     *
+     * @param name     pinned name ({@code enilb_svc4_v1} ...)
+     * @param entries  entries in it when last counted, or -1 when not counted (arrays are always full)
+     * @param capacity max_entries
+     */
+    record MapUsage(String name, long entries, int capacity) {
+    }
+
+    /**
+     * The real datapath. Hash and LRU maps are counted by walking their keys, which costs one
+     * syscall per entry, so a count is reused for {@code countEvery} before the next walk.
+     */
+    public static DatapathView of(Datapath datapath, Duration countEvery) {
+        return new Real(datapath, countEvery.toNanos());
+    }
+
+    /** Adapter over {@link Datapath}; counts are cached, reads are serialized by the caller's worker. */
+    final class Real implements DatapathView {
+        private final Datapath datapath;
+        private final long countEveryNanos;
+        private Map<String, Long> counted = Map.of();
+        private long countedAt;
+
+        private Real(Datapath datapath, long countEveryNanos) {
+            this.datapath = datapath;
+            this.countEveryNanos = countEveryNanos;
+        }
+
+        @Override
+        public List<Program> programs() {
+            List<Program> out = new ArrayList<>();
+            for (BpfProgram p : datapath.programs()) {
+                out.add(new Program(p.name(), p.id()));
+            }
+            return out;
+        }
+
+        @Override
+        public ServiceCounters serviceCounters(int svcId) {
+            SvcStats s = datapath.maps().stats(svcId);
+            return new ServiceCounters(s.packets(), s.bytes(), s.newFlows());
+        }
+
+        @Override
+        public Map<String, Long> drops() {
+            Map<String, Long> out = new LinkedHashMap<>();
+            for (Maps.DropReason reason : Maps.DropReason.values()) {
+                out.put(reason.name().toLowerCase(), datapath.maps().dropped(reason));
+            }
+            return out;
+        }
+
+        @Override
+        public synchronized List<MapUsage> maps() {
+            Maps m = datapath.maps();
+            List<BpfMap<?, ?>> hashes = List.of(m.services(), m.slots(), m.backends(), m.revNat(), m.conntrack(),
+                    m.affinity());
+            long now = System.nanoTime();
+            if (countedAt == 0 || now - countedAt >= countEveryNanos) {
+                Map<String, Long> fresh = new LinkedHashMap<>();
+                for (BpfMap<?, ?> map : hashes) {
+                    fresh.put(map.name(), (long) map.keys().size());
+                }
+                counted = fresh;
+                countedAt = Math.max(1, now);
+            }
+            List<MapUsage> out = new ArrayList<>();
+            for (BpfMap<?, ?> map : hashes) {
+                out.add(new MapUsage(map.name(), counted.getOrDefault(map.name(), -1L), map.maxEntries()));
+            }
+            out.add(new MapUsage(m.serviceStats().name(), -1, m.serviceStats().maxEntries()));
+            out.add(new MapUsage(m.drops().name(), -1, m.drops().maxEntries()));
+            return out;
+        }
+    }
+}

@@ -1,0 +1,141 @@
+package io.enilb.health;
+
+import io.enilb.bpf.Datapath;
+import io.enilb.bus.PodAttachment;
+import io.enilb.model.Backend;
+import io.enilb.model.NormalizedService;
+import io.enilb.model.ServicePort;
+import io.enilb.watch.ServiceView;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/** The bodies of {@code /v1/services}, {@code /v1/endpoints} and {@code /v1/programs}; may block (nat-map, kernel). */
+final class StateJson {
+    private StateJson() {
+    }
+
+    /** {@code 198.19.0.10:80/TCP}: how a frontend is written in JSON, metrics and enilbctl. */
+    static String frontend(String clusterIp, ServicePort port) {
+        return clusterIp + ":" + port.port() + "/" + port.protocol();
+    }
+
+    /**
+     * {@code {"source","synced","sourceErrors":{..},"services":[{"service":"ns/name","clusterIp",
+     * "affinityTimeoutSeconds","frontends":[{"frontend","name","port","protocol","state","svcId","error",
+     * "backends":[{"ip","port","state"}]}]}]}}; state is programmed, failed, pending or unknown (no nat-map).
+     */
+    static JsonObject services(ServiceView view, NatMapStats natMap) {
+        JsonObject out = new JsonObject();
+        JsonArray services = new JsonArray();
+        if (view == null) {
+            return out.put("source", null).put("synced", false).put("sourceErrors", new JsonObject())
+                    .put("services", services);
+        }
+        for (NormalizedService service : view.services().values()) {
+            JsonArray frontends = new JsonArray();
+            for (ServicePort port : service.ports()) {
+                JsonArray backends = new JsonArray();
+                for (Backend backend : port.backends()) {
+                    backends.add(new JsonObject().put("ip", backend.ip()).put("port", backend.port())
+                            .put("state", backend.state().name().toLowerCase()));
+                }
+                JsonObject frontend = new JsonObject()
+                        .put("frontend", frontend(service.clusterIp(), port))
+                        .put("name", port.name())
+                        .put("port", port.port())
+                        .put("protocol", port.protocol().name());
+                putState(frontend, natMap == null ? Optional.empty()
+                        : natMap.frontend(service.clusterIp(), port.port(), port.protocol()), natMap != null);
+                frontends.add(frontend.put("backends", backends));
+            }
+            services.add(new JsonObject()
+                    .put("service", service.key().toString())
+                    .put("namespace", service.key().namespace())
+                    .put("name", service.key().name())
+                    .put("clusterIp", service.clusterIp())
+                    .put("affinityTimeoutSeconds", service.affinityTimeoutSeconds())
+                    .put("frontends", frontends));
+        }
+        JsonObject errors = new JsonObject();
+        view.sourceErrors().forEach(errors::put);
+        return out.put("source", view.sourceName()).put("synced", view.synced()).put("sourceErrors", errors)
+                .put("services", services);
+    }
+
+    private static void putState(JsonObject frontend, Optional<NatMapStats.FrontendState> state, boolean known) {
+        if (state.isEmpty()) {
+            frontend.put("state", known ? "pending" : "unknown").put("svcId", null).put("error", null);
+            return;
+        }
+        NatMapStats.FrontendState s = state.get();
+        frontend.put("state", s.programmed() ? "programmed" : s.error().isEmpty() ? "pending" : "failed")
+                .put("svcId", s.svcId() > 0 ? s.svcId() : null)
+                .put("error", s.error().isEmpty() ? null : s.error());
+    }
+
+    /** {@code {"pods":[{"containerId","ifName","netns","ips":[..]}]}}, sorted by container id. */
+    static JsonObject endpoints(List<PodAttachment> attachments) {
+        JsonArray pods = new JsonArray();
+        for (PodAttachment pod : sorted(attachments)) {
+            pods.add(new JsonObject()
+                    .put("containerId", pod.containerId())
+                    .put("ifName", pod.ifName())
+                    .put("netns", pod.netns())
+                    .put("ips", new JsonArray(new ArrayList<>(pod.ips()))));
+        }
+        return new JsonObject().put("pods", pods);
+    }
+
+    /**
+     * {@code {"loaded":bool,"programs":[{"name","id","attachedTo":[{"containerId","netns","device","direction"}]}]}}.
+     * Where a program sits follows from its role: the egress and ingress programs on each pod's NIC,
+     * the loopback program on each pod's {@code lo}.
+     */
+    static JsonObject programs(DatapathView datapath, List<PodAttachment> attachments) {
+        JsonArray programs = new JsonArray();
+        if (datapath == null) {
+            return new JsonObject().put("loaded", false).put("programs", programs);
+        }
+        for (DatapathView.Program program : datapath.programs()) {
+            JsonArray where = new JsonArray();
+            for (PodAttachment pod : sorted(attachments)) {
+                String[] hook = hook(program.name(), pod.ifName());
+                if (hook != null) {
+                    where.add(new JsonObject().put("containerId", pod.containerId()).put("netns", pod.netns())
+                            .put("device", hook[0]).put("direction", hook[1]));
+                }
+            }
+            programs.add(new JsonObject().put("name", program.name()).put("id", program.id())
+                    .put("attachedTo", where));
+        }
+        return new JsonObject().put("loaded", true).put("programs", programs);
+    }
+
+    /** {device, direction} of {@code program} on a pod whose NIC is {@code ifName}, or null if not a pod program. */
+    private static String[] hook(String program, String ifName) {
+        return switch (program) {
+            case Datapath.EGRESS -> new String[] {ifName, "egress"};
+            case Datapath.INGRESS -> new String[] {ifName, "ingress"};
+            case Datapath.LO_EGRESS -> new String[] {"lo", "egress"};
+            default -> null;
+        };
+    }
+
+    private static List<PodAttachment> sorted(List<PodAttachment> attachments) {
+        List<PodAttachment> copy = new ArrayList<>(attachments);
+        copy.sort(Comparator.comparing(PodAttachment::containerId).thenComparing(PodAttachment::ifName));
+        return copy;
+    }
+
+    /** {@code {"ready":bool,"reasons":{component: reason}}} for the components that are not ready. */
+    static JsonObject readiness(Map<String, String> reasons) {
+        JsonObject r = new JsonObject();
+        reasons.forEach(r::put);
+        return new JsonObject().put("ready", reasons.isEmpty()).put("reasons", r);
+    }
+}
