@@ -59,7 +59,8 @@ public final class HealthMetrics implements AutoCloseable {
         this.sources = sources;
         this.syncLatency = Timer.builder("enilb.sync.latency")
                 .description("From a Service change reaching nat-map until it is in the BPF maps")
-                .serviceLevelObjectives(millis(1), millis(5), millis(10), millis(25), millis(50), millis(100),
+                .serviceLevelObjectives(Duration.ofNanos(500_000), millis(1), millis(2), millis(3), millis(5),
+                        Duration.ofNanos(7_500_000), millis(10), millis(15), millis(25), millis(50), millis(100),
                         millis(250), millis(500), millis(1000), millis(2500), millis(5000), millis(10000))
                 .register(registry);
         this.batchSize = DistributionSummary.builder("enilb.natmap.batch.size")
