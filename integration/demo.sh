@@ -13,7 +13,10 @@ if [ ! -x daemon/target/enilb/bin/enilbd ] || [ ! -f integration/target/enilb-in
   echo "building (mvn -B -q install -DskipTests) ..."
   mvn -B -q install -DskipTests
 fi
-cp=$(mvn -B -q -pl integration dependency:build-classpath -Dmdep.outputFile=/dev/stdout)
+cpfile=$(mktemp)
+mvn -B -q -pl integration dependency:build-classpath -Dmdep.outputFile="$cpfile" >/dev/null
+cp=$(cat "$cpfile")
+rm -f "$cpfile"
 exec java -Denilb.dist="$PWD/daemon/target/enilb" -Denilb.bpf.object="$PWD/bpf/target/bpf/enilb.bpf.o" \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
   -cp "integration/target/enilb-integration-0.1.0-SNAPSHOT.jar:$cp" io.enilb.demo.Demo

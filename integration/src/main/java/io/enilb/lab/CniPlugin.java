@@ -57,7 +57,7 @@ public final class CniPlugin {
     }
 
     public static String containerId(Pod pod) {
-        return "lab" + pod.namespace().replace("-", "");
+        return pod.name() + "-" + pod.namespace();
     }
 
     /** A chained config as the runtime hands it to enilb: its own entry plus the previous plugin's result. */
