@@ -123,6 +123,23 @@ class CniLabTest {
     }
 
     @Test
+    void statusSaysReadyAndGcForgetsPodsNotInTheValidList() throws Exception {
+        String status = "{\"cniVersion\":\"1.1.0\",\"name\":\"lab\",\"type\":\"enilb\",\"socket\":\"" + socket + "\"}";
+        assertThat(cni("STATUS", "", "", status).status()).isZero();
+
+        Pod gcPod = lab.macvlanPod("gc", "198.18.0.42");
+        String cfg = config(socket, gcPod.ip(), true).replace(pod.netns().toString(), gcPod.netns().toString());
+        Run add = cni("ADD", "c0ffee05", gcPod.netns().toString(), cfg);
+        assertThat(add.status()).as(add.stdout()).isZero();
+        assertThat(datapath.attached(gcPod.netns(), "eth0")).hasSize(3);
+        String gc = "{\"cniVersion\":\"1.1.0\",\"name\":\"lab\",\"type\":\"enilb\",\"socket\":\"" + socket
+                + "\",\"cni.dev/valid-attachments\":[{\"containerID\":\"someone-else\",\"ifname\":\"eth0\"}]}";
+        Run r = cni("GC", "", "", gc);
+        assertThat(r.status()).as(r.stdout()).isZero();
+        assertThat(datapath.attached(gcPod.netns(), "eth0")).as("GC detached the pod it forgot").isEmpty();
+    }
+
+    @Test
     void versionIsAnsweredLocally() throws Exception {
         Run v = cni("VERSION", "", "", "{\"cniVersion\":\"1.1.0\"}");
         assertThat(v.status()).isZero();

@@ -20,8 +20,11 @@ import java.util.List;
 /**
  * The attachments that survive a restart: one JSON file per pod interface in
  * {@code <state.dir>/pods/}, named {@code <containerId>@<ifName>.json} (a container id has no '@',
- * so the name is unambiguous). Files are replaced atomically (write a temporary file, fsync,
- * rename). All methods block: call them from a worker.
+ * so the name is unambiguous). Files are replaced atomically (write a temporary file, rename), so
+ * a daemon killed at any moment finds either the old or the new record. No fsync: the records
+ * only have to outlive the daemon, not the machine; after a reboot every pod namespace they name
+ * is gone anyway, and an fsync per pod start costs milliseconds on a busy disk.
+ * All methods block: call them from a worker.
  */
 final class AttachmentStore {
     private static final Logger LOG = LoggerFactory.getLogger(AttachmentStore.class);
@@ -70,7 +73,6 @@ final class AttachmentStore {
             while (buffer.hasRemaining()) {
                 out.write(buffer);
             }
-            out.force(true);
         }
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
