@@ -34,11 +34,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# nginx-light's package starts a server on install; the lab runs its own instances.
-if command -v systemctl >/dev/null 2>&1; then
+# nginx-light's package starts a server on install; the benchmarks run their own instances.
+if [[ " ${missing[*]:-} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
 fi
-pkill -x nginx >/dev/null 2>&1 || true
 
 # The BPF filesystem holds the pinned maps that outlive the daemon.
 if ! mountpoint -q /sys/fs/bpf; then

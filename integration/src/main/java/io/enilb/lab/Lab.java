@@ -100,6 +100,39 @@ public final class Lab implements AutoCloseable {
         return pod;
     }
 
+    /**
+     * A shared-NIC pod, for comparison: the pod's veth leads to a "node" namespace that routes it
+     * (and can hold kube-proxy-style rules), and the node sits on the fabric at
+     * 198.18.0.{nodeHost}. The pod is 198.18.{subnet}.10/24 behind the node's 198.18.{subnet}.1.
+     * The fabric's router sends the subnet to the node; a fabric pod that must answer the
+     * shared-NIC pod needs {@link #routeToSharedNic} (the subnet lies inside its on-link /16).
+     */
+    public SharedNic sharedNicPod(String name, int nodeHost, int subnet) {
+        String nodeIp = "198.18.0." + nodeHost;
+        Pod node = pod("node" + name, nodeIp);
+        Pod pod = emptyPod("pod" + name, "198.18." + subnet + ".10");
+        node.exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        node.exec("sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0");
+        node.exec("ip", "link", "add", "pod0", "type", "veth", "peer", "name", "eth0", "netns", pod.netns().toString());
+        node.exec("ip", "addr", "add", "198.18." + subnet + ".1/24", "dev", "pod0");
+        node.exec("ip", "link", "set", "pod0", "up");
+        pod.exec("ip", "addr", "add", pod.ip() + "/24", "dev", "eth0");
+        pod.exec("ip", "link", "set", "eth0", "up");
+        pod.exec("ip", "route", "add", "default", "via", "198.18." + subnet + ".1");
+        SharedNic shared = new SharedNic(node, pod, "198.18." + subnet + ".0/24");
+        exec(fabric, "ip", "route", "add", shared.subnet(), "via", nodeIp);
+        return shared;
+    }
+
+    /** A node namespace and the shared-NIC pod it routes. */
+    public record SharedNic(Pod node, Pod pod, String subnet) {
+    }
+
+    /** Lets {@code from} (a fabric pod) reach the shared-NIC pod's subnet through its node. */
+    public void routeToSharedNic(Pod from, SharedNic shared) {
+        from.exec("ip", "route", "add", shared.subnet(), "via", shared.node().ip());
+    }
+
     /** In the fabric: "trunk", a veth whose peer is a port of the bridge; macvlan NICs hang off it. */
     public synchronized String macvlanParent() {
         if (!trunk) {
@@ -252,8 +285,10 @@ public final class Lab implements AutoCloseable {
 
     private synchronized void removeEverything() {
         for (Process p : List.copyOf(processes)) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            // the parent first: a server's master (nginx) would replace a worker killed before it
+            List<ProcessHandle> children = p.descendants().toList();
             p.destroyForcibly();
+            children.forEach(ProcessHandle::destroyForcibly);
         }
         processes.clear();
         List<String> ns = new ArrayList<>(namespaces);
