@@ -8,9 +8,8 @@
 #include "nat.h"
 #include "conntrack.h"
 #include "reject.h"
+#include "fib.h"
 
-/* Every network namespace numbers its loopback 1 (LOOPBACK_IFINDEX in the kernel). */
-#define LOOPBACK_IFINDEX 1
 #define NSEC_PER_SEC 1000000000ULL
 
 /* The backend an existing flow keeps, or NULL when the flow must choose again: its backend
@@ -147,9 +146,10 @@ int enilb_egress(struct __sk_buff *skb)
 			count_drop(DROP_REWRITE_FAILED);
 			return TC_ACT_SHOT;
 		}
+		/* every network namespace numbers its loopback 1 */
 		return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
 	}
-	return TC_ACT_OK;
+	return to_next_hop(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -41,7 +41,7 @@ public final class EgressBench {
         for (int n : SERVICE_COUNTS) {
             Path pins = Path.of("/sys/fs/bpf/enilb-bench-" + UUID.randomUUID().toString().substring(0, 8));
             try (Datapath dp = Datapath.load(object, pins, Map.of(MapNames.SERVICES, 131_072, MapNames.REV_NAT, 131_072,
-                    MapNames.SERVICE_STATS, 131_072, MapNames.CONNTRACK, 262_144))) {
+                    MapNames.SERVICE_STATS, 131_073, MapNames.CONNTRACK, Integer.getInteger("bench.ct", 262_144)))) {
                 fill(dp, n);
                 int measured = n / 2;
                 int vip = Ipv4.parse("198.19.0.0") + measured;

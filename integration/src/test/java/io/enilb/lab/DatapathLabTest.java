@@ -110,6 +110,24 @@ class DatapathLabTest {
     }
 
     @Test
+    void anOnLinkBackendIsReachedDirectlyNotThroughTheRouter() {
+        long before = forwardedByRouter();
+        for (int i = 0; i < 20; i++) {
+            assertThat(client.http(WEB, 80).ok()).isTrue();
+        }
+        // the pod addressed the ClusterIP via its gateway; after DNAT the packet goes to the
+        // backend's own MAC, as a packet addressed to the backend would
+        assertThat(forwardedByRouter() - before).isZero();
+    }
+
+    /** Ip ForwDatagrams of the fabric's router (/proc/net/snmp). */
+    static long forwardedByRouter() {
+        List<String> ip = lab.exec(lab.fabric(), "cat", "/proc/net/snmp").lines().filter(l -> l.startsWith("Ip:")).toList();
+        List<String> names = List.of(ip.get(0).split("\\s+"));
+        return Long.parseLong(ip.get(1).split("\\s+")[names.indexOf("ForwDatagrams")]);
+    }
+
+    @Test
     void udpRequestResponseOverTheClusterIp() {
         for (int i = 0; i < 10; i++) {
             Lab.Result r = client.udp(WEB, 53);
