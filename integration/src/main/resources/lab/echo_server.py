@@ -37,15 +37,16 @@ class Server(socketserver.ThreadingTCPServer):
     request_queue_size = 512
 
 
-def serve_udp():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", udp_port))
+def serve_udp(s):
     while True:
         _, addr = s.recvfrom(2048)
         s.sendto(f"{name} {addr[0]}\n".encode(), addr)
 
 
 tcp = Server(("0.0.0.0", tcp_port), Http)
-threading.Thread(target=serve_udp, daemon=True).start()
+# bound before "ready": a datagram that arrived before the bind would be lost silently
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("0.0.0.0", udp_port))
+threading.Thread(target=serve_udp, args=(udp,), daemon=True).start()
 print("ready", flush=True)
 tcp.serve_forever()
