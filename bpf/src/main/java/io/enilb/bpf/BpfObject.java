@@ -3,7 +3,6 @@ package io.enilb.bpf;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -105,15 +104,6 @@ public final class BpfObject implements AutoCloseable {
         Pointer map = findMap(name);
         return new PerCpuArray<>(name, bpf.check(bpf.lib.bpf_map__fd(map), "bpf_map__fd " + name),
                 bpf.lib.bpf_map__max_entries(map), bpf.lib.bpf_map__value_size(map), values);
-    }
-
-    /** The size of every map, by name, as loaded. */
-    public Map<String, Integer> mapSizes() {
-        Map<String, Integer> out = new LinkedHashMap<>();
-        for (String name : MapNames.ALL) {
-            out.put(name, bpf.lib.bpf_map__max_entries(findMap(name)));
-        }
-        return out;
     }
 
     private Pointer findMap(String name) {

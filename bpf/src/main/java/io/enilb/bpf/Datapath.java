@@ -50,10 +50,6 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         return maps;
     }
 
-    public BpfObject object() {
-        return object;
-    }
-
     public List<BpfProgram> programs() {
         return List.of(egress, ingress, loEgress);
     }

@@ -1,8 +1,5 @@
 package io.enilb.bpf;
 
-import java.util.ArrayList;
-import java.util.List;
-
 import jnr.ffi.Pointer;
 
 /**
@@ -46,21 +43,5 @@ public record ProgramInfo(int id, String name) {
         } finally {
             bpf.libc.close(fd);
         }
-    }
-
-    /** Every loaded program whose name starts with {@code prefix}. */
-    public static List<ProgramInfo> loaded(String prefix) {
-        Bpf bpf = Bpf.get();
-        List<ProgramInfo> out = new ArrayList<>();
-        Pointer next = bpf.allocate(4);
-        int id = 0;
-        while (bpf.lib.bpf_prog_get_next_id(id, next) == 0) {
-            id = next.getInt(0);
-            ProgramInfo p = ofId(id);
-            if (p != null && p.name().startsWith(prefix)) {
-                out.add(p);
-            }
-        }
-        return out;
     }
 }

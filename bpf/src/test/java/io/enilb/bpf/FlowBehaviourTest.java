@@ -26,9 +26,9 @@ import org.junit.jupiter.api.Test;
 
 /** Behaviour across packets: conntrack, backend selection, terminating backends, affinity, counters, pins. */
 class FlowBehaviourTest {
-    static final String POD = "198.18.0.10";
-    static final String VIP = "198.19.0.10";
-    static final String BE1 = "198.18.0.21";
+    static final String POD = PacketTableTest.POD;
+    static final String VIP = PacketTableTest.VIP;
+    static final String BE1 = PacketTableTest.BE1;
     static final String BE2 = "198.18.0.22";
     static final String BE3 = "198.18.0.23";
 

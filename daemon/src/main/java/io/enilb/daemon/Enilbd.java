@@ -140,7 +140,7 @@ public final class Enilbd {
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
         LOG.info("nat-map deployed");
-        deployments.add(vertx.deployVerticle(watcher, new DeploymentOptions().setConfig(watcherConfig()))
+        deployments.add(vertx.deployVerticle(watcher, new DeploymentOptions().setConfig(config.watcherConfig()))
                 .await(60, TimeUnit.SECONDS));
         LOG.info("watcher deployed ({} source)", config.source().value);
         attachId = vertx.deployVerticle(attach).await(120, TimeUnit.SECONDS);
@@ -159,10 +159,6 @@ public final class Enilbd {
         HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
         return vertx.deployVerticle(new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
                 registry, sources)).await(30, TimeUnit.SECONDS);
-    }
-
-    private io.vertx.core.json.JsonObject watcherConfig() {
-        return config.watcherConfig();
     }
 
     private boolean announcedReady;
