@@ -5,13 +5,15 @@
 #include "maps.h"
 #include "nat.h"
 #include "conntrack.h"
+#include "reverse.h"
 
 /* Attached at tc egress of lo; sees the pod's local traffic, of which only self-access
- * replies (conntrack entries marked CT_F_SELF) are rewritten. */
+ * replies (conntrack entries marked CT_F_SELF) and ICMP errors about
+ * self-access packets are rewritten. */
 SEC("tc")
 int enilb_lo_egress(struct __sk_buff *skb)
 {
-	return reverse_nat(skb, CT_F_SELF) < 0 ? TC_ACT_SHOT : TC_ACT_OK;
+	return reverse_path(skb, CT_F_SELF);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,4 +1,4 @@
-/* nic_egress.bpf.c: tc egress on the pod's own NIC: ClusterIP -> backend (DNAT), conntrack, affinity, self-access, reject. */
+/* nic_egress.bpf.c: tc egress on the pod's own NIC: ClusterIP -> backend (DNAT), conntrack, affinity, self-access, reject, fragments, ICMP errors. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -9,6 +9,8 @@
 #include "conntrack.h"
 #include "reject.h"
 #include "fib.h"
+#include "frag.h"
+#include "guard.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -95,15 +97,17 @@ int enilb_egress(struct __sk_buff *skb)
 	struct svc_stats *stats;
 	struct backend *be;
 	__u32 backend_id = 0, ct_flags = 0;
+	int rc;
 
-	if (parse_tuple4(skb, &t))
-		return TC_ACT_OK;
+	rc = parse_flow4(skb, &t);
+	if (rc != PARSE_FLOW)
+		return egress_untranslated(skb, &t, rc);
 	sk.addr = t.daddr;
 	sk.port = t.dport;
 	sk.proto = t.proto;
 	svc = bpf_map_lookup_elem(&enilb_svc4_v1, &sk);
 	if (!svc)
-		return TC_ACT_OK;
+		return egress_untranslated(skb, &t, rc);
 
 	stats = svc_stats(svc->svc_id);
 	if (stats) {
@@ -116,7 +120,7 @@ int enilb_egress(struct __sk_buff *skb)
 		__u64 now = bpf_ktime_get_ns();
 
 		if (svc->active == 0)
-			return reject_port_unreachable(skb);
+			return reject_port_unreachable(skb, &t, DROP_NO_BACKEND);
 		be = affine_backend(svc, &t, now, &backend_id);
 		if (!be)
 			be = random_backend(svc, &backend_id);
@@ -136,20 +140,9 @@ int enilb_egress(struct __sk_buff *skb)
 		count_drop(DROP_REWRITE_FAILED);
 		return TC_ACT_SHOT;
 	}
-	if (ct_flags & CT_F_SELF) {
-		/* Out through the NIC the packet would reach the fabric and never come back: hand it
-		 * to loopback instead. Loopback's address is all zeroes; a packet whose destination
-		 * MAC differs would be taken for another host's and dropped. */
-		__u8 zero_mac[ETH_ALEN] = {};
-
-		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_dest), zero_mac, ETH_ALEN, 0)) {
-			count_drop(DROP_REWRITE_FAILED);
-			return TC_ACT_SHOT;
-		}
-		/* every network namespace numbers its loopback 1 */
-		return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
-	}
-	return to_next_hop(skb);
+	if (frag_remember(skb, &t))
+		return TC_ACT_SHOT;
+	return (ct_flags & CT_F_SELF) ? to_loopback(skb) : to_next_hop(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -63,25 +63,22 @@ static __always_inline int ct_create(const struct tuple4 *t, const struct backen
 	return 0;
 }
 
-/* Translates a reply (backend -> client) back to ClusterIP -> client. Returns 1 when the
- * packet belonged to an enilb flow (and wanted_flags matched), 0 when not, -1 on failure. */
-static __always_inline int reverse_nat(struct __sk_buff *skb, __u32 wanted_flags)
+/* Translates a reply (backend -> client, parsed into t) back to ClusterIP -> client. Returns 1
+ * when the packet belonged to an enilb flow (and wanted_flags matched), 0 when not, -1 on failure. */
+static __always_inline int reverse_nat(struct __sk_buff *skb, const struct tuple4 *t, __u32 wanted_flags)
 {
-	struct tuple4 t;
 	struct ct_key k;
 	struct ct_value *ct;
 	struct revnat_value *rn;
 
-	if (parse_tuple4(skb, &t))
-		return 0;
-	ct_key_reply(&k, &t);
+	ct_key_reply(&k, t);
 	ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
 	if (!ct || (ct->flags & wanted_flags) != wanted_flags)
 		return 0;
 	rn = bpf_map_lookup_elem(&enilb_rnat4_v1, &ct->svc_id);
 	if (!rn)
 		return 0;
-	if (nat_rewrite4(skb, &t, 0, rn->addr, rn->port)) {
+	if (nat_rewrite4(skb, t, 0, rn->addr, rn->port)) {
 		count_drop(DROP_REWRITE_FAILED);
 		return -1;
 	}

@@ -4,7 +4,9 @@
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
+#include "maps.h"
 
 #define LOOPBACK_IFINDEX 1
 
@@ -20,6 +22,21 @@ static __always_inline int to_next_hop(struct __sk_buff *skb)
 	if (skb->ifindex == LOOPBACK_IFINDEX)
 		return TC_ACT_OK;
 	return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
+}
+
+/* A packet of a self-access flow: out through the NIC it would reach the fabric and never come
+ * back, so it goes to the pod's loopback instead. Loopback's address is all zeroes; a packet
+ * whose destination MAC differs would be taken for another host's and dropped. Every network
+ * namespace numbers its loopback 1. */
+static __always_inline int to_loopback(struct __sk_buff *skb)
+{
+	__u8 zero_mac[ETH_ALEN] = {};
+
+	if (bpf_skb_store_bytes(skb, 0, zero_mac, ETH_ALEN, 0)) {
+		count_drop(DROP_REWRITE_FAILED);
+		return TC_ACT_SHOT;
+	}
+	return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
 }
 
 #endif

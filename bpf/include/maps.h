@@ -100,4 +100,38 @@ static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
 	return bpf_map_lookup_elem(&enilb_stat4_v1, &svc_id);
 }
 
+/* ---- issue 11: fragments and ClusterIP addresses (H2) ---- */
+
+#ifndef FRAG_SIZE
+#define FRAG_SIZE 8192
+#endif
+
+/* (netns, source, destination, IP id, protocol) of a fragmented datagram -> the ports its first
+ * fragment carried. LRU: an entry only bridges one datagram's fragments (milliseconds), so
+ * evicting the oldest for a new datagram is right here, unlike conntrack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAG_SIZE);
+	__type(key, struct frag_key);
+	__type(value, struct frag_value);
+} enilb_frag4_v2 SEC(".maps") __weak;
+
+/* ClusterIP address -> its frontend count; written by the nat-map verticle with the frontends.
+ * The frontend map answers "is addr:port/proto a Service?"; what must not leak is every packet to
+ * a Service address (other ports, ICMP, later fragments, unparsable headers), which needs a
+ * lookup by address alone (kube-proxy's nftables mode keeps a cluster-ips set for this). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct vip_key);
+	__type(value, struct vip_value);
+} enilb_vip4_v2 SEC(".maps") __weak;
+
+static __always_inline int is_cluster_ip(__be32 addr)
+{
+	struct vip_key k = { .addr = addr };
+
+	return bpf_map_lookup_elem(&enilb_vip4_v2, &k) != NULL;
+}
+
 #endif

@@ -1,4 +1,4 @@
-/* reject.h: answering a packet for a Service without backends with ICMP port unreachable. */
+/* reject.h: answering a packet that no backend can take with ICMP port unreachable from the address it was sent to. */
 #ifndef ENILB_REJECT_H
 #define ENILB_REJECT_H
 
@@ -10,13 +10,11 @@
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
 #include "packet.h"
+#include "icmp.h"
 
-/* RFC 792: the error quotes the offending IP header and the first 8 bytes of its payload. */
-#define REJECT_QUOTE (sizeof(struct iphdr) + 8)
-
-/* linux/icmp.h drags in libc socket headers that do not build for the BPF target. */
-#define ICMP_DEST_UNREACH 3
-#define ICMP_PORT_UNREACH 3
+/* RFC 792: the error quotes the offending IP header, options included, and the first 8 bytes of
+ * its payload. */
+#define REJECT_QUOTE_MAX (60 + 8)
 
 struct icmp_unreach {
 	__u8 type;
@@ -28,7 +26,7 @@ struct icmp_unreach {
 struct reject_l3 {
 	struct iphdr ip;
 	struct icmp_unreach icmp;
-	__u8 quote[REJECT_QUOTE];
+	__u8 quote[REJECT_QUOTE_MAX];
 };
 
 static __always_inline __u16 csum_fold32(__u32 sum)
@@ -38,18 +36,24 @@ static __always_inline __u16 csum_fold32(__u32 sum)
 	return (__u16)~sum;
 }
 
-/* Turns the packet into an ICMP port unreachable from the ClusterIP and hands it to the pod's
- * own ingress, so the client fails at once (ECONNREFUSED) instead of waiting for timeouts. */
-static __always_inline int reject_port_unreachable(struct __sk_buff *skb)
+/* Turns the packet (parsed into t) into an ICMP port unreachable from its destination and hands
+ * it to the pod's own ingress, so the client fails at once (ECONNREFUSED) instead of waiting for
+ * timeouts. Counts it under reason. */
+static __always_inline int reject_port_unreachable(struct __sk_buff *skb, const struct tuple4 *t, __u32 reason)
 {
 	struct ethhdr eth;
 	struct reject_l3 r = {};
 	__u8 mac[ETH_ALEN];
+	__u32 quote_len = t->l4_off - L3_OFF + 8;
+	__u32 len;
 	__s64 sum;
 
+	if (quote_len < sizeof(struct iphdr) + 8 || quote_len > REJECT_QUOTE_MAX)
+		goto fail;
+	len = sizeof(r.ip) + sizeof(r.icmp) + quote_len;
 	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
 		goto fail;
-	if (bpf_skb_load_bytes(skb, L3_OFF, r.quote, sizeof(r.quote)))
+	if (bpf_skb_load_bytes(skb, L3_OFF, r.quote, quote_len))
 		goto fail;
 	__builtin_memcpy(mac, eth.h_source, ETH_ALEN);
 	__builtin_memcpy(eth.h_source, eth.h_dest, ETH_ALEN);
@@ -57,11 +61,11 @@ static __always_inline int reject_port_unreachable(struct __sk_buff *skb)
 
 	r.ip.version = 4;
 	r.ip.ihl = 5;
-	r.ip.tot_len = bpf_htons(sizeof(r));
+	r.ip.tot_len = bpf_htons(len);
 	r.ip.ttl = 64;
 	r.ip.protocol = IPPROTO_ICMP;
-	r.ip.saddr = ((struct iphdr *)r.quote)->daddr;
-	r.ip.daddr = ((struct iphdr *)r.quote)->saddr;
+	r.ip.saddr = t->daddr;
+	r.ip.daddr = t->saddr;
 	sum = bpf_csum_diff(0, 0, (__be32 *)&r.ip, sizeof(r.ip), 0);
 	if (sum < 0)
 		goto fail;
@@ -69,18 +73,18 @@ static __always_inline int reject_port_unreachable(struct __sk_buff *skb)
 
 	r.icmp.type = ICMP_DEST_UNREACH;
 	r.icmp.code = ICMP_PORT_UNREACH;
-	sum = bpf_csum_diff(0, 0, (__be32 *)&r.icmp, sizeof(r.icmp) + sizeof(r.quote), 0);
+	sum = bpf_csum_diff(0, 0, (__be32 *)&r.icmp, sizeof(r.icmp) + quote_len, 0);
 	if (sum < 0)
 		goto fail;
 	r.icmp.checksum = csum_fold32((__u32)sum);
 
-	if (bpf_skb_change_tail(skb, ETH_HLEN + sizeof(r), 0))
+	if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0))
 		goto fail;
 	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0))
 		goto fail;
-	if (bpf_skb_store_bytes(skb, L3_OFF, &r, sizeof(r), 0))
+	if (bpf_skb_store_bytes(skb, L3_OFF, &r, len, 0))
 		goto fail;
-	count_drop(DROP_NO_BACKEND);
+	count_drop(reason);
 	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
 fail:
 	count_drop(DROP_REJECT_FAILED);

@@ -100,7 +100,39 @@ enum drop_reason {
 	DROP_CT_FULL,		/* the conntrack update failed */
 	DROP_REWRITE_FAILED,	/* a packet write or checksum update failed */
 	DROP_REJECT_FAILED,	/* building the ICMP reject failed */
+	/* issue 11: every packet of a translated flow is translated, nothing leaks */
+	DROP_FRAG_NO_FIRST,	/* a later fragment to a ClusterIP whose first fragment was not seen */
+	DROP_FRAG_FULL,		/* the fragment map refused an entry */
+	DROP_ICMP_UNTRANSLATABLE, /* an ICMP error to a ClusterIP that names no known flow */
+	DROP_UNTRANSLATABLE,	/* to a ClusterIP but no Service port, or not parsable as TCP/UDP */
 	DROP_REASON_MAX,
+};
+
+/* ---- issue 11: fragments and ClusterIP addresses (H2) ---- */
+
+/* One IPv4 datagram in fragments, as its fragments carry it, in one pod's namespace. */
+struct frag_key {
+	__u64 netns_cookie;	/* bpf_get_netns_cookie(skb): pods never share entries */
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;		/* the IP identification shared by the datagram's fragments */
+	__u8 proto;
+	__u8 pad[5];
+};
+
+/* The ports the first fragment carried; later fragments are translated as if they had them. */
+struct frag_value {
+	__be16 sport;
+	__be16 dport;
+};
+
+/* A ClusterIP: an address with at least one frontend (any port, any protocol). */
+struct vip_key {
+	__be32 addr;
+};
+
+struct vip_value {
+	__u32 frontends;	/* how many frontends the address has (informational; presence is what counts) */
 };
 
 #endif

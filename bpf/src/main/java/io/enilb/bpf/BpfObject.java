@@ -185,8 +185,12 @@ public final class BpfObject implements AutoCloseable {
         public static final String AFFINITY = "enilb_aff4_v1";
         public static final String SERVICE_STATS = "enilb_stat4_v1";
         public static final String DROPS = "enilb_drop4_v1";
+        /** issue 11: first fragments' ports for the later fragments (LRU). */
+        public static final String FRAGMENTS = "enilb_frag4_v2";
+        /** issue 11: ClusterIP addresses, so that nothing to one leaks untranslated. */
+        public static final String CLUSTER_IPS = "enilb_vip4_v2";
 
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
-                SERVICE_STATS, DROPS);
+                SERVICE_STATS, DROPS, FRAGMENTS, CLUSTER_IPS);
     }
 }

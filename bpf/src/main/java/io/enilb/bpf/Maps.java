@@ -6,12 +6,16 @@ import io.enilb.bpf.Structs.AffinityValue;
 import io.enilb.bpf.Structs.BackendEntry;
 import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtValue;
+import io.enilb.bpf.Structs.FragKey;
+import io.enilb.bpf.Structs.FragValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcStats;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.bpf.Structs.VipKey;
+import io.enilb.bpf.Structs.VipValue;
 
 /** Every map of the datapath, typed. */
 public record Maps(
@@ -22,10 +26,16 @@ public record Maps(
         BpfMap<CtKey, CtValue> conntrack,
         BpfMap<AffinityKey, AffinityValue> affinity,
         PerCpuArray<SvcStats> serviceStats,
-        PerCpuArray<Long> drops) {
+        PerCpuArray<Long> drops,
+        BpfMap<FragKey, FragValue> fragments,
+        BpfMap<VipKey, VipValue> clusterIps) {
 
     /** Drop reasons, in the order of {@code enum drop_reason} in structs.h. */
-    public enum DropReason { NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED }
+    public enum DropReason {
+        NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED,
+        // issue 11
+        FRAG_NO_FIRST, FRAG_FULL, ICMP_UNTRANSLATABLE, UNTRANSLATABLE
+    }
 
     public static Maps of(BpfObject obj) {
         return new Maps(
@@ -36,7 +46,9 @@ public record Maps(
                 obj.map(MapNames.CONNTRACK, CtKey.CODEC, CtValue.CODEC),
                 obj.map(MapNames.AFFINITY, AffinityKey.CODEC, AffinityValue.CODEC),
                 obj.perCpuArray(MapNames.SERVICE_STATS, SvcStats.CODEC),
-                obj.perCpuArray(MapNames.DROPS, StructCodec.U64));
+                obj.perCpuArray(MapNames.DROPS, StructCodec.U64),
+                obj.map(MapNames.FRAGMENTS, FragKey.CODEC, FragValue.CODEC),
+                obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC));
     }
 
     public SvcStats stats(int svcId) {

@@ -242,4 +242,86 @@ public final class Structs {
             return new SvcStats(packets + o.packets, bytes + o.bytes, newFlows + o.newFlows);
         }
     }
+
+    // ---- issue 11: fragments and ClusterIP addresses ----
+
+    /** {@code struct frag_key}: one fragmented datagram in one pod's network namespace. */
+    public record FragKey(long netnsCookie, int saddr, int daddr, int id, int proto) {
+        public static final StructCodec<FragKey> CODEC = new StructCodec<>("frag_key", 24, List.of(
+                new StructCodec.Field("netns_cookie", 0, 8), new StructCodec.Field("saddr", 8, 4),
+                new StructCodec.Field("daddr", 12, 4), new StructCodec.Field("id", 16, 2),
+                new StructCodec.Field("proto", 18, 1), new StructCodec.Field("pad", 19, 5))) {
+            @Override
+            protected void write(FragKey v, ByteBuffer b, int at) {
+                b.putLong(at, v.netnsCookie);
+                putBe32(b, at + 8, v.saddr);
+                putBe32(b, at + 12, v.daddr);
+                putBe16(b, at + 16, v.id);
+                b.put(at + 18, (byte) v.proto);
+                for (int i = 19; i < 24; i++) {
+                    b.put(at + i, (byte) 0);
+                }
+            }
+
+            @Override
+            protected FragKey read(ByteBuffer b, int at) {
+                return new FragKey(b.getLong(at), getBe32(b, at + 8), getBe32(b, at + 12), getBe16(b, at + 16),
+                        Byte.toUnsignedInt(b.get(at + 18)));
+            }
+        };
+    }
+
+    /** {@code struct frag_value}: the ports the datagram's first fragment carried. */
+    public record FragValue(int sport, int dport) {
+        public static final StructCodec<FragValue> CODEC = new StructCodec<>("frag_value", 4, List.of(
+                new StructCodec.Field("sport", 0, 2), new StructCodec.Field("dport", 2, 2))) {
+            @Override
+            protected void write(FragValue v, ByteBuffer b, int at) {
+                putBe16(b, at, v.sport);
+                putBe16(b, at + 2, v.dport);
+            }
+
+            @Override
+            protected FragValue read(ByteBuffer b, int at) {
+                return new FragValue(getBe16(b, at), getBe16(b, at + 2));
+            }
+        };
+    }
+
+    /** {@code struct vip_key}: a ClusterIP address. */
+    public record VipKey(int addr) {
+        public static final StructCodec<VipKey> CODEC = new StructCodec<>("vip_key", 4, List.of(
+                new StructCodec.Field("addr", 0, 4))) {
+            @Override
+            protected void write(VipKey v, ByteBuffer b, int at) {
+                putBe32(b, at, v.addr);
+            }
+
+            @Override
+            protected VipKey read(ByteBuffer b, int at) {
+                return new VipKey(getBe32(b, at));
+            }
+        };
+
+        @Override
+        public String toString() {
+            return Ipv4.format(addr);
+        }
+    }
+
+    /** {@code struct vip_value}: how many frontends a ClusterIP address has. */
+    public record VipValue(int frontends) {
+        public static final StructCodec<VipValue> CODEC = new StructCodec<>("vip_value", 4, List.of(
+                new StructCodec.Field("frontends", 0, 4))) {
+            @Override
+            protected void write(VipValue v, ByteBuffer b, int at) {
+                b.putInt(at, v.frontends);
+            }
+
+            @Override
+            protected VipValue read(ByteBuffer b, int at) {
+                return new VipValue(b.getInt(at));
+            }
+        };
+    }
 }

@@ -11,6 +11,8 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.bpf.Structs.VipKey;
+import io.enilb.bpf.Structs.VipValue;
 
 /**
  * The datapath loaded under a pin root of its own, removed on close. Also writes frontends the
@@ -60,6 +62,8 @@ public final class DatapathFixture implements AutoCloseable {
         }
         maps.revNat().put(svcId, new RevNatValue(Ipv4.parse(vip), port));
         maps.services().put(new SvcKey(Ipv4.parse(vip), port, proto), new SvcValue(svcId, slot, affinitySeconds, 0));
+        VipKey address = new VipKey(Ipv4.parse(vip));
+        maps.clusterIps().put(address, new VipValue(maps.clusterIps().get(address).map(v -> v.frontends() + 1).orElse(1)));
         return ids;
     }
 

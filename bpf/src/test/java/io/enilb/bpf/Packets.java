@@ -53,31 +53,9 @@ public final class Packets {
         return f;
     }
 
-    /** The same frame with the IP header's flags/fragment field set (e.g. 0x2000 = more fragments). */
-    public static byte[] withFragment(byte[] f, int fragField) {
-        byte[] c = f.clone();
-        setShort(c, ETH + 6, fragField);
-        setShort(c, ETH + 10, 0);
-        setShort(c, ETH + 10, checksum(c, ETH, IP, 0));
-        return c;
-    }
-
     public static byte[] withEtherType(byte[] f, int etherType) {
         byte[] c = f.clone();
         setShort(c, 12, etherType);
-        return c;
-    }
-
-    /** An IPv4 header with 4 bytes of options (a NOP padded end-of-list), checksums correct. */
-    public static byte[] withIpOptions(byte[] f) {
-        byte[] c = new byte[f.length + 4];
-        System.arraycopy(f, 0, c, 0, ETH + IP);
-        System.arraycopy(f, ETH + IP, c, ETH + IP + 4, f.length - ETH - IP);
-        c[ETH] = 0x46;
-        c[ETH + IP] = 1;
-        setShort(c, ETH + 2, getShort(c, ETH + 2) + 4);
-        setShort(c, ETH + 10, 0);
-        setShort(c, ETH + 10, checksum(c, ETH, 24, 0));
         return c;
     }
 

@@ -37,6 +37,7 @@ class StructLayoutTest {
         return Stream.of(Structs.SvcKey.CODEC, Structs.SvcValue.CODEC, Structs.SlotKey.CODEC, Structs.SlotValue.CODEC,
                 Structs.BackendEntry.CODEC, Structs.RevNatValue.CODEC, Structs.CtKey.CODEC, Structs.CtValue.CODEC,
                 Structs.AffinityKey.CODEC, Structs.AffinityValue.CODEC, Structs.SvcStats.CODEC,
+                Structs.FragKey.CODEC, Structs.FragValue.CODEC, Structs.VipKey.CODEC, Structs.VipValue.CODEC,
                 StructCodec.U32, StructCodec.U64);
     }
 

@@ -1,0 +1,265 @@
+/* icmp.h: ICMP errors about a translated flow, found by the packet they quote and translated like it. */
+#ifndef ENILB_ICMP_H
+#define ENILB_ICMP_H
+
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "maps.h"
+#include "packet.h"
+
+/* linux/icmp.h drags in libc socket headers that do not build for the BPF target. */
+#define ICMP_DEST_UNREACH 3
+#define ICMP_PORT_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMP_HLEN 8
+#define ICMP_CSUM_OFF 2
+
+/* What the icmp_error_* functions return besides a tc verdict. */
+#define ICMP_NOT_ERROR -1	/* not an ICMP error quoting TCP/UDP: not this header's business */
+#define ICMP_NO_FLOW -2		/* an ICMP error, but about no flow enilb translated */
+
+/* An ICMP error and the packet it quotes (RFC 792: the offending IP header and at least 8 bytes
+ * of its payload, which hold the ports; Linux quotes up to 576 bytes in all). */
+struct icmp_error {
+	struct tuple4 inner;	/* the quoted packet as quoted; inner.l4_off is its frame offset */
+	__u32 icmp_off;		/* frame offset of the ICMP header */
+	__u32 inner_l3_off;	/* frame offset of the quoted IP header */
+	__u32 inner_csum_off;	/* frame offset of the quoted L4 checksum; 0 when the quote ends before it */
+};
+
+static __always_inline int icmp_is_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
+}
+
+/* Parses an ICMP error whose outer header is in outer (parse_tuple4 gave PARSE_OTHER). The quote
+ * must be a TCP/UDP packet that is not a later fragment (those carry no ports), with its ports.
+ * The quoted L4 checksum is only rewritten when the quote holds it: a TCP header quoted to its
+ * first 8 bytes ends before its checksum, as netfilter also notes (nf_nat_proto.c). */
+static __always_inline int icmp_parse_error(struct __sk_buff *skb, const struct tuple4 *outer,
+					    struct icmp_error *e)
+{
+	struct iphdr ip;
+	__u8 type;
+	__u32 csum_at;
+	__be16 ports[2];
+
+	if (outer->proto != IPPROTO_ICMP || outer->frag != FRAG_NONE)
+		return -1;
+	e->icmp_off = outer->l4_off;
+	if (bpf_skb_load_bytes(skb, e->icmp_off, &type, sizeof(type)) || !icmp_is_error(type))
+		return -1;
+	e->inner_l3_off = e->icmp_off + ICMP_HLEN;
+	if (bpf_skb_load_bytes(skb, e->inner_l3_off, &ip, sizeof(ip)))
+		return -1;
+	if (ip.version != 4 || ip.ihl < 5 || (ip.frag_off & bpf_htons(IP_OFFSET)))
+		return -1;
+	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
+		return -1;
+	e->inner.l4_off = e->inner_l3_off + ip.ihl * 4;
+	if (bpf_skb_load_bytes(skb, e->inner.l4_off, ports, sizeof(ports)))
+		return -1;
+	e->inner.saddr = ip.saddr;
+	e->inner.daddr = ip.daddr;
+	e->inner.sport = ports[0];
+	e->inner.dport = ports[1];
+	e->inner.proto = ip.protocol;
+	e->inner.ip_id = ip.id;
+	e->inner.frag = (ip.frag_off & bpf_htons(IP_MF)) ? FRAG_FIRST : FRAG_NONE;
+	e->inner.tcp_flags = 0;
+	e->inner.pad = 0;
+	csum_at = e->inner.l4_off + (ip.protocol == IPPROTO_TCP ? offsetof(struct tcphdr, check)
+								 : offsetof(struct udphdr, check));
+	e->inner_csum_off = csum_at + sizeof(__sum16) <= skb->len ? csum_at : 0;
+	return 0;
+}
+
+static __always_inline int load16(struct __sk_buff *skb, __u32 off, __u16 *v)
+{
+	return bpf_skb_load_bytes(skb, off, v, sizeof(*v));
+}
+
+/* Rewrites the quoted packet's source (dst == 0) or destination address and port, and every
+ * checksum that covers them: the quoted IP header's, the quoted L4 checksum (pseudo-header
+ * address and port; a UDP checksum of 0 means none and stays 0), and the ICMP checksum over all
+ * of it. bpf_l3_csum_replace only updates the 16-bit field it is given, never skb->csum, which is
+ * what a checksum inside the payload needs: each change inside the ICMP message is compensated
+ * by the ICMP checksum, so the message's sum (and a CHECKSUM_COMPLETE skb's csum) stays right. */
+static __always_inline int icmp_rewrite_quote(struct __sk_buff *skb, const struct icmp_error *e, int dst,
+					      __be32 new_addr, __be16 new_port)
+{
+	__u32 icmp_csum = e->icmp_off + ICMP_CSUM_OFF;
+	__u32 ip_csum = e->inner_l3_off + offsetof(struct iphdr, check);
+	__u32 addr_off = e->inner_l3_off + (dst ? offsetof(struct iphdr, daddr) : offsetof(struct iphdr, saddr));
+	__u32 port_off = e->inner.l4_off + (dst ? offsetof(struct udphdr, dest) : offsetof(struct udphdr, source));
+	__be32 old_addr = dst ? e->inner.daddr : e->inner.saddr;
+	__be16 old_port = dst ? e->inner.dport : e->inner.sport;
+	__u16 before, after;
+
+	if (load16(skb, ip_csum, &before) || bpf_l3_csum_replace(skb, ip_csum, old_addr, new_addr, sizeof(new_addr)) ||
+	    load16(skb, ip_csum, &after) || bpf_skb_store_bytes(skb, addr_off, &new_addr, sizeof(new_addr), 0))
+		return -1;
+	if (bpf_l3_csum_replace(skb, icmp_csum, old_addr, new_addr, sizeof(new_addr)) ||
+	    bpf_l3_csum_replace(skb, icmp_csum, before, after, sizeof(after)))
+		return -1;
+
+	if (e->inner_csum_off) {
+		if (load16(skb, e->inner_csum_off, &before))
+			return -1;
+		if (e->inner.proto == IPPROTO_TCP || before != 0) {
+			if (bpf_l3_csum_replace(skb, e->inner_csum_off, old_addr, new_addr, sizeof(new_addr)) ||
+			    bpf_l3_csum_replace(skb, e->inner_csum_off, old_port, new_port, sizeof(new_port)) ||
+			    load16(skb, e->inner_csum_off, &after))
+				return -1;
+			if (e->inner.proto == IPPROTO_UDP && after == 0) {
+				/* RFC 768: a computed 0 is sent as all ones; 0 would mean "no checksum" */
+				after = 0xffff;
+				if (bpf_skb_store_bytes(skb, e->inner_csum_off, &after, sizeof(after), 0))
+					return -1;
+			}
+			if (bpf_l3_csum_replace(skb, icmp_csum, before, after, sizeof(after)))
+				return -1;
+		}
+	}
+
+	if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ||
+	    bpf_l3_csum_replace(skb, icmp_csum, old_port, new_port, sizeof(new_port)))
+		return -1;
+	return 0;
+}
+
+/* Rewrites the outer source (dst == 0) or destination address. ICMP has no pseudo-header: only
+ * the outer IP checksum covers it. */
+static __always_inline int icmp_rewrite_outer(struct __sk_buff *skb, int dst, __be32 old_addr, __be32 new_addr)
+{
+	__u32 off = L3_OFF + (dst ? offsetof(struct iphdr, daddr) : offsetof(struct iphdr, saddr));
+
+	if (bpf_l3_csum_replace(skb, L3_OFF + offsetof(struct iphdr, check), old_addr, new_addr, sizeof(new_addr)))
+		return -1;
+	return bpf_skb_store_bytes(skb, off, &new_addr, sizeof(new_addr), 0);
+}
+
+/* The translation of the flow a quoted packet belongs to, from the conntrack entry its key names:
+ * where the quoted side is translated to, and the entry's flags. */
+struct icmp_target {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+	__u32 ct_flags;
+};
+
+/* The quote of an error arriving for the pod is a packet the pod sent, after DNAT:
+ * client -> backend. Its flow's reply entry (backend -> client) gives the ClusterIP:port. */
+static __always_inline int icmp_reply_target(const struct icmp_error *e, struct icmp_target *to)
+{
+	struct ct_key k = {
+		.saddr = e->inner.daddr,
+		.daddr = e->inner.saddr,
+		.sport = e->inner.dport,
+		.dport = e->inner.sport,
+		.proto = e->inner.proto,
+		.dir = CT_DIR_REPLY,
+	};
+	struct ct_value *ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
+	struct revnat_value *rn;
+	__u32 svc_id;
+
+	if (!ct)
+		return -1;
+	to->ct_flags = ct->flags;
+	svc_id = ct->svc_id;
+	rn = bpf_map_lookup_elem(&enilb_rnat4_v1, &svc_id);
+	if (!rn)
+		return -1;
+	to->addr = rn->addr;
+	to->port = rn->port;
+	return 0;
+}
+
+/* The quote of an error the pod sends is a reply the pod received, after reverse NAT:
+ * ClusterIP -> client. Its flow's original entry (client -> ClusterIP) gives the backend. */
+static __always_inline int icmp_original_target(const struct icmp_error *e, struct icmp_target *to)
+{
+	struct ct_key k = {
+		.saddr = e->inner.daddr,
+		.daddr = e->inner.saddr,
+		.sport = e->inner.dport,
+		.dport = e->inner.sport,
+		.proto = e->inner.proto,
+		.dir = CT_DIR_ORIGINAL,
+	};
+	struct ct_value *ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
+	struct backend *be;
+	__u32 backend_id;
+
+	if (!ct)
+		return -1;
+	to->ct_flags = ct->flags;
+	backend_id = ct->backend_id;
+	be = bpf_map_lookup_elem(&enilb_be4_v1, &backend_id);
+	if (!be)
+		return -1;
+	to->addr = be->addr;
+	to->port = be->port;
+	return 0;
+}
+
+/* An ICMP error arriving for the pod (NIC ingress, or loopback egress for self-access with
+ * wanted_flags = CT_F_SELF) about a packet the pod sent to a ClusterIP: the quoted destination
+ * becomes the ClusterIP:port again, and so does the outer source when the backend itself sent
+ * the error (port unreachable); a router's address (fragmentation needed, time exceeded) stays.
+ * The pod's stack then matches the error to its socket (ECONNREFUSED, a lower path MTU towards
+ * the ClusterIP). Returns TC_ACT_OK when translated, TC_ACT_SHOT on failure (counted), or
+ * ICMP_NOT_ERROR / ICMP_NO_FLOW. */
+static __always_inline int icmp_error_reverse(struct __sk_buff *skb, const struct tuple4 *outer, __u32 wanted_flags)
+{
+	struct icmp_error e;
+	struct icmp_target to;
+
+	if (icmp_parse_error(skb, outer, &e))
+		return ICMP_NOT_ERROR;
+	if (icmp_reply_target(&e, &to) || (to.ct_flags & wanted_flags) != wanted_flags)
+		return ICMP_NO_FLOW;
+	if (outer->saddr == e.inner.daddr && icmp_rewrite_outer(skb, 0, outer->saddr, to.addr))
+		goto fail;
+	if (icmp_rewrite_quote(skb, &e, 1, to.addr, to.port))
+		goto fail;
+	return TC_ACT_OK;
+fail:
+	count_drop(DROP_REWRITE_FAILED);
+	return TC_ACT_SHOT;
+}
+
+/* An ICMP error the pod sends about a reply it received from a ClusterIP (NIC egress): the
+ * quoted source becomes the backend's address:port and the outer destination the backend, as
+ * netfilter translates it, so the backend learns about it. *ct_flags tells the caller where the
+ * packet goes (CT_F_SELF: loopback). Returns 0 when translated, TC_ACT_SHOT on failure
+ * (counted), or ICMP_NOT_ERROR / ICMP_NO_FLOW. */
+static __always_inline int icmp_error_forward(struct __sk_buff *skb, const struct tuple4 *outer, __u32 *ct_flags)
+{
+	struct icmp_error e;
+	struct icmp_target to;
+
+	if (icmp_parse_error(skb, outer, &e))
+		return ICMP_NOT_ERROR;
+	if (icmp_original_target(&e, &to))
+		return ICMP_NO_FLOW;
+	if (outer->daddr == e.inner.saddr && icmp_rewrite_outer(skb, 1, outer->daddr, to.addr))
+		goto fail;
+	if (icmp_rewrite_quote(skb, &e, 0, to.addr, to.port))
+		goto fail;
+	*ct_flags = to.ct_flags;
+	return 0;
+fail:
+	count_drop(DROP_REWRITE_FAILED);
+	return TC_ACT_SHOT;
+}
+
+#endif

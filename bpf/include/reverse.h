@@ -1,0 +1,39 @@
+/* reverse.h: the reply direction of a flow as a whole: its packets, their later fragments, and ICMP errors quoting its packets. */
+#ifndef ENILB_REVERSE_H
+#define ENILB_REVERSE_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "packet.h"
+#include "conntrack.h"
+#include "frag.h"
+#include "icmp.h"
+
+/* Everything that arrives for the pod from a flow it opened through a ClusterIP gets the
+ * ClusterIP back: replies (conntrack), the later fragments of a reply (their first fragment's
+ * ports, fragment map), and ICMP errors about what the pod sent (icmp.h). wanted_flags narrows
+ * it to flows with those conntrack flags (CT_F_SELF on loopback). A later fragment whose first
+ * was not seen passes as it is: it may not be enilb's at all, and the pod's reassembly drops it
+ * if it was. Returns the tc verdict. */
+static __always_inline int reverse_path(struct __sk_buff *skb, __u32 wanted_flags)
+{
+	struct tuple4 t;
+	int rc = parse_flow4(skb, &t);
+	int done;
+
+	if (rc == PARSE_OTHER) {
+		done = icmp_error_reverse(skb, &t, wanted_flags);
+		return done == TC_ACT_SHOT ? TC_ACT_SHOT : TC_ACT_OK;
+	}
+	if (rc != PARSE_FLOW)
+		return TC_ACT_OK;
+	done = reverse_nat(skb, &t, wanted_flags);
+	if (done < 0)
+		return TC_ACT_SHOT;
+	if (done > 0)
+		frag_remember(skb, &t);
+	return TC_ACT_OK;
+}
+
+#endif
