@@ -19,9 +19,11 @@ fi
 #   ethtool            turning checksum offload off in the lab (tests)
 #   wrk, nginx-light   load generator and backend server for benchmarks
 #   maven, default-jdk-headless  the build
+#   python3-scapy      packet tables (bpf tests): builds the expected ICMP errors, fragments and
+#                      IP options with checksums of its own, independent of enilb
 packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
-          procps util-linux kmod)
+          procps util-linux kmod python3-scapy)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -10,6 +10,8 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.bpf.Structs.VipKey;
+import io.enilb.bpf.Structs.VipValue;
 import io.enilb.model.Backend;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
@@ -116,6 +118,8 @@ public final class NatMapWriter {
     private final Map<Long, TreeSet<Integer>> orphanBackends = new HashMap<>();
     private final Map<Integer, BackendEntry> orphanEntries = new HashMap<>();
     private BatchSizes lastBatch = BatchSizes.NONE;
+    /** ClusterIP address -> frontend count as written in the address map. */
+    private final Map<Integer, Integer> clusterIpsWritten = new HashMap<>();
 
     public NatMapWriter(NatMaps maps) {
         this.maps = maps;
@@ -171,6 +175,8 @@ public final class NatMapWriter {
                 orphanEntries.put(id, e);
             }
         });
+        maps.clusterIps().entries().forEach((k, v) -> clusterIpsWritten.put(k.addr(), v.frontends()));
+        syncClusterIps();
         log.info("restored {} frontends and {} backends from the maps, {} backends not named by a slot",
                 written.size(), backendIds.size(), orphanEntries.size());
     }
@@ -435,6 +441,42 @@ public final class NatMapWriter {
             }
         }
         lastBatch = new BatchSizes(nBackends, nSlots, nRevNat, nServices, dServices, dSlots, dBackends, dRevNat);
+        syncClusterIps();
+    }
+
+    /**
+     * The address map follows the frontend entries that are written: an address is added after
+     * its first frontend entry and removed after its last one is gone, so a packet to it is
+     * always either translated or (no frontend, or another port) stopped by the datapath instead
+     * of leaking. A failed write is logged and retried at the next sync.
+     */
+    private void syncClusterIps() {
+        Map<Integer, Integer> desired = new HashMap<>();
+        written.forEach((fk, w) -> {
+            if (w.service != null) {
+                desired.merge(fk.addr(), 1, Integer::sum);
+            }
+        });
+        desired.forEach((addr, n) -> {
+            if (!n.equals(clusterIpsWritten.get(addr))) {
+                try {
+                    maps.clusterIps().put(new VipKey(addr), new VipValue(n));
+                    clusterIpsWritten.put(addr, n);
+                } catch (RuntimeException e) {
+                    log.warn("ClusterIP {}: not written to {}: {}", Ipv4.format(addr), maps.clusterIps().name(), e.getMessage());
+                }
+            }
+        });
+        for (Integer addr : new ArrayList<>(clusterIpsWritten.keySet())) {
+            if (!desired.containsKey(addr)) {
+                try {
+                    maps.clusterIps().delete(new VipKey(addr));
+                    clusterIpsWritten.remove(addr);
+                } catch (RuntimeException e) {
+                    log.warn("ClusterIP {}: not removed from {}: {}", Ipv4.format(addr), maps.clusterIps().name(), e.getMessage());
+                }
+            }
+        }
     }
 
     /** The desired entries of a frontend, allocating ids; null (and a failure) when ids ran out. */

@@ -120,5 +120,11 @@ final class Fixtures {
             assertThat(b).as("slot %s names an existing backend", k).isNotNull();
             assertThat(b.terminating()).as("slot %s names a terminating backend", k).isFalse();
         });
+        Map<io.enilb.bpf.Structs.VipKey, Integer> addresses = new HashMap<>();
+        maps.services().entries().keySet()
+                .forEach(k -> addresses.merge(new io.enilb.bpf.Structs.VipKey(k.addr()), 1, Integer::sum));
+        Map<io.enilb.bpf.Structs.VipKey, Integer> written = new HashMap<>();
+        maps.clusterIps().entries().forEach((k, v) -> written.put(k, v.frontends()));
+        assertThat(written).as("ClusterIP addresses and their frontend counts").isEqualTo(addresses);
     }
 }

@@ -57,6 +57,7 @@ class NatMapWriterModelTest {
                 kernel.slots().deleteAll(List.copyOf(kernel.slots().entries().keySet()));
                 kernel.backends().deleteAll(List.copyOf(kernel.backends().entries().keySet()));
                 kernel.revNat().deleteAll(List.copyOf(kernel.revNat().entries().keySet()));
+                kernel.clusterIps().deleteAll(List.copyOf(kernel.clusterIps().entries().keySet()));
             });
         } finally {
             io.enilb.bpf.BpfObject.unpinAll(pins);

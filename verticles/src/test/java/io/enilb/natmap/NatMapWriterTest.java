@@ -20,6 +20,8 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.bpf.Structs.VipKey;
+import io.enilb.bpf.Structs.VipValue;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.Protocol;
 import java.util.ArrayList;
@@ -53,6 +55,25 @@ class NatMapWriterTest {
         assertThat(writer.backendsProgrammed()).isEqualTo(4);
         assertThat(writer.failures()).isEmpty();
         assertMapsMatch(maps, writer, List.of(web));
+    }
+
+    @Test
+    void theAddressMapHoldsEveryClusterIpWithAFrontendAndNoOther() {
+        writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 8080)), udp(53, active("10.0.0.1", 53))),
+                svc("db", "10.96.0.20", 0, tcp(5432, active("10.0.0.2", 5432)))));
+        assertThat(maps.clusterIps().entries()).containsOnly(
+                Map.entry(new VipKey(Ipv4.parse("10.96.0.10")), new VipValue(2)),
+                Map.entry(new VipKey(Ipv4.parse("10.96.0.20")), new VipValue(1)));
+        writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 8080)))));
+        assertThat(maps.clusterIps().get(new VipKey(Ipv4.parse("10.96.0.10")))).contains(new VipValue(1));
+        writer.apply(delete("web"));
+        assertThat(maps.clusterIps().entries()).containsOnlyKeys(new VipKey(Ipv4.parse("10.96.0.20")));
+
+        // a restarted writer removes an address whose frontends went away while it was down
+        maps.clusterIps().put(new VipKey(Ipv4.parse("10.96.0.99")), new VipValue(1));
+        NatMapWriter restarted = new NatMapWriter(maps);
+        restarted.restore();
+        assertThat(maps.clusterIps().entries()).containsOnlyKeys(new VipKey(Ipv4.parse("10.96.0.20")));
     }
 
     @Test
@@ -120,10 +141,12 @@ class NatMapWriterTest {
     void writesAreMakeBeforeBreak() {
         List<String> log = new ArrayList<>();
         NatMaps recorded = new NatMaps(new Recording<>(maps.services(), log), new Recording<>(maps.slots(), log),
-                new Recording<>(maps.backends(), log), new Recording<>(maps.revNat(), log));
+                new Recording<>(maps.backends(), log), new Recording<>(maps.revNat(), log),
+                new Recording<>(maps.clusterIps(), log));
         NatMapWriter w = new NatMapWriter(recorded);
         w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)))));
-        assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_rnat4_v1", "put enilb_svc4_v1");
+        assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_rnat4_v1", "put enilb_svc4_v1",
+                "put enilb_vip4_v2");
         log.clear();
         w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.3", 80)))));
         assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_svc4_v1",
@@ -131,7 +154,7 @@ class NatMapWriterTest {
         log.clear();
         w.apply(delete("web"));
         assertThat(log).containsExactly("delete enilb_svc4_v1", "delete enilb_slot4_v1", "delete enilb_be4_v1",
-                "delete enilb_rnat4_v1");
+                "delete enilb_rnat4_v1", "delete enilb_vip4_v2");
     }
 
     @Test
@@ -159,9 +182,10 @@ class NatMapWriterTest {
     @Test
     void fullBackendMapFailsOnlyTheFrontendThatDoesNotFitAndKeepsItsOldState() {
         NatMaps small = new NatMaps(new InMemoryMap<>("enilb_svc4_v1", 8), new InMemoryMap<>("enilb_slot4_v1", 64),
-                new InMemoryMap<>("enilb_be4_v1", 3), new InMemoryMap<>("enilb_rnat4_v1", 8));
+                new InMemoryMap<>("enilb_be4_v1", 3), new InMemoryMap<>("enilb_rnat4_v1", 8),
+                new InMemoryMap<>("enilb_vip4_v2", 8));
         NatMapWriter w = new NatMapWriter(new NatMaps(small.services(), small.slots(),
-                new Capped<>(small.backends(), 3), small.revNat()));
+                new Capped<>(small.backends(), 3), small.revNat(), small.clusterIps()));
         NormalizedService a = svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)));
         NormalizedService b = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)));
         w.apply(upsert(a, b));
