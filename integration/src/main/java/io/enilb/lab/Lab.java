@@ -124,6 +124,20 @@ public final class Lab implements AutoCloseable {
         return shared;
     }
 
+    /**
+     * A pod behind a router of its own, one hop beyond the fabric: the router sits on the fabric
+     * at 198.18.0.{routerHost} and routes 198.18.{subnet}.0/24, where the pod is .10. The
+     * router's side of the link to the pod has MTU {@code linkMtu}, while the pod's own NIC keeps
+     * 1500: the pod advertises an MSS the path cannot carry, so only path-MTU discovery (the
+     * router's "fragmentation needed") can get full-sized segments through. A fabric pod reaches
+     * the subnet through {@link #routeToSharedNic}.
+     */
+    public SharedNic routedPod(String name, int routerHost, int subnet, int linkMtu) {
+        SharedNic routed = sharedNicPod(name, routerHost, subnet);
+        routed.node().exec("ip", "link", "set", "pod0", "mtu", Integer.toString(linkMtu));
+        return routed;
+    }
+
     /** A node namespace and the shared-NIC pod it routes. */
     public record SharedNic(Pod node, Pod pod, String subnet) {
     }
