@@ -3,7 +3,6 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
-#include "nat.h"
 #include "conntrack.h"
 #include "reverse.h"
 

@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
+#include "netns.h"
 #include "packet.h"
 
 /* The datagram a fragment belongs to, as every one of its fragments carries it: the addresses as
@@ -12,7 +13,7 @@
 static __always_inline void frag_key_of(struct frag_key *k, struct __sk_buff *skb, const struct tuple4 *t)
 {
 	__builtin_memset(k, 0, sizeof(*k));
-	k->netns_cookie = bpf_get_netns_cookie(skb);
+	k->netns_cookie = pod_netns_cookie(skb);
 	k->saddr = t->saddr;
 	k->daddr = t->daddr;
 	k->id = t->ip_id;

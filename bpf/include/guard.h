@@ -16,14 +16,14 @@
  * received goes to the backend translated. Anything else to a ClusterIP address would reach the
  * fabric with a Service IP as destination, where nothing answers it, so it stops here, counted:
  * another port of a ClusterIP is refused with port unreachable (as kube-proxy's nftables mode
- * rejects it), the rest is dropped. Packets to other addresses pass untouched. */
+ * rejects it), the rest is dropped. Packets to other addresses are not enilb's (TC_ACT_UNSPEC). */
 static __always_inline int egress_untranslated(struct __sk_buff *skb, const struct tuple4 *t, int rc)
 {
 	__u32 ct_flags = 0;
 	int icmp = ICMP_NOT_ERROR;
 
 	if (rc == PARSE_NOT_IPV4)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (rc == PARSE_OTHER) {
 		icmp = icmp_error_forward(skb, t, &ct_flags);
 		if (icmp == 0)
@@ -32,7 +32,7 @@ static __always_inline int egress_untranslated(struct __sk_buff *skb, const stru
 			return icmp;
 	}
 	if (!is_cluster_ip(t->daddr))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (rc == PARSE_LATER_FRAGMENT) {
 		count_drop(DROP_FRAG_NO_FIRST);
 		return TC_ACT_SHOT;

@@ -11,7 +11,9 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
+#include "netns.h"
 #include "packet.h"
+#include "conntrack.h"
 
 /* linux/icmp.h drags in libc socket headers that do not build for the BPF target. */
 #define ICMP_DEST_UNREACH 3
@@ -22,8 +24,8 @@
 #define ICMP_CSUM_OFF 2
 
 /* What the icmp_error_* functions return besides a tc verdict. */
-#define ICMP_NOT_ERROR -1	/* not an ICMP error quoting TCP/UDP: not this header's business */
-#define ICMP_NO_FLOW -2		/* an ICMP error, but about no flow enilb translated */
+#define ICMP_NOT_ERROR -100	/* not an ICMP error quoting TCP/UDP: not this header's business */
+#define ICMP_NO_FLOW -101		/* an ICMP error, but about no flow enilb translated */
 
 /* An ICMP error and the packet it quotes (RFC 792: the offending IP header and at least 8 bytes
  * of its payload, which hold the ports; Linux quotes up to 576 bytes in all). */
@@ -146,69 +148,22 @@ static __always_inline int icmp_rewrite_outer(struct __sk_buff *skb, int dst, __
 	return bpf_skb_store_bytes(skb, off, &new_addr, sizeof(new_addr), 0);
 }
 
-/* The translation of the flow a quoted packet belongs to, from the conntrack entry its key names:
- * where the quoted side is translated to, and the entry's flags. */
-struct icmp_target {
-	__be32 addr;
-	__be16 port;
-	__u16 pad;
-	__u32 ct_flags;
-};
-
-/* The quote of an error arriving for the pod is a packet the pod sent, after DNAT:
- * client -> backend. Its flow's reply entry (backend -> client) gives the ClusterIP:port. */
-static __always_inline int icmp_reply_target(const struct icmp_error *e, struct icmp_target *to)
+/* The live conntrack entry of the flow a quoted packet belongs to, in direction dir: the quote
+ * seen from the other side (its source is the key's destination). Errors do not refresh it. */
+static __always_inline int icmp_flow(struct __sk_buff *skb, const struct icmp_error *e, __u8 dir, struct ct_value *ct)
 {
 	struct ct_key k = {
+		.netns_cookie = pod_netns_cookie(skb),
 		.saddr = e->inner.daddr,
 		.daddr = e->inner.saddr,
 		.sport = e->inner.dport,
 		.dport = e->inner.sport,
 		.proto = e->inner.proto,
-		.dir = CT_DIR_REPLY,
+		.dir = dir,
+		.pad = 0,
 	};
-	struct ct_value *ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
-	struct revnat_value *rn;
-	__u32 svc_id;
 
-	if (!ct)
-		return -1;
-	to->ct_flags = ct->flags;
-	svc_id = ct->svc_id;
-	rn = bpf_map_lookup_elem(&enilb_rnat4_v1, &svc_id);
-	if (!rn)
-		return -1;
-	to->addr = rn->addr;
-	to->port = rn->port;
-	return 0;
-}
-
-/* The quote of an error the pod sends is a reply the pod received, after reverse NAT:
- * ClusterIP -> client. Its flow's original entry (client -> ClusterIP) gives the backend. */
-static __always_inline int icmp_original_target(const struct icmp_error *e, struct icmp_target *to)
-{
-	struct ct_key k = {
-		.saddr = e->inner.daddr,
-		.daddr = e->inner.saddr,
-		.sport = e->inner.dport,
-		.dport = e->inner.sport,
-		.proto = e->inner.proto,
-		.dir = CT_DIR_ORIGINAL,
-	};
-	struct ct_value *ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
-	struct backend *be;
-	__u32 backend_id;
-
-	if (!ct)
-		return -1;
-	to->ct_flags = ct->flags;
-	backend_id = ct->backend_id;
-	be = bpf_map_lookup_elem(&enilb_be4_v1, &backend_id);
-	if (!be)
-		return -1;
-	to->addr = be->addr;
-	to->port = be->port;
-	return 0;
+	return ct_lookup(&k, ct, ct_now());
 }
 
 /* An ICMP error arriving for the pod (NIC ingress, or loopback egress for self-access with
@@ -221,15 +176,16 @@ static __always_inline int icmp_original_target(const struct icmp_error *e, stru
 static __always_inline int icmp_error_reverse(struct __sk_buff *skb, const struct tuple4 *outer, __u32 wanted_flags)
 {
 	struct icmp_error e;
-	struct icmp_target to;
+	struct ct_value ct;
 
 	if (icmp_parse_error(skb, outer, &e))
 		return ICMP_NOT_ERROR;
-	if (icmp_reply_target(&e, &to) || (to.ct_flags & wanted_flags) != wanted_flags)
+	/* the quote is client -> backend: its flow's reply entry holds the ClusterIP:port */
+	if (icmp_flow(skb, &e, CT_DIR_REPLY, &ct) || (ct.flags & wanted_flags) != wanted_flags)
 		return ICMP_NO_FLOW;
-	if (outer->saddr == e.inner.daddr && icmp_rewrite_outer(skb, 0, outer->saddr, to.addr))
+	if (outer->saddr == e.inner.daddr && icmp_rewrite_outer(skb, 0, outer->saddr, ct.nat_addr))
 		goto fail;
-	if (icmp_rewrite_quote(skb, &e, 1, to.addr, to.port))
+	if (icmp_rewrite_quote(skb, &e, 1, ct.nat_addr, ct.nat_port))
 		goto fail;
 	return TC_ACT_OK;
 fail:
@@ -245,17 +201,18 @@ fail:
 static __always_inline int icmp_error_forward(struct __sk_buff *skb, const struct tuple4 *outer, __u32 *ct_flags)
 {
 	struct icmp_error e;
-	struct icmp_target to;
+	struct ct_value ct;
 
 	if (icmp_parse_error(skb, outer, &e))
 		return ICMP_NOT_ERROR;
-	if (icmp_original_target(&e, &to))
+	/* the quote is ClusterIP -> client: its flow's original entry holds the backend */
+	if (icmp_flow(skb, &e, CT_DIR_ORIGINAL, &ct))
 		return ICMP_NO_FLOW;
-	if (outer->daddr == e.inner.saddr && icmp_rewrite_outer(skb, 1, outer->daddr, to.addr))
+	if (outer->daddr == e.inner.saddr && icmp_rewrite_outer(skb, 1, outer->daddr, ct.nat_addr))
 		goto fail;
-	if (icmp_rewrite_quote(skb, &e, 0, to.addr, to.port))
+	if (icmp_rewrite_quote(skb, &e, 0, ct.nat_addr, ct.nat_port))
 		goto fail;
-	*ct_flags = to.ct_flags;
+	*ct_flags = ct.flags;
 	return 0;
 fail:
 	count_drop(DROP_REWRITE_FAILED);

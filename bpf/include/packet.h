@@ -38,7 +38,9 @@ struct tuple4 {
 	__be16 ip_id;		/* IP identification, which ties a datagram's fragments together */
 };
 
+#define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
 /* Fills t from an IPv4 packet. The IP header is read with its real length (ihl), so options

@@ -15,25 +15,23 @@
  * ports, fragment map), and ICMP errors about what the pod sent (icmp.h). wanted_flags narrows
  * it to flows with those conntrack flags (CT_F_SELF on loopback). A later fragment whose first
  * was not seen passes as it is: it may not be enilb's at all, and the pod's reassembly drops it
- * if it was. Returns the tc verdict. */
-static __always_inline int reverse_path(struct __sk_buff *skb, __u32 wanted_flags)
+ * if it was. Returns the tc verdict; TC_ACT_UNSPEC for what is not enilb's. */
+static __always_inline int reverse_path(struct __sk_buff *skb, __u8 wanted_flags)
 {
 	struct tuple4 t;
 	int rc = parse_flow4(skb, &t);
-	int done;
+	int verdict;
 
 	if (rc == PARSE_OTHER) {
-		done = icmp_error_reverse(skb, &t, wanted_flags);
-		return done == TC_ACT_SHOT ? TC_ACT_SHOT : TC_ACT_OK;
+		verdict = icmp_error_reverse(skb, &t, wanted_flags);
+		return verdict == TC_ACT_OK || verdict == TC_ACT_SHOT ? verdict : TC_ACT_UNSPEC;
 	}
 	if (rc != PARSE_FLOW)
-		return TC_ACT_OK;
-	done = reverse_nat(skb, &t, wanted_flags);
-	if (done < 0)
-		return TC_ACT_SHOT;
-	if (done > 0)
+		return TC_ACT_UNSPEC;
+	verdict = reverse_nat(skb, &t, wanted_flags);
+	if (verdict == TC_ACT_OK)
 		frag_remember(skb, &t);
-	return TC_ACT_OK;
+	return verdict;
 }
 
 #endif

@@ -177,20 +177,24 @@ public final class BpfObject implements AutoCloseable {
         private MapNames() {
         }
 
-        public static final String SERVICES = "enilb_svc4_v1";
-        public static final String SLOTS = "enilb_slot4_v1";
-        public static final String BACKENDS = "enilb_be4_v1";
-        public static final String REV_NAT = "enilb_rnat4_v1";
-        public static final String CONNTRACK = "enilb_ct4_v1";
-        public static final String AFFINITY = "enilb_aff4_v1";
-        public static final String SERVICE_STATS = "enilb_stat4_v1";
-        public static final String DROPS = "enilb_drop4_v1";
+        public static final String SERVICES = "enilb_svc4_v2";
+        public static final String SLOTS = "enilb_slot4_v2";
+        public static final String BACKENDS = "enilb_be4_v2";
+        public static final String REV_NAT = "enilb_rnat4_v2";
+        public static final String CONNTRACK = "enilb_ct4_v2";
+        public static final String AFFINITY = "enilb_aff4_v2";
+        public static final String SERVICE_STATS = "enilb_stat4_v2";
+        public static final String DROPS = "enilb_drop4_v2";
+        /** conntrack lifetimes (one entry) */
+        public static final String CONFIG = "enilb_cfg4_v2";
+        /** the source addresses each pod owns; sized by bpf.max-pods x addresses */
+        public static final String PODS = "enilb_pod4_v2";
         /** issue 11: first fragments' ports for the later fragments (LRU). */
         public static final String FRAGMENTS = "enilb_frag4_v2";
         /** issue 11: ClusterIP addresses, so that nothing to one leaks untranslated. */
         public static final String CLUSTER_IPS = "enilb_vip4_v2";
 
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
-                SERVICE_STATS, DROPS, FRAGMENTS, CLUSTER_IPS);
+                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS);
     }
 }

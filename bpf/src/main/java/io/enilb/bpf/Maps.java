@@ -4,10 +4,13 @@ import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.Structs.AffinityKey;
 import io.enilb.bpf.Structs.AffinityValue;
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.CtConfig;
 import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtValue;
 import io.enilb.bpf.Structs.FragKey;
 import io.enilb.bpf.Structs.FragValue;
+import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
@@ -27,13 +30,18 @@ public record Maps(
         BpfMap<AffinityKey, AffinityValue> affinity,
         PerCpuArray<SvcStats> serviceStats,
         PerCpuArray<Long> drops,
+        BpfMap<Integer, CtConfig> config,
+        BpfMap<PodKey, PodValue> pods,
         BpfMap<FragKey, FragValue> fragments,
         BpfMap<VipKey, VipValue> clusterIps) {
 
-    /** Drop reasons, in the order of {@code enum drop_reason} in structs.h. */
+    /**
+     * Drop reasons, in the order of {@code enum drop_reason} in structs.h (DROP_ + the name);
+     * StructLayoutTest checks names and values against the compiled object.
+     */
     public enum DropReason {
-        NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED,
-        // issue 11
+        NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED, SPOOFED,
+        // issue 11: every packet of a translated flow is translated, nothing leaks
         FRAG_NO_FIRST, FRAG_FULL, ICMP_UNTRANSLATABLE, UNTRANSLATABLE
     }
 
@@ -47,12 +55,19 @@ public record Maps(
                 obj.map(MapNames.AFFINITY, AffinityKey.CODEC, AffinityValue.CODEC),
                 obj.perCpuArray(MapNames.SERVICE_STATS, SvcStats.CODEC),
                 obj.perCpuArray(MapNames.DROPS, StructCodec.U64),
+                obj.map(MapNames.CONFIG, StructCodec.U32, CtConfig.CODEC),
+                obj.map(MapNames.PODS, PodKey.CODEC, PodValue.CODEC),
                 obj.map(MapNames.FRAGMENTS, FragKey.CODEC, FragValue.CODEC),
                 obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC));
     }
 
     public SvcStats stats(int svcId) {
         return serviceStats.sum(svcId, SvcStats.ZERO, SvcStats::plus);
+    }
+
+    /** Sets the conntrack lifetimes the datapath uses from now on (zero fields: compiled defaults). */
+    public void configure(CtConfig lifetimes) {
+        config.put(0, lifetimes);
     }
 
     public long dropped(DropReason reason) {

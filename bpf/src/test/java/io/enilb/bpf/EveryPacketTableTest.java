@@ -28,6 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * computes over the whole original packet even where the quote is truncated.
  */
 class EveryPacketTableTest {
+    static final int TC_ACT_UNSPEC = -1;
     static final int TC_ACT_OK = 0;
     static final int TC_ACT_SHOT = 2;
     static final int TC_ACT_REDIRECT = 7;
@@ -40,7 +41,7 @@ class EveryPacketTableTest {
 
     @BeforeEach
     void load() {
-        dp = new DatapathFixture();
+        dp = new DatapathFixture().podOwns(POD);
     }
 
     @AfterEach
@@ -127,16 +128,16 @@ class EveryPacketTableTest {
         s.add(new Spec("an outer header with IP options: the ICMP message is found after them", in, dnsFlow,
                 "eth(IP(src=BE1,dst=POD," + OPTS + ")/ICMP(type=3,code=3)/" + UDP_SENT_BE + ")", TC_ACT_OK,
                 "eth(IP(src=VIP,dst=POD," + OPTS + ")/ICMP(type=3,code=3)/" + UDP_SENT_VIP + ")", null));
-        s.add(new Spec("an error about a flow enilb did not translate passes untouched", in, dnsFlow,
-                "eth(IP(src=BE1,dst=POD)/ICMP(type=3,code=3)/IP(src=POD,dst=BE1)/UDP(sport=40002,dport=5353)/b'q')", TC_ACT_OK,
+        s.add(new Spec("an error about a flow enilb did not translate is not enilb's: untouched, next filter", in, dnsFlow,
+                "eth(IP(src=BE1,dst=POD)/ICMP(type=3,code=3)/IP(src=POD,dst=BE1)/UDP(sport=40002,dport=5353)/b'q')", TC_ACT_UNSPEC,
                 null, null));
-        s.add(new Spec("an echo reply passes untouched", in, dnsFlow, "eth(IP(src=BE1,dst=POD)/ICMP(type=0)/b'ping')",
-                TC_ACT_OK, null, null));
+        s.add(new Spec("an echo reply is not enilb's: untouched, next filter", in, dnsFlow, "eth(IP(src=BE1,dst=POD)/ICMP(type=0)/b'ping')",
+                TC_ACT_UNSPEC, null, null));
         s.add(new Spec("self-access on loopback: port unreachable from the pod itself gets VIP:53", lo, selfFlow,
                 "eth(IP(src=POD,dst=POD)/ICMP(type=3,code=3)/IP(src=POD,dst=POD,id=0x1234,flags='DF')/UDP(sport=40001,dport=5353)/b'query')",
                 TC_ACT_OK, "eth(IP(src=VIP,dst=POD)/ICMP(type=3,code=3)/" + UDP_SENT_VIP + ")", null));
-        s.add(new Spec("loopback leaves an error about a flow that is not self-access alone", lo, dnsFlow,
-                "eth(IP(src=BE1,dst=POD)/ICMP(type=3,code=3)/" + UDP_SENT_BE + ")", TC_ACT_OK, null, null));
+        s.add(new Spec("loopback leaves an error about a flow that is not self-access alone: next filter", lo, dnsFlow,
+                "eth(IP(src=BE1,dst=POD)/ICMP(type=3,code=3)/" + UDP_SENT_BE + ")", TC_ACT_UNSPEC, null, null));
         // ICMP errors the pod sends about a reply it received from a ClusterIP
         s.add(new Spec("the pod's port unreachable about a reply goes to the backend, quoting the reply as the backend sent it",
                 eg, dnsFlow, "eth(IP(src=POD,dst=VIP)/ICMP(type=3,code=3)/" + REPLY_GOT + ")", TC_ACT_OK,
@@ -150,8 +151,8 @@ class EveryPacketTableTest {
                 DropReason.ICMP_UNTRANSLATABLE));
         s.add(new Spec("an echo request to a ClusterIP is dropped and counted, never leaked", eg, DNS,
                 "eth(IP(src=POD,dst=VIP)/ICMP(type=8)/b'ping')", TC_ACT_SHOT, null, DropReason.UNTRANSLATABLE));
-        s.add(new Spec("an echo request to another address passes untouched", eg, DNS,
-                "eth(IP(src=POD,dst=BE1)/ICMP(type=8)/b'ping')", TC_ACT_OK, null, null));
+        s.add(new Spec("an echo request to another address is not enilb's: untouched, next filter", eg, DNS,
+                "eth(IP(src=POD,dst=BE1)/ICMP(type=8)/b'ping')", TC_ACT_UNSPEC, null, null));
         s.add(new Spec("another protocol (GRE) to a ClusterIP is dropped and counted", eg, DNS,
                 "eth(IP(src=POD,dst=VIP,proto=47)/b'\\x00\\x00\\x08\\x00')", TC_ACT_SHOT, null, DropReason.UNTRANSLATABLE));
         s.add(new Spec("a TCP header cut short to a ClusterIP is dropped and counted", eg, WEB,
@@ -167,16 +168,16 @@ class EveryPacketTableTest {
                 "eth(frag(" + DGRAM_BE + ",2))", null));
         s.add(new Spec("a later fragment whose first was not seen is dropped and counted, never leaked", eg, DNS,
                 "eth(frag(" + DGRAM_VIP + ",1))", TC_ACT_SHOT, null, DropReason.FRAG_NO_FIRST));
-        s.add(new Spec("a later fragment to another address passes untouched", eg, DNS, "eth(frag(" + DGRAM_BE + ",1))",
-                TC_ACT_OK, null, null));
+        s.add(new Spec("a later fragment to another address is not enilb's: untouched, next filter", eg, DNS, "eth(frag(" + DGRAM_BE + ",1))",
+                TC_ACT_UNSPEC, null, null));
         // fragments of a reply
         s.add(new Spec("the first fragment of a reply gets VIP:53 back", in, dnsFlow, "eth(frag(" + RDGRAM_BE + ",0))",
                 TC_ACT_OK, "eth(frag(" + RDGRAM_VIP + ",0))", null));
         s.add(new Spec("a later fragment of a reply after its first gets the ClusterIP back", in,
                 dnsFlow.andThen(f -> f.ingress().testRun(sent.get("eth(frag(" + RDGRAM_BE + ",0))"), 1)),
                 "eth(frag(" + RDGRAM_BE + ",1))", TC_ACT_OK, "eth(frag(" + RDGRAM_VIP + ",1))", null));
-        s.add(new Spec("a later fragment of a reply whose first was not seen passes untouched", in, dnsFlow,
-                "eth(frag(" + RDGRAM_BE + ",1))", TC_ACT_OK, null, null));
+        s.add(new Spec("a later fragment of a reply whose first was not seen is not enilb's: untouched, next filter", in, dnsFlow,
+                "eth(frag(" + RDGRAM_BE + ",1))", TC_ACT_UNSPEC, null, null));
         // IP options
         s.add(new Spec("a TCP SYN with IP options to a ClusterIP is DNATed", eg, WEB,
                 "eth(IP(src=POD,dst=VIP," + OPTS + ")/TCP(sport=40000,dport=80,flags='S'))", TC_ACT_OK,

@@ -55,7 +55,7 @@ class CniLabTest {
         lab.echoServer(backend.namespace(), "be", 8080, 5353);
         pod = lab.macvlanPod("app", "198.18.0.40");
         datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
-        datapath.maps().backends().put(1, new BackendEntry(Ipv4.parse(backend.ip()), 8080, 0));
+        datapath.maps().backends().put(1, new BackendEntry(Ipv4.parse(backend.ip()), 8080, 0, 1));
         datapath.maps().slots().put(new SlotKey(1, 0), new SlotValue(1));
         datapath.maps().revNat().put(1, new RevNatValue(Ipv4.parse(VIP), 80));
         datapath.maps().services().put(new SvcKey(Ipv4.parse(VIP), 80, 6), new SvcValue(1, 1, 0, 0));

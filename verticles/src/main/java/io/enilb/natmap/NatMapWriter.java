@@ -509,7 +509,8 @@ public final class NatMapWriter {
                 }
                 fresh.add(ref);
             }
-            backends.put(id.getAsInt(), new BackendEntry(b.addr(), b.port(), b.terminating() ? BackendEntry.TERMINATING : 0));
+            backends.put(id.getAsInt(), new BackendEntry(b.addr(), b.port(), b.terminating() ? BackendEntry.TERMINATING : 0,
+                    w.svcId));
             if (!b.terminating()) {
                 slots.put(slots.size(), id.getAsInt());
             }

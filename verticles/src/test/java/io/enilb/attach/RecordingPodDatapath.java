@@ -55,6 +55,23 @@ final class RecordingPodDatapath implements PodDatapath {
     }
 
     @Override
+    public long registerAddresses(Path netns, List<Integer> ipv4) {
+        record("register " + netns + " " + ipv4);
+        return netnsCookie(netns);
+    }
+
+    @Override
+    public void forgetAddresses(long netnsCookie, List<Integer> ipv4) {
+        record("forget " + netnsCookie + " " + ipv4);
+    }
+
+    /** A stand-in cookie, stable per path. */
+    @Override
+    public long netnsCookie(Path netns) {
+        return netns.toString().hashCode() & 0xffffffffL;
+    }
+
+    @Override
     public List<AttachedProgram> attached(Path netns, String ifName) {
         record("attached " + netns + " " + ifName);
         return new ArrayList<>(attached.getOrDefault(netns + " " + ifName, List.of()));
