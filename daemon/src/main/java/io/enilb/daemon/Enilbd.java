@@ -131,7 +131,19 @@ public final class Enilbd {
         NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),
                 config.natmap().lingerMs(), config.natmap().queueCapacity());
         WatcherVerticle watcher = new WatcherVerticle();
-        AttachVerticle attach = new AttachVerticle(datapath, config.state().dir(), new CniSocketSettings(
+        // interim until the pods map lands from h1-datapath: no source registration yet
+        io.enilb.attach.PodAddresses unverified = new io.enilb.attach.PodAddresses() {
+            public long register(Path netns, List<Integer> ipv4) {
+                return 0;
+            }
+
+            public void forget(long cookie, List<Integer> ipv4) {
+            }
+
+            public void retainOnly(Set<Long> cookies) {
+            }
+        };
+        AttachVerticle attach = new AttachVerticle(datapath, unverified, config.state().dir(), new CniSocketSettings(
                 config.cni().socket(), Set.copyOf(config.cni().allowedUids()), config.cni().maxRequestBytes(),
                 Duration.ofMillis(config.cni().readTimeoutMs())), () -> true);
 

@@ -46,6 +46,9 @@ class AttachVerticleTest {
     Path tmp;
     Vertx vertx;
     RecordingPodDatapath datapath;
+    RecordingPodAddresses addresses;
+    /** What the daemon's step between registering and re-attaching saw: the calls so far. */
+    final List<String> seenBeforeReattach = new java.util.concurrent.CopyOnWriteArrayList<>();
     CniTestClient client;
     Path socket;
     Path stateDir;
@@ -66,6 +69,7 @@ class AttachVerticleTest {
         vertx.eventBus().<PodAttachment>consumer(Addresses.POD_DETACHED, m -> detached.add(m.body()));
         vertx.eventBus().<Readiness>consumer(Addresses.READINESS, m -> readiness.add(m.body()));
         datapath = new RecordingPodDatapath();
+        addresses = new RecordingPodAddresses();
         socket = tmp.resolve("run/cni.sock");
         stateDir = tmp.resolve("state");
         // pod namespaces: links to our own namespace, which is an nsfs file; removing a link is a pod gone
@@ -81,10 +85,16 @@ class AttachVerticleTest {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(socket).doesNotExist();
         assertThat(datapath.onEventLoop).as("datapath calls on an event loop").isEmpty();
+        assertThat(addresses.onEventLoop).as("pods map calls on an event loop").isEmpty();
     }
 
     private void deploy() throws Exception {
-        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), datapathLoaded::get);
+        verticle = new AttachVerticle(datapath, addresses, stateDir, CniSocketSettings.defaults(socket),
+                datapathLoaded::get, () -> {
+                    seenBeforeReattach.addAll(addresses.calls);
+                    seenBeforeReattach.addAll(datapath.calls);
+                    return Future.succeededFuture();
+                });
         deployment = get(vertx.deployVerticle(verticle));
     }
 
@@ -319,6 +329,54 @@ class AttachVerticleTest {
     }
 
     @Test
+    void addRegistersThePodsAddressesUnderItsNamespaceCookieAndDelForgetsThemEvenWhenTheNamespaceIsGone()
+            throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        long cookieA = addresses.cookieOf(nsA);
+        long cookieB = addresses.cookieOf(nsB);
+        assertThat(addresses.registered).containsExactlyInAnyOrder(cookieA + " 198.18.0.5", cookieB + " 198.18.0.6");
+
+        Files.delete(nsA);
+        assertOk(del(POD_A, nsA));
+        assertOk(gc());
+
+        assertThat(addresses.registered).isEmpty();
+        assertThat(addresses.calls).containsExactly("retainOnly []",
+                "register " + nsA + " [198.18.0.5]", "register " + nsB + " [198.18.0.6]",
+                "forget " + cookieA + " [198.18.0.5]", "forget " + cookieB + " [198.18.0.6]");
+    }
+
+    @Test
+    void aFailedAttachLeavesNoRegisteredAddress() throws Exception {
+        datapath.failNextAttachWith = 19; // ENODEV
+
+        assertThat(code(add(POD_A, nsA, "198.18.0.5"))).isEqualTo(999);
+
+        assertThat(addresses.registered).isEmpty();
+        assertThat(stateFiles()).isEmpty();
+    }
+
+    @Test
+    void restartRegistersTheRememberedPodsBeforeTheDaemonsStepAndReattachesAfterIt() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        undeploy();
+        Files.delete(nsB);
+        datapath.calls.clear();
+        addresses.calls.clear();
+        seenBeforeReattach.clear();
+
+        deploy();
+
+        long cookieA = addresses.cookieOf(nsA);
+        assertThat(seenBeforeReattach).as("addresses registered, no program replaced yet").containsExactly(
+                "register " + nsA + " [198.18.0.5]", "retainOnly [" + cookieA + "]");
+        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(addresses.registered).as("the gone pod's registration is dropped").containsExactly(cookieA + " 198.18.0.5");
+    }
+
+    @Test
     void aThousandMalformedMessagesChangeNothing() throws Exception {
         assertOk(add(POD_A, nsA, "198.18.0.5"));
         TreeMap<String, String> before = stateFiles();
@@ -348,7 +406,7 @@ class AttachVerticleTest {
     @Test
     void refusesPeersOutsideTheAllowedUids() throws Exception {
         undeploy();
-        verticle = new AttachVerticle(datapath, stateDir,
+        verticle = new AttachVerticle(datapath, addresses, stateDir,
                 CniSocketSettings.defaults(socket).withAllowedUids(Set.of(4242)), datapathLoaded::get);
         deployment = get(vertx.deployVerticle(verticle));
 
