@@ -3,7 +3,6 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
-#include "nat.h"
 #include "conntrack.h"
 
 /* Attached at tc egress of lo; sees the pod's local traffic, of which only self-access
@@ -11,7 +10,7 @@
 SEC("tc")
 int enilb_lo_egress(struct __sk_buff *skb)
 {
-	return reverse_nat(skb, CT_F_SELF) < 0 ? TC_ACT_SHOT : TC_ACT_OK;
+	return reverse_nat(skb, CT_F_SELF);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -6,53 +6,59 @@
 #include "maps.h"
 #include "packet.h"
 #include "nat.h"
+#include "netns.h"
 #include "conntrack.h"
 #include "reject.h"
 #include "fib.h"
 
-#define NSEC_PER_SEC 1000000000ULL
-
-/* The backend an existing flow keeps, or NULL when the flow must choose again: its backend
- * is gone, or a new TCP connection reuses the tuple while that backend is terminating. */
-static __always_inline struct backend *established_backend(const struct tuple4 *t, __u32 *backend_id,
-							   __u32 *ct_flags)
+/* Whether a live flow keeps the translation its entry holds. It does while its backend is
+ * still the one it chose (same id, address, port and service: ids are recycled eventually),
+ * unless a new connection reuses the tuple of a terminating backend. Established TCP also
+ * keeps it when the backend was removed or turned not ready, or the Service was deleted or
+ * given another id (svc NULL: no frontend): kube-proxy leaves the conntrack entries of such
+ * TCP flows alone. Everything else chooses again, so UDP of a removed backend moves at its
+ * next datagram (kube-proxy flushes its entries). */
+static __always_inline int ct_keeps(const struct ct_value *ct, const struct tuple4 *t, const struct svc_value *svc)
 {
-	struct ct_key k;
-	struct ct_value *ct;
-	struct backend *be;
+	struct backend *p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
+	int syn_only = is_tcp_syn_only(t);
 
-	ct_key_original(&k, t);
-	ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
-	if (!ct)
-		return NULL;
-	be = bpf_map_lookup_elem(&enilb_be4_v1, &ct->backend_id);
-	if (!be)
-		return NULL;
-	if (is_tcp_syn_only(t) && (be->flags & BACKEND_F_TERMINATING))
-		return NULL;
-	*backend_id = ct->backend_id;
-	*ct_flags = ct->flags;
-	return be;
+	if (p) {
+		struct backend be = *p;
+
+		if (be.addr == ct->nat_addr && be.port == ct->nat_port && be.svc_id == ct->svc_id &&
+		    (!svc || svc->svc_id == ct->svc_id))
+			return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
+	}
+	return t->proto == IPPROTO_TCP && !syn_only;
 }
 
-/* ClientIP affinity: the client's last backend while it is fresh and still takes new flows. */
-static __always_inline struct backend *affine_backend(const struct svc_value *svc, const struct tuple4 *t,
-						      __u64 now, __u32 *backend_id)
+/* ClientIP affinity: the client's last backend while it is fresh, still belongs to this
+ * service and takes new flows. Returns 0 and fills be/backend_id, or -1. */
+static __always_inline int affine_backend(const struct svc_value *svc, const struct tuple4 *t, __u64 now,
+					  struct backend *be, __u32 *backend_id)
 {
 	struct affinity_key k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value *a;
-	struct backend *be;
+	struct affinity_value *p;
+	struct affinity_value a;
+	struct backend *b;
 
 	if (!svc->affinity_timeout)
-		return NULL;
-	a = bpf_map_lookup_elem(&enilb_aff4_v1, &k);
-	if (!a || now - a->last_used_ns > svc->affinity_timeout * NSEC_PER_SEC)
-		return NULL;
-	be = bpf_map_lookup_elem(&enilb_be4_v1, &a->backend_id);
-	if (!be || (be->flags & BACKEND_F_TERMINATING))
-		return NULL;
-	*backend_id = a->backend_id;
-	return be;
+		return -1;
+	p = bpf_map_lookup_elem(&enilb_aff4_v2, &k);
+	if (!p)
+		return -1;
+	a = *p;
+	if (now - a.last_used_ns > svc->affinity_timeout * NSEC_PER_SEC)
+		return -1;
+	b = bpf_map_lookup_elem(&enilb_be4_v2, &a.backend_id);
+	if (!b)
+		return -1;
+	*be = *b;
+	if (be->svc_id != svc->svc_id || (be->flags & BACKEND_F_TERMINATING))
+		return -1;
+	*backend_id = a.backend_id;
+	return 0;
 }
 
 static __always_inline void remember_affinity(const struct svc_value *svc, const struct tuple4 *t,
@@ -62,81 +68,87 @@ static __always_inline void remember_affinity(const struct svc_value *svc, const
 	struct affinity_value v = { .last_used_ns = now, .backend_id = backend_id, .pad = 0 };
 
 	if (svc->affinity_timeout)
-		bpf_map_update_elem(&enilb_aff4_v1, &k, &v, BPF_ANY);
+		bpf_map_update_elem(&enilb_aff4_v2, &k, &v, BPF_ANY);
 }
 
-static __always_inline struct backend *random_backend(const struct svc_value *svc, __u32 *backend_id)
+/* A random active backend of the service: 0 and be/backend_id filled, or -1 (counted). */
+static __always_inline int random_backend(const struct svc_value *svc, struct backend *be, __u32 *backend_id)
 {
 	struct slot_key k = { .svc_id = svc->svc_id, .slot = bpf_get_prandom_u32() % svc->active };
 	struct slot_value *slot;
-	struct backend *be;
+	struct backend *b;
+	__u32 id;
 
-	slot = bpf_map_lookup_elem(&enilb_slot4_v1, &k);
+	slot = bpf_map_lookup_elem(&enilb_slot4_v2, &k);
 	if (!slot) {
 		count_drop(DROP_SLOT_MISSING);
-		return NULL;
+		return -1;
 	}
-	be = bpf_map_lookup_elem(&enilb_be4_v1, &slot->backend_id);
-	if (!be) {
+	id = slot->backend_id;
+	b = bpf_map_lookup_elem(&enilb_be4_v2, &id);
+	if (!b) {
 		count_drop(DROP_BACKEND_MISSING);
-		return NULL;
+		return -1;
 	}
-	*backend_id = slot->backend_id;
-	return be;
+	*be = *b;
+	if (be->svc_id != svc->svc_id) {
+		/* the slot names an id handed to another service meanwhile */
+		count_drop(DROP_BACKEND_MISSING);
+		return -1;
+	}
+	*backend_id = id;
+	return 0;
 }
 
-/* Attached at tc egress of the pod's NIC; sees what the pod sends towards the fabric. */
-SEC("tc")
-int enilb_egress(struct __sk_buff *skb)
+/* A new flow (or one that must choose again): source check, backend selection, both conntrack
+ * entries. Returns 0 with ct filled, or -1 with *verdict set. */
+static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *t, const struct svc_value *svc,
+				    const struct ct_key *k, struct ct_value *ct, __u64 now, struct svc_stats *stats,
+				    int *verdict)
 {
-	struct tuple4 t;
-	struct svc_key sk = {};
-	struct svc_value *svc;
-	struct svc_stats *stats;
-	struct backend *be;
-	__u32 backend_id = 0, ct_flags = 0;
+	struct pod_key pk = { .netns_cookie = k->netns_cookie, .addr = t->saddr, .pad = 0 };
+	struct backend be;
+	__u32 backend_id;
 
-	if (parse_tuple4(skb, &t))
-		return TC_ACT_OK;
-	sk.addr = t.daddr;
-	sk.port = t.dport;
-	sk.proto = t.proto;
-	svc = bpf_map_lookup_elem(&enilb_svc4_v1, &sk);
-	if (!svc)
-		return TC_ACT_OK;
-
-	stats = svc_stats(svc->svc_id);
-	if (stats) {
-		stats->packets += 1;
-		stats->bytes += skb->len;
+	*verdict = TC_ACT_SHOT;
+	/* only the pod's own addresses open flows, so no pod can make or overwrite another's */
+	if (!bpf_map_lookup_elem(&enilb_pod4_v2, &pk)) {
+		count_drop(DROP_SPOOFED);
+		return -1;
 	}
-
-	be = established_backend(&t, &backend_id, &ct_flags);
-	if (!be) {
-		__u64 now = bpf_ktime_get_ns();
-
-		if (svc->active == 0)
-			return reject_port_unreachable(skb);
-		be = affine_backend(svc, &t, now, &backend_id);
-		if (!be)
-			be = random_backend(svc, &backend_id);
-		if (!be)
-			return TC_ACT_SHOT;
-		remember_affinity(svc, &t, now, backend_id);
-		ct_flags = be->addr == t.saddr ? CT_F_SELF : 0;
-		if (ct_create(&t, be, backend_id, svc->svc_id, ct_flags)) {
-			count_drop(DROP_CT_FULL);
-			return TC_ACT_SHOT;
-		}
-		if (stats)
-			stats->new_flows += 1;
+	if (svc->active == 0) {
+		*verdict = reject_port_unreachable(skb);
+		return -1;
 	}
+	if (affine_backend(svc, t, now, &be, &backend_id) && random_backend(svc, &be, &backend_id))
+		return -1;
+	remember_affinity(svc, t, now, backend_id);
 
-	if (nat_rewrite4(skb, &t, 1, be->addr, be->port)) {
+	ct->state = ct_initial_state(t);
+	ct->expires_ns = now + ct_lifetime(ct->state);
+	ct->nat_addr = be.addr;
+	ct->nat_port = be.port;
+	ct->flags = be.addr == t->saddr ? CT_F_SELF : 0;
+	ct->backend_id = backend_id;
+	ct->svc_id = svc->svc_id;
+	if (ct_store(k, ct, 1)) {
+		/* full of live flows: refuse the new one, never evict (netfilter does the same) */
+		count_drop(DROP_CT_FULL);
+		return -1;
+	}
+	if (stats)
+		stats->new_flows += 1;
+	return 0;
+}
+
+/* DNAT to what the flow's entry says, then out towards the backend (or to loopback). */
+static __always_inline int translate(struct __sk_buff *skb, const struct tuple4 *t, const struct ct_value *ct)
+{
+	if (nat_rewrite4(skb, t, 1, ct->nat_addr, ct->nat_port)) {
 		count_drop(DROP_REWRITE_FAILED);
 		return TC_ACT_SHOT;
 	}
-	if (ct_flags & CT_F_SELF) {
+	if (ct->flags & CT_F_SELF) {
 		/* Out through the NIC the packet would reach the fabric and never come back: hand it
 		 * to loopback instead. Loopback's address is all zeroes; a packet whose destination
 		 * MAC differs would be taken for another host's and dropped. */
@@ -150,6 +162,63 @@ int enilb_egress(struct __sk_buff *skb)
 		return bpf_redirect(LOOPBACK_IFINDEX, BPF_F_INGRESS);
 	}
 	return to_next_hop(skb);
+}
+
+/* A packet to no frontend: still translated when it belongs to a live established TCP flow
+ * of a Service deleted meanwhile; anything else is not enilb's. */
+static __always_inline int without_frontend(struct __sk_buff *skb, const struct tuple4 *t)
+{
+	struct ct_key k;
+	struct ct_value ct;
+	__u64 now;
+
+	if (t->proto != IPPROTO_TCP || is_tcp_syn_only(t))
+		return TC_ACT_UNSPEC;
+	now = ct_now();
+	ct_key_of(&k, pod_netns_cookie(skb), t, CT_DIR_ORIGINAL);
+	if (ct_lookup(&k, &ct, now))
+		return TC_ACT_UNSPEC;
+	ct_refresh(&k, &ct, ct_next_state(ct.state, t, CT_DIR_ORIGINAL), now);
+	return translate(skb, t, &ct);
+}
+
+/* Attached at tc egress of the pod's NIC; sees what the pod sends towards the fabric. */
+SEC("tc")
+int enilb_egress(struct __sk_buff *skb)
+{
+	struct tuple4 t;
+	struct svc_key sk = {};
+	struct svc_value *p;
+	struct svc_value svc;
+	struct svc_stats *stats;
+	struct ct_key k;
+	struct ct_value ct;
+	__u64 now;
+	int verdict;
+
+	if (parse_tuple4(skb, &t))
+		return TC_ACT_UNSPEC;
+	sk.addr = t.daddr;
+	sk.port = t.dport;
+	sk.proto = t.proto;
+	p = bpf_map_lookup_elem(&enilb_svc4_v2, &sk);
+	if (!p)
+		return without_frontend(skb, &t);
+	svc = *p;
+
+	stats = svc_stats(svc.svc_id);
+	if (stats) {
+		stats->packets += 1;
+		stats->bytes += skb->len;
+	}
+
+	now = ct_now();
+	ct_key_of(&k, pod_netns_cookie(skb), &t, CT_DIR_ORIGINAL);
+	if (!ct_lookup(&k, &ct, now) && ct_keeps(&ct, &t, &svc))
+		ct_refresh(&k, &ct, ct_next_state(ct.state, &t, CT_DIR_ORIGINAL), now);
+	else if (new_flow(skb, &t, &svc, &k, &ct, now, stats, &verdict))
+		return verdict;
+	return translate(skb, &t, &ct);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -3,14 +3,13 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
-#include "nat.h"
 #include "conntrack.h"
 
 /* Attached at tc ingress of the pod's NIC; sees what the fabric delivers to the pod. */
 SEC("tc")
 int enilb_ingress(struct __sk_buff *skb)
 {
-	return reverse_nat(skb, 0) < 0 ? TC_ACT_SHOT : TC_ACT_OK;
+	return reverse_nat(skb, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

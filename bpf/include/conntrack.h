@@ -1,91 +1,188 @@
-/* conntrack.h: the flow table: which backend a flow uses and how its replies are translated back. */
+/* conntrack.h: the flow table: entries per direction, their TCP state and lifetime, their twins. */
 #ifndef ENILB_CONNTRACK_H
 #define ENILB_CONNTRACK_H
 
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
 #include "maps.h"
+#include "nat.h"
+#include "netns.h"
 #include "packet.h"
 
-static __always_inline void ct_key_original(struct ct_key *k, const struct tuple4 *t)
+#define NSEC_PER_SEC 1000000000ULL
+
+/* Lifetimes when the daemon configured none (Cilium's; kube-proxy keeps established TCP 24 h). */
+#define CT_DEFAULT_SYN_NS (60 * NSEC_PER_SEC)
+#define CT_DEFAULT_ESTABLISHED_NS (6 * 3600 * NSEC_PER_SEC)
+#define CT_DEFAULT_CLOSING_NS (10 * NSEC_PER_SEC)
+#define CT_DEFAULT_OTHER_NS (60 * NSEC_PER_SEC)
+
+/* CLOCK_MONOTONIC at tick resolution: lifetimes are seconds, and the coarse clock costs a
+ * memory read where bpf_ktime_get_ns reads the clock source on every packet. Same clock as
+ * user space's System.nanoTime(), which the GC compares expiries with. */
+static __always_inline __u64 ct_now(void)
 {
+	return bpf_ktime_get_coarse_ns();
+}
+
+static __always_inline __u64 ct_lifetime(__u8 state)
+{
+	__u32 zero = 0;
+	struct ct_config *cfg = bpf_map_lookup_elem(&enilb_cfg4_v2, &zero);
+	__u64 ns = 0;
+
+	switch (state) {
+	case CT_SYN_SENT:
+		ns = cfg ? cfg->syn_ns : 0;
+		return ns ? ns : CT_DEFAULT_SYN_NS;
+	case CT_ESTABLISHED:
+		ns = cfg ? cfg->established_ns : 0;
+		return ns ? ns : CT_DEFAULT_ESTABLISHED_NS;
+	case CT_CLOSING:
+		ns = cfg ? cfg->closing_ns : 0;
+		return ns ? ns : CT_DEFAULT_CLOSING_NS;
+	default:
+		ns = cfg ? cfg->other_ns : 0;
+		return ns ? ns : CT_DEFAULT_OTHER_NS;
+	}
+}
+
+/* The state a flow's first packet puts it in (a TCP flow may be picked up mid-stream, e.g.
+ * after its entry expired while idle). */
+static __always_inline __u8 ct_initial_state(const struct tuple4 *t)
+{
+	if (t->proto != IPPROTO_TCP)
+		return CT_OTHER;
+	if (t->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		return CT_CLOSING;
+	return is_tcp_syn_only(t) ? CT_SYN_SENT : CT_ESTABLISHED;
+}
+
+/* The state after a packet of the flow in direction dir: anything from the backend or more
+ * than a SYN from the client establishes; a FIN or RST either way closes; a client's SYN on
+ * a closing tuple is a new connection. */
+static __always_inline __u8 ct_next_state(__u8 state, const struct tuple4 *t, __u8 dir)
+{
+	if (t->proto != IPPROTO_TCP)
+		return CT_OTHER;
+	if (t->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		return CT_CLOSING;
+	if (is_tcp_syn_only(t) && dir == CT_DIR_ORIGINAL)
+		return state == CT_CLOSING ? CT_SYN_SENT : state;
+	return state == CT_SYN_SENT ? CT_ESTABLISHED : state;
+}
+
+/* The key of a packet as it is, in direction dir, of the pod in namespace cookie. */
+static __always_inline void ct_key_of(struct ct_key *k, __u64 cookie, const struct tuple4 *t, __u8 dir)
+{
+	k->netns_cookie = cookie;
 	k->saddr = t->saddr;
 	k->daddr = t->daddr;
 	k->sport = t->sport;
 	k->dport = t->dport;
 	k->proto = t->proto;
-	k->dir = CT_DIR_ORIGINAL;
+	k->dir = dir;
 	k->pad = 0;
 }
 
-/* The key under which the reply of a flow is found: from the backend to the client. */
-static __always_inline void ct_key_reply_of(struct ct_key *k, const struct tuple4 *t,
-					    const struct backend *be)
+/* The other direction's entry, derived from one entry alone: the original's translation is
+ * the reply's source and the reply's translation the original's destination. */
+static __always_inline void ct_twin(const struct ct_key *k, const struct ct_value *v, struct ct_key *tk,
+				    struct ct_value *tv)
 {
-	k->saddr = be->addr;
-	k->daddr = t->saddr;
-	k->sport = be->port;
-	k->dport = t->sport;
-	k->proto = t->proto;
-	k->dir = CT_DIR_REPLY;
-	k->pad = 0;
+	*tv = *v;
+	tk->netns_cookie = k->netns_cookie;
+	tk->proto = k->proto;
+	tk->pad = 0;
+	if (k->dir == CT_DIR_ORIGINAL) {
+		tk->dir = CT_DIR_REPLY;
+		tk->saddr = v->nat_addr;
+		tk->sport = v->nat_port;
+		tk->daddr = k->saddr;
+		tk->dport = k->sport;
+		tv->nat_addr = k->daddr;
+		tv->nat_port = k->dport;
+	} else {
+		tk->dir = CT_DIR_ORIGINAL;
+		tk->saddr = k->daddr;
+		tk->sport = k->dport;
+		tk->daddr = v->nat_addr;
+		tk->dport = v->nat_port;
+		tv->nat_addr = k->saddr;
+		tv->nat_port = k->sport;
+	}
 }
 
-/* The key a packet arriving from a backend carries as it is. */
-static __always_inline void ct_key_reply(struct ct_key *k, const struct tuple4 *t)
+/* Copies the live entry under k to v: 0, or -1 when there is none or it expired (an expired
+ * entry counts as absent; the next write of the tuple replaces it, the GC removes the rest).
+ * The copy is what the packet uses: the element may be recycled by a concurrent update. */
+static __always_inline int ct_lookup(const struct ct_key *k, struct ct_value *v, __u64 now)
 {
-	k->saddr = t->saddr;
-	k->daddr = t->daddr;
-	k->sport = t->sport;
-	k->dport = t->dport;
-	k->proto = t->proto;
-	k->dir = CT_DIR_REPLY;
-	k->pad = 0;
-}
+	struct ct_value *p = bpf_map_lookup_elem(&enilb_ct4_v2, k);
 
-/* Records both directions of a new flow. The reply entry goes first: once the original entry
- * exists later packets skip selection, and their replies must already be translatable. */
-static __always_inline int ct_create(const struct tuple4 *t, const struct backend *be,
-				     __u32 backend_id, __u32 svc_id, __u32 flags)
-{
-	struct ct_key k;
-	struct ct_value v = {
-		.backend_id = backend_id,
-		.svc_id = svc_id,
-		.flags = flags,
-		.pad = 0,
-	};
-
-	ct_key_reply_of(&k, t, be);
-	if (bpf_map_update_elem(&enilb_ct4_v1, &k, &v, BPF_ANY))
+	if (!p)
 		return -1;
-	ct_key_original(&k, t);
-	if (bpf_map_update_elem(&enilb_ct4_v1, &k, &v, BPF_ANY))
-		return -1;
-	return 0;
+	*v = *p;
+	return v->expires_ns < now ? -1 : 0;
 }
 
-/* Translates a reply (backend -> client) back to ClusterIP -> client. Returns 1 when the
- * packet belonged to an enilb flow (and wanted_flags matched), 0 when not, -1 on failure. */
-static __always_inline int reverse_nat(struct __sk_buff *skb, __u32 wanted_flags)
+/* Writes both entries of a flow, the twin first: a new flow's original entry goes last, so
+ * that once later packets find it their replies are already translatable. A new flow that
+ * does not fit leaves nothing behind; an existing key is always replaced, even in a full
+ * table. Returns 0 or the negative errno (E2BIG: full). */
+static __always_inline int ct_store(const struct ct_key *k, const struct ct_value *v, int fresh)
+{
+	struct ct_key tk;
+	struct ct_value tv;
+	int err;
+
+	ct_twin(k, v, &tk, &tv);
+	err = bpf_map_update_elem(&enilb_ct4_v2, &tk, &tv, BPF_ANY);
+	if (err)
+		return err;
+	err = bpf_map_update_elem(&enilb_ct4_v2, k, v, BPF_ANY);
+	if (err && fresh)
+		bpf_map_delete_elem(&enilb_ct4_v2, &tk);
+	return err;
+}
+
+/* After a packet of a live flow: a changed state, or an expiry more than 1/8 of the lifetime
+ * behind, rewrites both entries (re-creating a twin that went missing); any other packet
+ * writes nothing, so a busy flow does not cost a map update per packet. */
+static __always_inline void ct_refresh(const struct ct_key *k, struct ct_value *v, __u8 state, __u64 now)
+{
+	__u64 lifetime = ct_lifetime(state);
+
+	/* unsigned: a lifetime configured shorter than the one stored also refreshes */
+	if (state == v->state && now + lifetime - v->expires_ns <= lifetime / 8)
+		return;
+	v->state = state;
+	v->expires_ns = now + lifetime;
+	ct_store(k, v, 0);
+}
+
+/* Translates a reply (backend -> client) back to ClusterIP -> client from its conntrack
+ * entry. Returns the tc verdict: TC_ACT_UNSPEC for a packet of no live enilb flow (or without
+ * wanted_flags), so that the next filter on the hook sees it. */
+static __always_inline int reverse_nat(struct __sk_buff *skb, __u8 wanted_flags)
 {
 	struct tuple4 t;
 	struct ct_key k;
-	struct ct_value *ct;
-	struct revnat_value *rn;
+	struct ct_value ct;
+	__u64 now;
 
 	if (parse_tuple4(skb, &t))
-		return 0;
-	ct_key_reply(&k, &t);
-	ct = bpf_map_lookup_elem(&enilb_ct4_v1, &k);
-	if (!ct || (ct->flags & wanted_flags) != wanted_flags)
-		return 0;
-	rn = bpf_map_lookup_elem(&enilb_rnat4_v1, &ct->svc_id);
-	if (!rn)
-		return 0;
-	if (nat_rewrite4(skb, &t, 0, rn->addr, rn->port)) {
+		return TC_ACT_UNSPEC;
+	now = ct_now();
+	ct_key_of(&k, pod_netns_cookie(skb), &t, CT_DIR_REPLY);
+	if (ct_lookup(&k, &ct, now) || (ct.flags & wanted_flags) != wanted_flags)
+		return TC_ACT_UNSPEC;
+	ct_refresh(&k, &ct, ct_next_state(ct.state, &t, CT_DIR_REPLY), now);
+	if (nat_rewrite4(skb, &t, 0, ct.nat_addr, ct.nat_port)) {
 		count_drop(DROP_REWRITE_FAILED);
-		return -1;
+		return TC_ACT_SHOT;
 	}
-	return 1;
+	return TC_ACT_OK;
 }
 
 #endif

@@ -19,9 +19,14 @@
 #ifndef AFFINITY_SIZE
 #define AFFINITY_SIZE 65536
 #endif
+#ifndef MAX_POD_ADDRS
+#define MAX_POD_ADDRS 4096
+#endif
 
 /* The maps are __weak so that each per-attach-point object may declare them and the static
- * linker folds them into one. Names follow enilb_<what><family>_v<N>: bump N on a layout change. */
+ * linker folds them into one. Names follow enilb_<what><family>_v<N>: bump N on a layout
+ * change. v2 is one set: every map moved with conntrack's new layout, so that an upgrade is
+ * "v1 set -> v2 set" (io.enilb.bpf.MigrationV1). */
 
 /* frontend (ClusterIP:port/proto) -> service id, active slot count, affinity */
 struct {
@@ -29,7 +34,7 @@ struct {
 	__uint(max_entries, MAX_SERVICES);
 	__type(key, struct svc_key);
 	__type(value, struct svc_value);
-} enilb_svc4_v1 SEC(".maps") __weak;
+} enilb_svc4_v2 SEC(".maps") __weak;
 
 /* (service id, slot) -> backend id of an active backend */
 struct {
@@ -37,39 +42,45 @@ struct {
 	__uint(max_entries, MAX_BACKENDS);
 	__type(key, struct slot_key);
 	__type(value, struct slot_value);
-} enilb_slot4_v1 SEC(".maps") __weak;
+} enilb_slot4_v2 SEC(".maps") __weak;
 
-/* backend id -> backend address, port and state */
+/* backend id -> backend address, port, state and the service id it belongs to */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct backend);
-} enilb_be4_v1 SEC(".maps") __weak;
+} enilb_be4_v2 SEC(".maps") __weak;
 
-/* service id -> ClusterIP:port that replies are translated back to */
+/* service id -> ClusterIP:port; the datapath translates replies from the conntrack entry
+ * itself (an id recycled meanwhile cannot change them), user space reads this one */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct revnat_value);
-} enilb_rnat4_v1 SEC(".maps") __weak;
+} enilb_rnat4_v2 SEC(".maps") __weak;
 
-/* flow in one direction -> its backend and service; LRU so that old flows age out alone */
+/* flow in one direction of one pod -> translation, state, expiry.
+ * A plain HASH, preallocated, not LRU: when it is full an insert fails with E2BIG and nothing
+ * is evicted, so a live flow can never lose its entry to a new one (a full LRU evicts the
+ * least recently used entry, idle but alive). New flows then fail visibly (DROP_CT_FULL),
+ * replacing an existing key still succeeds (the kernel keeps a spare element per CPU for
+ * that), and user space (io.enilb.bpf.ConntrackGc) removes the expired entries. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT_SIZE);
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
-} enilb_ct4_v1 SEC(".maps") __weak;
+} enilb_ct4_v2 SEC(".maps") __weak;
 
-/* (service id, client address) -> backend chosen last and when */
+/* (service id, client address) -> backend chosen last and when; LRU: a preference, not a flow */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, AFFINITY_SIZE);
 	__type(key, struct affinity_key);
 	__type(value, struct affinity_value);
-} enilb_aff4_v1 SEC(".maps") __weak;
+} enilb_aff4_v2 SEC(".maps") __weak;
 
 /* service id -> per-CPU packets, bytes and new flows */
 struct {
@@ -77,19 +88,35 @@ struct {
 	__uint(max_entries, MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct svc_stats);
-} enilb_stat4_v1 SEC(".maps") __weak;
+} enilb_stat4_v2 SEC(".maps") __weak;
 
 /* drop reason -> per-CPU packet count */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_REASON_MAX);
-	__type(key, __u32);
+	__type(key, enum drop_reason);	/* also what puts the enum into BTF, where user space checks its mirror */
 	__type(value, __u64);
-} enilb_drop4_v1 SEC(".maps") __weak;
+} enilb_drop4_v2 SEC(".maps") __weak;
+
+/* 0 -> conntrack lifetimes, written by the daemon at start */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_config);
+} enilb_cfg4_v2 SEC(".maps") __weak;
+
+/* (pod netns, address) -> present when the pod owns that source address */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_POD_ADDRS);
+	__type(key, struct pod_key);
+	__type(value, struct pod_value);
+} enilb_pod4_v2 SEC(".maps") __weak;
 
 static __always_inline void count_drop(__u32 reason)
 {
-	__u64 *n = bpf_map_lookup_elem(&enilb_drop4_v1, &reason);
+	__u64 *n = bpf_map_lookup_elem(&enilb_drop4_v2, &reason);
 
 	if (n)
 		*n += 1;
@@ -97,7 +124,7 @@ static __always_inline void count_drop(__u32 reason)
 
 static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
 {
-	return bpf_map_lookup_elem(&enilb_stat4_v1, &svc_id);
+	return bpf_map_lookup_elem(&enilb_stat4_v2, &svc_id);
 }
 
 #endif

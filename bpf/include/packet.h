@@ -25,7 +25,9 @@ struct tuple4 {
 	__u8 tcp_flags;		/* byte 13 of the TCP header, 0 for UDP */
 };
 
+#define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
 /* Fills t for an IPv4 TCP or UDP packet without IP options and not fragmented; returns 0.

@@ -41,6 +41,7 @@ struct backend {
 	__be16 port;
 	__u8 flags;		/* BACKEND_F_* */
 	__u8 pad;
+	__u32 svc_id;		/* the frontend this id was allocated for: an entry naming another is stale */
 };
 
 /* What the reply direction is translated back to. */
@@ -53,8 +54,9 @@ struct revnat_value {
 #define CT_DIR_ORIGINAL 0	/* client -> ClusterIP, as the client sent it */
 #define CT_DIR_REPLY 1		/* backend -> client, as the backend answers */
 
-/* A flow as one direction sees it. */
+/* A flow as one direction of one pod sees it. */
 struct ct_key {
+	__u64 netns_cookie;	/* the pod's network namespace: pods never share (or overwrite) entries */
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;
@@ -64,12 +66,43 @@ struct ct_key {
 	__u16 pad;
 };
 
+/* TCP states as enilb sees them from one side; everything else is CT_OTHER. */
+#define CT_SYN_SENT 1		/* the client's SYN went out, nothing came back yet */
+#define CT_ESTABLISHED 2	/* the backend answered, or the client sent more than a SYN */
+#define CT_CLOSING 3		/* a FIN or RST went either way */
+#define CT_OTHER 4		/* UDP: one lifetime, refreshed by traffic */
+
 #define CT_F_SELF 0x1		/* the pod reached itself: the flow runs over loopback */
 
+/* One direction of a flow: what it is translated to and until when the entry is alive. Both
+ * entries of a flow hold the same expiry, state, backend and service. */
 struct ct_value {
-	__u32 backend_id;
+	__u64 expires_ns;	/* CLOCK_MONOTONIC; an entry past it counts as absent */
+	__be32 nat_addr;	/* original: the backend; reply: the ClusterIP */
+	__be16 nat_port;	/* original: the backend's port; reply: the Service port */
+	__u8 state;		/* CT_SYN_SENT .. CT_OTHER */
+	__u8 flags;		/* CT_F_* */
+	__u32 backend_id;	/* validated against the backend map before it is trusted */
 	__u32 svc_id;
-	__u32 flags;		/* CT_F_* */
+};
+
+/* Conntrack lifetimes in ns, written by the daemon; zero picks the compiled default. */
+struct ct_config {
+	__u64 syn_ns;
+	__u64 established_ns;
+	__u64 closing_ns;
+	__u64 other_ns;
+};
+
+/* An address a pod owns, in the pod's network namespace: the sources it may open flows from. */
+struct pod_key {
+	__u64 netns_cookie;
+	__be32 addr;
+	__u32 pad;
+};
+
+struct pod_value {
+	__u32 flags;		/* reserved, 0 */
 	__u32 pad;
 };
 
@@ -97,9 +130,11 @@ enum drop_reason {
 	DROP_NO_BACKEND = 0,	/* frontend without an active backend: rejected with ICMP */
 	DROP_SLOT_MISSING,	/* slot below 'active' absent (a writer bug or a race) */
 	DROP_BACKEND_MISSING,	/* slot names a backend that is gone */
-	DROP_CT_FULL,		/* the conntrack update failed */
+	DROP_CT_FULL,		/* the conntrack table is full of live flows: a new flow is refused */
 	DROP_REWRITE_FAILED,	/* a packet write or checksum update failed */
 	DROP_REJECT_FAILED,	/* building the ICMP reject failed */
+	DROP_SPOOFED,		/* a new flow from a source address the pod does not own */
+	/* append only: user space (Maps.DropReason) mirrors the order */
 	DROP_REASON_MAX,
 };
 

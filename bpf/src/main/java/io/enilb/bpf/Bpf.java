@@ -1,5 +1,6 @@
 package io.enilb.bpf;
 
+import jnr.constants.platform.Errno;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
@@ -65,7 +66,7 @@ public final class Bpf {
 
     int lastErrno() {
         int e = runtime.getLastError();
-        return e == 0 ? 22 /* EINVAL: libbpf failed without saying why */ : e;
+        return e == 0 ? Errno.EINVAL.intValue() /* libbpf failed without saying why */ : e;
     }
 
     Pointer allocate(int size) {

@@ -5,12 +5,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.BiConsumer;
 
+import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
 
 /** A kernel BPF map with typed keys and values, over libbpf's syscall wrappers. */
 public final class BpfMap<K, V> implements KeyValueMap<K, V> {
-    private static final int ENOENT = 2;
+    private static final int ENOENT = Errno.ENOENT.intValue();
+    private static final int ENOSPC = Errno.ENOSPC.intValue();
     private static final int BATCH_CHUNK = 4096;
 
     private final Bpf bpf = Bpf.get();
@@ -130,16 +133,43 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
     @Override
     public Map<K, V> entries() {
         Map<K, V> out = new LinkedHashMap<>();
+        forEachBatch(BATCH_CHUNK, out::put);
+        return out;
+    }
+
+    /**
+     * Walks every entry with BPF_MAP_LOOKUP_BATCH, {@code batchSize} entries per system call,
+     * handing each to {@code action} on the calling thread. Entries written or deleted during
+     * the walk may or may not be seen (the kernel walks bucket by bucket); each is seen at most
+     * once. Blocks; never call it on an event loop.
+     *
+     * @return how many entries were handed over
+     */
+    public long forEachBatch(int batchSize, BiConsumer<K, V> action) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batch size must be positive: " + batchSize);
+        }
+        int chunk = batchSize;
+        long seen = 0;
+        int tokenSize = Math.max(8, keys.size());
         Pointer inBatch = null;
-        Pointer outBatch = bpf.allocate(Math.max(8, keys.size()));
-        Pointer k = bpf.allocate(BATCH_CHUNK * keys.size());
-        Pointer v = bpf.allocate(BATCH_CHUNK * values.size());
+        Pointer outBatch = bpf.allocate(tokenSize);
+        Pointer k = bpf.allocate(chunk * keys.size());
+        Pointer v = bpf.allocate(chunk * values.size());
         Pointer count = bpf.allocate(4);
         byte[] kb = new byte[keys.size()];
         byte[] vb = new byte[values.size()];
+        byte[] token = new byte[tokenSize];
         while (true) {
-            count.putInt(0, BATCH_CHUNK);
+            count.putInt(0, chunk);
             int rc = bpf.lib.bpf_map_lookup_batch(fd, inBatch, outBatch, k, v, count, null);
+            if (rc == -ENOSPC && count.getInt(0) == 0) {
+                // one hash bucket holds more entries than fit: retry the same position with room for it
+                chunk *= 2;
+                k = bpf.allocate(chunk * keys.size());
+                v = bpf.allocate(chunk * values.size());
+                continue;
+            }
             if (rc < 0 && rc != -ENOENT) {
                 bpf.check(rc, "bpf_map_lookup_batch " + name);
             }
@@ -147,18 +177,23 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
             for (int i = 0; i < n; i++) {
                 k.get((long) i * keys.size(), kb, 0, kb.length);
                 v.get((long) i * values.size(), vb, 0, vb.length);
-                out.put(keys.decode(kb), values.decode(vb));
+                action.accept(keys.decode(kb), values.decode(vb));
             }
+            seen += n;
             if (rc == -ENOENT) {
-                return out;
+                return seen;
             }
             if (inBatch == null) {
-                inBatch = bpf.allocate(Math.max(8, keys.size()));
+                inBatch = bpf.allocate(tokenSize);
             }
-            byte[] token = new byte[Math.max(8, keys.size())];
             outBatch.get(0, token, 0, token.length);
             inBatch.put(0, token, 0, token.length);
         }
+    }
+
+    /** The number of entries, counted with batch lookups (the kernel keeps no count user space can read). */
+    public long count() {
+        return forEachBatch(BATCH_CHUNK, (key, value) -> { });
     }
 
     /** Every key, walked with get_next_key: for map types without batch lookup. */

@@ -177,16 +177,20 @@ public final class BpfObject implements AutoCloseable {
         private MapNames() {
         }
 
-        public static final String SERVICES = "enilb_svc4_v1";
-        public static final String SLOTS = "enilb_slot4_v1";
-        public static final String BACKENDS = "enilb_be4_v1";
-        public static final String REV_NAT = "enilb_rnat4_v1";
-        public static final String CONNTRACK = "enilb_ct4_v1";
-        public static final String AFFINITY = "enilb_aff4_v1";
-        public static final String SERVICE_STATS = "enilb_stat4_v1";
-        public static final String DROPS = "enilb_drop4_v1";
+        public static final String SERVICES = "enilb_svc4_v2";
+        public static final String SLOTS = "enilb_slot4_v2";
+        public static final String BACKENDS = "enilb_be4_v2";
+        public static final String REV_NAT = "enilb_rnat4_v2";
+        public static final String CONNTRACK = "enilb_ct4_v2";
+        public static final String AFFINITY = "enilb_aff4_v2";
+        public static final String SERVICE_STATS = "enilb_stat4_v2";
+        public static final String DROPS = "enilb_drop4_v2";
+        /** conntrack lifetimes (one entry) */
+        public static final String CONFIG = "enilb_cfg4_v2";
+        /** the source addresses each pod owns; sized by bpf.max-pods x addresses */
+        public static final String PODS = "enilb_pod4_v2";
 
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
-                SERVICE_STATS, DROPS);
+                SERVICE_STATS, DROPS, CONFIG, PODS);
     }
 }

@@ -5,7 +5,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Tc.Direction;
+import jnr.constants.platform.Errno;
 
 /**
  * The loaded datapath: the BPF object, its typed maps and its three programs, and the
@@ -16,7 +19,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     public static final String INGRESS = "enilb_ingress";
     public static final String LO_EGRESS = "enilb_lo_egress";
     private static final String LOOPBACK = "lo";
-    private static final int ENODEV = 19;
+    private static final int ENODEV = Errno.ENODEV.intValue();
 
     private final BpfObject object;
     private final Maps maps;
@@ -24,6 +27,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final BpfProgram ingress;
     private final BpfProgram loEgress;
     private final NetnsRunner netns = new NetnsRunner();
+    private final Netns cookies = new Netns(netns);
     private final Tc tc = new Tc();
     private final Bpf bpf = Bpf.get();
 
@@ -96,6 +100,32 @@ public final class Datapath implements PodDatapath, AutoCloseable {
             tc.detach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
             return null;
         });
+    }
+
+    @Override
+    public long registerAddresses(Path ns, List<Integer> ipv4) {
+        long cookie = cookies.cookieOf(ns);
+        List<Map.Entry<PodKey, PodValue>> entries = new ArrayList<>();
+        for (int addr : ipv4) {
+            entries.add(Map.entry(new PodKey(cookie, addr), PodValue.PRESENT));
+        }
+        maps.pods().putAll(entries);
+        return cookie;
+    }
+
+    @Override
+    public void forgetAddresses(long netnsCookie, List<Integer> ipv4) {
+        maps.pods().deleteAll(ipv4.stream().map(addr -> new PodKey(netnsCookie, addr)).toList());
+    }
+
+    @Override
+    public long netnsCookie(Path ns) {
+        return cookies.cookieOf(ns);
+    }
+
+    /** The conntrack garbage collector over this datapath's table. */
+    public ConntrackGc conntrackGc() {
+        return new ConntrackGc(maps.conntrack());
     }
 
     @Override

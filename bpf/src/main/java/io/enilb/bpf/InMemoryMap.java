@@ -6,13 +6,15 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
+import jnr.constants.platform.Errno;
+
 /**
  * A {@link KeyValueMap} in memory with a kernel hash map's rules: a fixed capacity (E2BIG when
  * a new key does not fit) and batches that stop at the first failure. For logic tested without
  * root; the same tests also run against {@link BpfMap}.
  */
 public final class InMemoryMap<K, V> implements KeyValueMap<K, V> {
-    private static final int E2BIG = 7;
+    private static final int E2BIG = Errno.E2BIG.intValue();
 
     private final String name;
     private final int maxEntries;

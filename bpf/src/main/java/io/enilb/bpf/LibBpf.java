@@ -43,8 +43,6 @@ public interface LibBpf {
     // --- tc (libbpf.h): hook = struct bpf_tc_hook, opts = struct bpf_tc_opts
     int bpf_tc_hook_create(Pointer hook);
 
-    int bpf_tc_hook_destroy(Pointer hook);
-
     int bpf_tc_attach(Pointer hook, Pointer opts);
 
     int bpf_tc_detach(Pointer hook, Pointer opts);

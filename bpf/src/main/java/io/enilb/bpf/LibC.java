@@ -1,5 +1,7 @@
 package io.enilb.bpf;
 
+import jnr.ffi.Pointer;
+import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
 
 /** libc, the few functions enilb needs, named exactly as in C. They return -1 and set errno on failure. */
@@ -7,6 +9,8 @@ public interface LibC {
     int O_RDONLY = 0;
     int O_CLOEXEC = 0x80000;
     int CLONE_NEWNET = 0x40000000;
+    /** asm-generic/socket.h (Linux 5.14); too new for jnr-constants. */
+    int SO_NETNS_COOKIE = 71;
 
     @SaveError
     int open(String path, int flags);
@@ -20,4 +24,10 @@ public interface LibC {
     /** 0 when there is no such interface (errno ENODEV) in the calling thread's namespace. */
     @SaveError
     int if_nametoindex(String ifname);
+
+    @SaveError
+    int socket(int domain, int type, int protocol);
+
+    @SaveError
+    int getsockopt(int sockfd, int level, int optname, @Out Pointer optval, Pointer optlen);
 }

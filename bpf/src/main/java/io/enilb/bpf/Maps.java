@@ -4,8 +4,11 @@ import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.Structs.AffinityKey;
 import io.enilb.bpf.Structs.AffinityValue;
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.CtConfig;
 import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtValue;
+import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
@@ -22,10 +25,15 @@ public record Maps(
         BpfMap<CtKey, CtValue> conntrack,
         BpfMap<AffinityKey, AffinityValue> affinity,
         PerCpuArray<SvcStats> serviceStats,
-        PerCpuArray<Long> drops) {
+        PerCpuArray<Long> drops,
+        BpfMap<Integer, CtConfig> config,
+        BpfMap<PodKey, PodValue> pods) {
 
-    /** Drop reasons, in the order of {@code enum drop_reason} in structs.h. */
-    public enum DropReason { NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED }
+    /**
+     * Drop reasons, in the order of {@code enum drop_reason} in structs.h (DROP_ + the name);
+     * StructLayoutTest checks names and values against the compiled object.
+     */
+    public enum DropReason { NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED, SPOOFED }
 
     public static Maps of(BpfObject obj) {
         return new Maps(
@@ -36,11 +44,18 @@ public record Maps(
                 obj.map(MapNames.CONNTRACK, CtKey.CODEC, CtValue.CODEC),
                 obj.map(MapNames.AFFINITY, AffinityKey.CODEC, AffinityValue.CODEC),
                 obj.perCpuArray(MapNames.SERVICE_STATS, SvcStats.CODEC),
-                obj.perCpuArray(MapNames.DROPS, StructCodec.U64));
+                obj.perCpuArray(MapNames.DROPS, StructCodec.U64),
+                obj.map(MapNames.CONFIG, StructCodec.U32, CtConfig.CODEC),
+                obj.map(MapNames.PODS, PodKey.CODEC, PodValue.CODEC));
     }
 
     public SvcStats stats(int svcId) {
         return serviceStats.sum(svcId, SvcStats.ZERO, SvcStats::plus);
+    }
+
+    /** Sets the conntrack lifetimes the datapath uses from now on (zero fields: compiled defaults). */
+    public void configure(CtConfig lifetimes) {
+        config.put(0, lifetimes);
     }
 
     public long dropped(DropReason reason) {

@@ -24,6 +24,22 @@ public interface PodDatapath {
      */
     void detach(Path netns, String ifName);
 
+    /**
+     * Records {@code ipv4} (Ipv4 ints) as the source addresses the pod in {@code netns} may open
+     * flows from; egress drops a new flow from any other source (DROP_SPOOFED). Idempotent.
+     *
+     * @return the namespace's cookie, which {@link #forgetAddresses} takes (the namespace may be
+     *         gone by the time the pod is deleted)
+     * @throws BpfException when the namespace cannot be entered or the pod map is full (E2BIG)
+     */
+    long registerAddresses(Path netns, List<Integer> ipv4);
+
+    /** Removes what {@link #registerAddresses} recorded; absent entries are no error. */
+    void forgetAddresses(long netnsCookie, List<Integer> ipv4);
+
+    /** The cookie of the network namespace at {@code netns} (see {@link Netns}). */
+    long netnsCookie(Path netns);
+
     /** The enilb programs attached in {@code netns} to {@code ifName} and {@code lo}. */
     List<AttachedProgram> attached(Path netns, String ifName);
 

@@ -1,5 +1,6 @@
 package io.enilb.bpf;
 
+import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
 
 /**
@@ -13,7 +14,7 @@ public record ProgramInfo(int id, String name) {
     private static final int OFF_ID = 4;
     private static final int OFF_NAME = 64;
     private static final int NAME_LEN = 16;
-    private static final int ENOENT = 2;
+    private static final int ENOENT = Errno.ENOENT.intValue();
 
     static ProgramInfo ofFd(int fd) {
         Bpf bpf = Bpf.get();

@@ -3,28 +3,109 @@ package io.enilb.bpf;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
 
 /**
- * How one Java value is laid out as one C struct of {@code include/structs.h}. Fields in host
- * order are written in the machine's order, {@code __be} fields big-endian. {@link #fields()}
- * lists every field with the offset the codec writes it at; a test checks them against the
- * compiled object's BTF.
+ * How one Java value is laid out as one C struct of {@code include/structs.h}. Each C field is
+ * declared once, as a {@link Field} (name, offset, kind, and how to get it from the Java value);
+ * writing, reading and the layout test against the compiled object's BTF all derive from that
+ * one list, so the test covers the bytes actually written. Host-order fields are written in
+ * the machine's order, {@code __be} fields big-endian, padding as zeroes.
  *
  * @param <T> the Java value
  */
-public abstract class StructCodec<T> {
-    /** One field of the C struct: its name, byte offset and byte size. */
-    public record Field(String name, int offset, int size) {
+public final class StructCodec<T> {
+    /** How a field's bytes are written. */
+    public enum Kind {
+        U8(1), U16(2), U32(4), U64(8), BE16(2), BE32(4), PAD(0);
+
+        final int size;
+
+        Kind(int size) {
+            this.size = size;
+        }
+    }
+
+    /**
+     * One field of the C struct.
+     *
+     * @param name   the C member name
+     * @param offset byte offset
+     * @param size   byte size
+     * @param kind   how it is written
+     * @param getter the field's value from the Java value (null for padding)
+     */
+    public record Field<T>(String name, int offset, int size, Kind kind, ToLongFunction<T> getter) {
+        /** The part the BTF layout test compares: name, offset, size. */
+        public Layout layout() {
+            return new Layout(name, offset, size);
+        }
+    }
+
+    /** A member as BTF describes it. */
+    public record Layout(String name, int offset, int size) {
     }
 
     private final String cName;
     private final int size;
-    private final List<Field> fields;
+    private final List<Field<T>> fields;
+    private final Function<long[], T> reader;
 
-    protected StructCodec(String cName, int size, List<Field> fields) {
+    private StructCodec(String cName, int size, List<Field<T>> fields, Function<long[], T> reader) {
         this.cName = cName;
         this.size = size;
         this.fields = List.copyOf(fields);
+        this.reader = reader;
+        int next = 0;
+        for (Field<T> f : this.fields) {
+            if (f.offset != next) {
+                throw new IllegalStateException(cName + "." + f.name + " at " + f.offset + ", expected " + next
+                        + ": every byte must belong to a declared field (explicit padding)");
+            }
+            next = f.offset + f.size;
+        }
+        if (next != size) {
+            throw new IllegalStateException(cName + ": fields cover " + next + " of " + size + " bytes");
+        }
+    }
+
+    /**
+     * A struct codec: the fields in C order, and a constructor taking the values of the fields
+     * that are not padding, in that order (unsigned; narrow them as the record's types need).
+     */
+    @SafeVarargs
+    public static <T> StructCodec<T> struct(String cName, int size, Function<long[], T> reader, Field<T>... fields) {
+        return new StructCodec<>(cName, size, List.of(fields), reader);
+    }
+
+    public static <T> Field<T> u8(String name, int offset, ToLongFunction<T> getter) {
+        return new Field<>(name, offset, 1, Kind.U8, getter);
+    }
+
+    public static <T> Field<T> u16(String name, int offset, ToLongFunction<T> getter) {
+        return new Field<>(name, offset, 2, Kind.U16, getter);
+    }
+
+    public static <T> Field<T> u32(String name, int offset, ToLongFunction<T> getter) {
+        return new Field<>(name, offset, 4, Kind.U32, getter);
+    }
+
+    public static <T> Field<T> u64(String name, int offset, ToLongFunction<T> getter) {
+        return new Field<>(name, offset, 8, Kind.U64, getter);
+    }
+
+    public static <T> Field<T> be16(String name, int offset, ToLongFunction<T> getter) {
+        return new Field<>(name, offset, 2, Kind.BE16, getter);
+    }
+
+    public static <T> Field<T> be32(String name, int offset, ToLongFunction<T> getter) {
+        return new Field<>(name, offset, 4, Kind.BE32, getter);
+    }
+
+    /** Explicit padding, written as zeroes. */
+    public static <T> Field<T> pad(String name, int offset, int size) {
+        return new Field<>(name, offset, size, Kind.PAD, null);
     }
 
     /** The C type this codec mirrors: a struct name, or {@code __u32} / {@code __u64}. */
@@ -36,69 +117,64 @@ public abstract class StructCodec<T> {
         return size;
     }
 
-    public List<Field> fields() {
+    /** Every field, padding included, in C order. */
+    public List<Field<T>> fields() {
         return fields;
     }
 
-    /** Writes {@code value} at {@code base}; {@code b} is in native order. */
-    protected abstract void write(T value, ByteBuffer b, int base);
-
-    /** Reads a value at {@code base}; {@code b} is in native order. */
-    protected abstract T read(ByteBuffer b, int base);
-
     public byte[] encode(T value) {
         ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
-        write(value, b, 0);
+        for (Field<T> f : fields) {
+            if (f.kind != Kind.PAD) {
+                write(b, f, f.getter.applyAsLong(value));
+            }
+        }
         return b.array();
     }
 
     public T decode(byte[] bytes) {
-        return read(ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder()), 0);
+        ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder());
+        long[] values = new long[fields.size()];
+        int n = 0;
+        for (Field<T> f : fields) {
+            if (f.kind != Kind.PAD) {
+                values[n++] = read(b, f);
+            }
+        }
+        return reader.apply(n == values.length ? values : java.util.Arrays.copyOf(values, n));
     }
 
-    // helpers for codecs: big-endian (network order) fields in a native-order buffer
-    protected static void putBe32(ByteBuffer b, int at, int value) {
-        b.putInt(at, ByteOrder.nativeOrder() == ByteOrder.BIG_ENDIAN ? value : Integer.reverseBytes(value));
+    private static void write(ByteBuffer b, Field<?> f, long v) {
+        boolean swap = ByteOrder.nativeOrder() != ByteOrder.BIG_ENDIAN;
+        switch (f.kind) {
+            case U8 -> b.put(f.offset, (byte) v);
+            case U16 -> b.putShort(f.offset, (short) v);
+            case U32 -> b.putInt(f.offset, (int) v);
+            case U64 -> b.putLong(f.offset, v);
+            case BE16 -> b.putShort(f.offset, swap ? Short.reverseBytes((short) v) : (short) v);
+            case BE32 -> b.putInt(f.offset, swap ? Integer.reverseBytes((int) v) : (int) v);
+            case PAD -> { }
+        }
     }
 
-    protected static int getBe32(ByteBuffer b, int at) {
-        int v = b.getInt(at);
-        return ByteOrder.nativeOrder() == ByteOrder.BIG_ENDIAN ? v : Integer.reverseBytes(v);
-    }
-
-    protected static void putBe16(ByteBuffer b, int at, int value) {
-        short s = (short) value;
-        b.putShort(at, ByteOrder.nativeOrder() == ByteOrder.BIG_ENDIAN ? s : Short.reverseBytes(s));
-    }
-
-    protected static int getBe16(ByteBuffer b, int at) {
-        short s = b.getShort(at);
-        return Short.toUnsignedInt(ByteOrder.nativeOrder() == ByteOrder.BIG_ENDIAN ? s : Short.reverseBytes(s));
+    private static long read(ByteBuffer b, Field<?> f) {
+        boolean swap = ByteOrder.nativeOrder() != ByteOrder.BIG_ENDIAN;
+        return switch (f.kind) {
+            case U8 -> Byte.toUnsignedLong(b.get(f.offset));
+            case U16 -> Short.toUnsignedLong(b.getShort(f.offset));
+            case U32 -> Integer.toUnsignedLong(b.getInt(f.offset));
+            case U64 -> b.getLong(f.offset);
+            case BE16 -> Short.toUnsignedLong(swap ? Short.reverseBytes(b.getShort(f.offset)) : b.getShort(f.offset));
+            case BE32 -> Integer.toUnsignedLong(swap ? Integer.reverseBytes(b.getInt(f.offset)) : b.getInt(f.offset));
+            case PAD -> 0;
+        };
     }
 
     /** A plain {@code __u32}, the key of the id-indexed maps. */
-    public static final StructCodec<Integer> U32 = new StructCodec<>("__u32", 4, List.of(new Field("", 0, 4))) {
-        @Override
-        protected void write(Integer value, ByteBuffer b, int base) {
-            b.putInt(base, value);
-        }
-
-        @Override
-        protected Integer read(ByteBuffer b, int base) {
-            return b.getInt(base);
-        }
-    };
+    public static final StructCodec<Integer> U32 = new StructCodec<>("__u32", 4,
+            List.of(u32("", 0, Integer::longValue)), v -> (int) v[0]);
 
     /** A plain {@code __u64}, the per-CPU value of the drop counters. */
-    public static final StructCodec<Long> U64 = new StructCodec<>("__u64", 8, List.of(new Field("", 0, 8))) {
-        @Override
-        protected void write(Long value, ByteBuffer b, int base) {
-            b.putLong(base, value);
-        }
-
-        @Override
-        protected Long read(ByteBuffer b, int base) {
-            return b.getLong(base);
-        }
-    };
+    public static final StructCodec<Long> U64 = new StructCodec<>("__u64", 8,
+            List.of(u64("", 0, Long::longValue)), v -> v[0]);
 }

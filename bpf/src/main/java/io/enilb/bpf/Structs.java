@@ -1,12 +1,17 @@
 package io.enilb.bpf;
 
-import java.nio.ByteBuffer;
-import java.util.List;
+import static io.enilb.bpf.StructCodec.be16;
+import static io.enilb.bpf.StructCodec.be32;
+import static io.enilb.bpf.StructCodec.pad;
+import static io.enilb.bpf.StructCodec.struct;
+import static io.enilb.bpf.StructCodec.u32;
+import static io.enilb.bpf.StructCodec.u64;
+import static io.enilb.bpf.StructCodec.u8;
 
 /**
  * The Java side of {@code bpf/include/structs.h}: one record per C struct, each with the codec
- * that lays it out. Addresses are {@link Ipv4} ints and ports plain ints; the codecs put them
- * in network order where the C field is {@code __be}.
+ * that declares its fields once. Addresses are {@link Ipv4} ints and ports plain ints; the
+ * codecs put them in network order where the C field is {@code __be}.
  */
 public final class Structs {
     private Structs() {
@@ -14,22 +19,10 @@ public final class Structs {
 
     /** {@code struct svc_key}: a frontend, ClusterIP:port/protocol. */
     public record SvcKey(int addr, int port, int proto) {
-        public static final StructCodec<SvcKey> CODEC = new StructCodec<>("svc_key", 8, List.of(
-                new StructCodec.Field("addr", 0, 4), new StructCodec.Field("port", 4, 2),
-                new StructCodec.Field("proto", 6, 1), new StructCodec.Field("pad", 7, 1))) {
-            @Override
-            protected void write(SvcKey v, ByteBuffer b, int at) {
-                putBe32(b, at, v.addr);
-                putBe16(b, at + 4, v.port);
-                b.put(at + 6, (byte) v.proto);
-                b.put(at + 7, (byte) 0);
-            }
-
-            @Override
-            protected SvcKey read(ByteBuffer b, int at) {
-                return new SvcKey(getBe32(b, at), getBe16(b, at + 4), Byte.toUnsignedInt(b.get(at + 6)));
-            }
-        };
+        public static final StructCodec<SvcKey> CODEC = struct("svc_key", 8,
+                v -> new SvcKey((int) v[0], (int) v[1], (int) v[2]),
+                be32("addr", 0, SvcKey::addr), be16("port", 4, SvcKey::port), u8("proto", 6, SvcKey::proto),
+                pad("pad", 7, 1));
 
         @Override
         public String toString() {
@@ -39,74 +32,35 @@ public final class Structs {
 
     /** {@code struct svc_value}: the frontend's service id, active slot count and affinity timeout. */
     public record SvcValue(int svcId, int active, int affinityTimeout, int flags) {
-        public static final StructCodec<SvcValue> CODEC = new StructCodec<>("svc_value", 16, List.of(
-                new StructCodec.Field("svc_id", 0, 4), new StructCodec.Field("active", 4, 4),
-                new StructCodec.Field("affinity_timeout", 8, 4), new StructCodec.Field("flags", 12, 4))) {
-            @Override
-            protected void write(SvcValue v, ByteBuffer b, int at) {
-                b.putInt(at, v.svcId).putInt(at + 4, v.active).putInt(at + 8, v.affinityTimeout).putInt(at + 12, v.flags);
-            }
-
-            @Override
-            protected SvcValue read(ByteBuffer b, int at) {
-                return new SvcValue(b.getInt(at), b.getInt(at + 4), b.getInt(at + 8), b.getInt(at + 12));
-            }
-        };
+        public static final StructCodec<SvcValue> CODEC = struct("svc_value", 16,
+                v -> new SvcValue((int) v[0], (int) v[1], (int) v[2], (int) v[3]),
+                u32("svc_id", 0, SvcValue::svcId), u32("active", 4, SvcValue::active),
+                u32("affinity_timeout", 8, SvcValue::affinityTimeout), u32("flags", 12, SvcValue::flags));
     }
 
     /** {@code struct slot_key}: slot n of a service's active backends. */
     public record SlotKey(int svcId, int slot) {
-        public static final StructCodec<SlotKey> CODEC = new StructCodec<>("slot_key", 8, List.of(
-                new StructCodec.Field("svc_id", 0, 4), new StructCodec.Field("slot", 4, 4))) {
-            @Override
-            protected void write(SlotKey v, ByteBuffer b, int at) {
-                b.putInt(at, v.svcId).putInt(at + 4, v.slot);
-            }
-
-            @Override
-            protected SlotKey read(ByteBuffer b, int at) {
-                return new SlotKey(b.getInt(at), b.getInt(at + 4));
-            }
-        };
+        public static final StructCodec<SlotKey> CODEC = struct("slot_key", 8,
+                v -> new SlotKey((int) v[0], (int) v[1]),
+                u32("svc_id", 0, SlotKey::svcId), u32("slot", 4, SlotKey::slot));
     }
 
     /** {@code struct slot_value}: the backend in a slot. */
     public record SlotValue(int backendId) {
-        public static final StructCodec<SlotValue> CODEC = new StructCodec<>("slot_value", 4, List.of(
-                new StructCodec.Field("backend_id", 0, 4))) {
-            @Override
-            protected void write(SlotValue v, ByteBuffer b, int at) {
-                b.putInt(at, v.backendId);
-            }
-
-            @Override
-            protected SlotValue read(ByteBuffer b, int at) {
-                return new SlotValue(b.getInt(at));
-            }
-        };
+        public static final StructCodec<SlotValue> CODEC = struct("slot_value", 4,
+                v -> new SlotValue((int) v[0]),
+                u32("backend_id", 0, SlotValue::backendId));
     }
 
-    /** {@code struct backend}: one endpoint of one frontend. */
-    public record BackendEntry(int addr, int port, int flags) {
+    /** {@code struct backend}: one endpoint of one frontend, and the service id it was allocated for. */
+    public record BackendEntry(int addr, int port, int flags, int svcId) {
         /** BACKEND_F_TERMINATING: keeps established flows, takes no new ones. */
         public static final int TERMINATING = 0x1;
 
-        public static final StructCodec<BackendEntry> CODEC = new StructCodec<>("backend", 8, List.of(
-                new StructCodec.Field("addr", 0, 4), new StructCodec.Field("port", 4, 2),
-                new StructCodec.Field("flags", 6, 1), new StructCodec.Field("pad", 7, 1))) {
-            @Override
-            protected void write(BackendEntry v, ByteBuffer b, int at) {
-                putBe32(b, at, v.addr);
-                putBe16(b, at + 4, v.port);
-                b.put(at + 6, (byte) v.flags);
-                b.put(at + 7, (byte) 0);
-            }
-
-            @Override
-            protected BackendEntry read(ByteBuffer b, int at) {
-                return new BackendEntry(getBe32(b, at), getBe16(b, at + 4), Byte.toUnsignedInt(b.get(at + 6)));
-            }
-        };
+        public static final StructCodec<BackendEntry> CODEC = struct("backend", 12,
+                v -> new BackendEntry((int) v[0], (int) v[1], (int) v[2], (int) v[3]),
+                be32("addr", 0, BackendEntry::addr), be16("port", 4, BackendEntry::port),
+                u8("flags", 6, BackendEntry::flags), pad("pad", 7, 1), u32("svc_id", 8, BackendEntry::svcId));
 
         public boolean terminating() {
             return (flags & TERMINATING) != 0;
@@ -114,129 +68,117 @@ public final class Structs {
 
         @Override
         public String toString() {
-            return Ipv4.format(addr) + ":" + port + (terminating() ? " (terminating)" : "");
+            return Ipv4.format(addr) + ":" + port + " of service " + svcId + (terminating() ? " (terminating)" : "");
         }
     }
 
     /** {@code struct revnat_value}: what replies of a service are translated back to. */
     public record RevNatValue(int addr, int port) {
-        public static final StructCodec<RevNatValue> CODEC = new StructCodec<>("revnat_value", 8, List.of(
-                new StructCodec.Field("addr", 0, 4), new StructCodec.Field("port", 4, 2),
-                new StructCodec.Field("pad", 6, 2))) {
-            @Override
-            protected void write(RevNatValue v, ByteBuffer b, int at) {
-                putBe32(b, at, v.addr);
-                putBe16(b, at + 4, v.port);
-                b.putShort(at + 6, (short) 0);
-            }
-
-            @Override
-            protected RevNatValue read(ByteBuffer b, int at) {
-                return new RevNatValue(getBe32(b, at), getBe16(b, at + 4));
-            }
-        };
+        public static final StructCodec<RevNatValue> CODEC = struct("revnat_value", 8,
+                v -> new RevNatValue((int) v[0], (int) v[1]),
+                be32("addr", 0, RevNatValue::addr), be16("port", 4, RevNatValue::port), pad("pad", 6, 2));
     }
 
-    /** {@code struct ct_key}: a flow as one direction sees it. */
-    public record CtKey(int saddr, int daddr, int sport, int dport, int proto, int dir) {
+    /** {@code struct ct_key}: a flow as one direction of one pod (network namespace cookie) sees it. */
+    public record CtKey(long netnsCookie, int saddr, int daddr, int sport, int dport, int proto, int dir) {
         public static final int ORIGINAL = 0;
         public static final int REPLY = 1;
 
-        public static final StructCodec<CtKey> CODEC = new StructCodec<>("ct_key", 16, List.of(
-                new StructCodec.Field("saddr", 0, 4), new StructCodec.Field("daddr", 4, 4),
-                new StructCodec.Field("sport", 8, 2), new StructCodec.Field("dport", 10, 2),
-                new StructCodec.Field("proto", 12, 1), new StructCodec.Field("dir", 13, 1),
-                new StructCodec.Field("pad", 14, 2))) {
-            @Override
-            protected void write(CtKey v, ByteBuffer b, int at) {
-                putBe32(b, at, v.saddr);
-                putBe32(b, at + 4, v.daddr);
-                putBe16(b, at + 8, v.sport);
-                putBe16(b, at + 10, v.dport);
-                b.put(at + 12, (byte) v.proto);
-                b.put(at + 13, (byte) v.dir);
-                b.putShort(at + 14, (short) 0);
-            }
+        public static final StructCodec<CtKey> CODEC = struct("ct_key", 24,
+                v -> new CtKey(v[0], (int) v[1], (int) v[2], (int) v[3], (int) v[4], (int) v[5], (int) v[6]),
+                u64("netns_cookie", 0, CtKey::netnsCookie), be32("saddr", 8, CtKey::saddr),
+                be32("daddr", 12, CtKey::daddr), be16("sport", 16, CtKey::sport), be16("dport", 18, CtKey::dport),
+                u8("proto", 20, CtKey::proto), u8("dir", 21, CtKey::dir), pad("pad", 22, 2));
 
-            @Override
-            protected CtKey read(ByteBuffer b, int at) {
-                return new CtKey(getBe32(b, at), getBe32(b, at + 4), getBe16(b, at + 8), getBe16(b, at + 10),
-                        Byte.toUnsignedInt(b.get(at + 12)), Byte.toUnsignedInt(b.get(at + 13)));
-            }
-        };
+        @Override
+        public String toString() {
+            return (dir == ORIGINAL ? "original " : "reply ") + Ipv4.format(saddr) + ":" + sport + " -> "
+                    + Ipv4.format(daddr) + ":" + dport + "/" + proto + " netns " + netnsCookie;
+        }
     }
 
-    /** {@code struct ct_value}: a flow's backend and service. */
-    public record CtValue(int backendId, int svcId, int flags) {
+    /** {@code struct ct_value}: one direction of a flow: translation, TCP state, expiry, backend and service. */
+    public record CtValue(long expiresNs, int natAddr, int natPort, int state, int flags, int backendId, int svcId) {
+        /** CT_SYN_SENT .. CT_OTHER. */
+        public static final int SYN_SENT = 1;
+        public static final int ESTABLISHED = 2;
+        public static final int CLOSING = 3;
+        public static final int OTHER = 4;
         /** CT_F_SELF: the pod reached itself over loopback. */
         public static final int SELF = 0x1;
 
-        public static final StructCodec<CtValue> CODEC = new StructCodec<>("ct_value", 16, List.of(
-                new StructCodec.Field("backend_id", 0, 4), new StructCodec.Field("svc_id", 4, 4),
-                new StructCodec.Field("flags", 8, 4), new StructCodec.Field("pad", 12, 4))) {
-            @Override
-            protected void write(CtValue v, ByteBuffer b, int at) {
-                b.putInt(at, v.backendId).putInt(at + 4, v.svcId).putInt(at + 8, v.flags).putInt(at + 12, 0);
-            }
+        public static final StructCodec<CtValue> CODEC = struct("ct_value", 24,
+                v -> new CtValue(v[0], (int) v[1], (int) v[2], (int) v[3], (int) v[4], (int) v[5], (int) v[6]),
+                u64("expires_ns", 0, CtValue::expiresNs), be32("nat_addr", 8, CtValue::natAddr),
+                be16("nat_port", 12, CtValue::natPort), u8("state", 14, CtValue::state),
+                u8("flags", 15, CtValue::flags), u32("backend_id", 16, CtValue::backendId),
+                u32("svc_id", 20, CtValue::svcId));
 
-            @Override
-            protected CtValue read(ByteBuffer b, int at) {
-                return new CtValue(b.getInt(at), b.getInt(at + 4), b.getInt(at + 8));
-            }
-        };
+        /** Whether the datapath still follows this entry at {@code nowNs} (System.nanoTime()). */
+        public boolean liveAt(long nowNs) {
+            return expiresNs - nowNs >= 0;
+        }
+
+        public CtValue withExpiry(long ns) {
+            return new CtValue(ns, natAddr, natPort, state, flags, backendId, svcId);
+        }
+    }
+
+    /** {@code struct ct_config}: conntrack lifetimes in ns; 0 selects the datapath's compiled default. */
+    public record CtConfig(long synNs, long establishedNs, long closingNs, long otherNs) {
+        /** The compiled defaults everywhere. */
+        public static final CtConfig DEFAULTS = new CtConfig(0, 0, 0, 0);
+
+        public static final StructCodec<CtConfig> CODEC = struct("ct_config", 32,
+                v -> new CtConfig(v[0], v[1], v[2], v[3]),
+                u64("syn_ns", 0, CtConfig::synNs), u64("established_ns", 8, CtConfig::establishedNs),
+                u64("closing_ns", 16, CtConfig::closingNs), u64("other_ns", 24, CtConfig::otherNs));
+    }
+
+    /** {@code struct pod_key}: an address a pod owns, in its network namespace. */
+    public record PodKey(long netnsCookie, int addr) {
+        public static final StructCodec<PodKey> CODEC = struct("pod_key", 16,
+                v -> new PodKey(v[0], (int) v[1]),
+                u64("netns_cookie", 0, PodKey::netnsCookie), be32("addr", 8, PodKey::addr), pad("pad", 12, 4));
+
+        @Override
+        public String toString() {
+            return Ipv4.format(addr) + " in netns " + netnsCookie;
+        }
+    }
+
+    /** {@code struct pod_value}: nothing yet; the key's presence is what counts. */
+    public record PodValue(int flags) {
+        public static final PodValue PRESENT = new PodValue(0);
+
+        public static final StructCodec<PodValue> CODEC = struct("pod_value", 8,
+                v -> new PodValue((int) v[0]),
+                u32("flags", 0, PodValue::flags), pad("pad", 4, 4));
     }
 
     /** {@code struct affinity_key}: one client of one service. */
     public record AffinityKey(int svcId, int client) {
-        public static final StructCodec<AffinityKey> CODEC = new StructCodec<>("affinity_key", 8, List.of(
-                new StructCodec.Field("svc_id", 0, 4), new StructCodec.Field("client", 4, 4))) {
-            @Override
-            protected void write(AffinityKey v, ByteBuffer b, int at) {
-                b.putInt(at, v.svcId);
-                putBe32(b, at + 4, v.client);
-            }
-
-            @Override
-            protected AffinityKey read(ByteBuffer b, int at) {
-                return new AffinityKey(b.getInt(at), getBe32(b, at + 4));
-            }
-        };
+        public static final StructCodec<AffinityKey> CODEC = struct("affinity_key", 8,
+                v -> new AffinityKey((int) v[0], (int) v[1]),
+                u32("svc_id", 0, AffinityKey::svcId), be32("client", 4, AffinityKey::client));
     }
 
     /** {@code struct affinity_value}: the client's last backend and when it was chosen. */
     public record AffinityValue(long lastUsedNs, int backendId) {
-        public static final StructCodec<AffinityValue> CODEC = new StructCodec<>("affinity_value", 16, List.of(
-                new StructCodec.Field("last_used_ns", 0, 8), new StructCodec.Field("backend_id", 8, 4),
-                new StructCodec.Field("pad", 12, 4))) {
-            @Override
-            protected void write(AffinityValue v, ByteBuffer b, int at) {
-                b.putLong(at, v.lastUsedNs).putInt(at + 8, v.backendId).putInt(at + 12, 0);
-            }
-
-            @Override
-            protected AffinityValue read(ByteBuffer b, int at) {
-                return new AffinityValue(b.getLong(at), b.getInt(at + 8));
-            }
-        };
+        public static final StructCodec<AffinityValue> CODEC = struct("affinity_value", 16,
+                v -> new AffinityValue(v[0], (int) v[1]),
+                u64("last_used_ns", 0, AffinityValue::lastUsedNs), u32("backend_id", 8, AffinityValue::backendId),
+                pad("pad", 12, 4));
     }
 
     /** {@code struct svc_stats}: one CPU's traffic of one service. */
     public record SvcStats(long packets, long bytes, long newFlows) {
         public static final SvcStats ZERO = new SvcStats(0, 0, 0);
 
-        public static final StructCodec<SvcStats> CODEC = new StructCodec<>("svc_stats", 24, List.of(
-                new StructCodec.Field("packets", 0, 8), new StructCodec.Field("bytes", 8, 8),
-                new StructCodec.Field("new_flows", 16, 8))) {
-            @Override
-            protected void write(SvcStats v, ByteBuffer b, int at) {
-                b.putLong(at, v.packets).putLong(at + 8, v.bytes).putLong(at + 16, v.newFlows);
-            }
-
-            @Override
-            protected SvcStats read(ByteBuffer b, int at) {
-                return new SvcStats(b.getLong(at), b.getLong(at + 8), b.getLong(at + 16));
-            }
-        };
+        public static final StructCodec<SvcStats> CODEC = struct("svc_stats", 24,
+                v -> new SvcStats(v[0], v[1], v[2]),
+                u64("packets", 0, SvcStats::packets), u64("bytes", 8, SvcStats::bytes),
+                u64("new_flows", 16, SvcStats::newFlows));
 
         public SvcStats plus(SvcStats o) {
             return new SvcStats(packets + o.packets, bytes + o.bytes, newFlows + o.newFlows);

@@ -1,5 +1,6 @@
 package io.enilb.bpf;
 
+import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
 
 /**
@@ -27,8 +28,9 @@ public final class Tc {
         }
     }
 
-    private static final int ENOENT = 2;
-    private static final int EEXIST = 17;
+    private static final int ENOENT = Errno.ENOENT.intValue();
+    private static final int EEXIST = Errno.EEXIST.intValue();
+    private static final int EINVAL = Errno.EINVAL.intValue();
     private static final int BPF_TC_F_REPLACE = 1;
     /** struct bpf_tc_hook: sz, ifindex, attach_point, parent. */
     private static final int HOOK_SIZE = 24;
@@ -81,7 +83,7 @@ public final class Tc {
     public ProgramInfo query(int ifindex, Direction direction) {
         Pointer opts = opts(0, 0);
         int rc = bpf.lib.bpf_tc_query(hook(ifindex, direction), opts);
-        if (rc == -ENOENT || rc == -22 /* EINVAL: no clsact qdisc on the device */) {
+        if (rc == -ENOENT || rc == -EINVAL /* no clsact qdisc on the device */) {
             return null;
         }
         bpf.check(rc, "bpf_tc_query ifindex " + ifindex + " " + direction);

@@ -6,6 +6,8 @@ import java.util.Map;
 import java.util.UUID;
 
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
@@ -27,7 +29,7 @@ public final class DatapathFixture implements AutoCloseable {
         this(Map.of(BpfObject.MapNames.SERVICES, 1024, BpfObject.MapNames.SLOTS, 4096,
                 BpfObject.MapNames.BACKENDS, 4096, BpfObject.MapNames.REV_NAT, 1024,
                 BpfObject.MapNames.CONNTRACK, 8192, BpfObject.MapNames.AFFINITY, 1024,
-                BpfObject.MapNames.SERVICE_STATS, 1024));
+                BpfObject.MapNames.SERVICE_STATS, 1024, BpfObject.MapNames.PODS, 64));
     }
 
     public DatapathFixture(Map<String, Integer> sizes) {
@@ -53,7 +55,8 @@ public final class DatapathFixture implements AutoCloseable {
         for (Be be : backends) {
             int id = nextBackendId++;
             ids.add(id);
-            maps.backends().put(id, new BackendEntry(Ipv4.parse(be.ip), be.port, be.terminating ? BackendEntry.TERMINATING : 0));
+            maps.backends().put(id, new BackendEntry(Ipv4.parse(be.ip), be.port,
+                    be.terminating ? BackendEntry.TERMINATING : 0, svcId));
             if (!be.terminating) {
                 maps.slots().put(new SlotKey(svcId, slot++), new SlotValue(id));
             }
@@ -61,6 +64,20 @@ public final class DatapathFixture implements AutoCloseable {
         maps.revNat().put(svcId, new RevNatValue(Ipv4.parse(vip), port));
         maps.services().put(new SvcKey(Ipv4.parse(vip), port, proto), new SvcValue(svcId, slot, affinitySeconds, 0));
         return ids;
+    }
+
+    /**
+     * Records {@code ip} as a source the test's pod owns. BPF_PROG_TEST_RUN runs a packet on the
+     * loopback of the caller's namespace, so the "pod" is the test thread's namespace.
+     */
+    public DatapathFixture podOwns(String ip) {
+        maps.pods().put(new PodKey(cookie(), Ipv4.parse(ip)), PodValue.PRESENT);
+        return this;
+    }
+
+    /** The namespace cookie the programs see under BPF_PROG_TEST_RUN from this thread. */
+    public long cookie() {
+        return Netns.currentCookie();
     }
 
     public BpfProgram egress() {

@@ -23,7 +23,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * the packet in, the verdict, and the exact packet out with its checksums verified.
  */
 class PacketTableTest {
+    static final int TC_ACT_UNSPEC = -1;
     static final int TC_ACT_OK = 0;
+    static final int TC_ACT_SHOT = 2;
     static final int TC_ACT_REDIRECT = 7;
     static final String POD = "198.18.0.10";
     static final String BE1 = "198.18.0.21";
@@ -33,7 +35,7 @@ class PacketTableTest {
 
     @BeforeEach
     void load() {
-        dp = new DatapathFixture();
+        dp = new DatapathFixture().podOwns(POD);
     }
 
     @AfterEach
@@ -74,22 +76,22 @@ class PacketTableTest {
                         in -> Packets.rewrite(in, POD, 40001, BE1, 5353)),
                 new Row("UDP with checksum 0 is DNATed and keeps checksum 0", Datapath.EGRESS, DNS, UDP0_TO_VIP,
                         TC_ACT_OK, in -> Packets.rewrite(in, POD, 40001, BE1, 5353)),
-                new Row("another destination passes untouched", Datapath.EGRESS, WEB,
-                        Packets.tcp(POD, 40000, BE1, 80, SYN, ""), TC_ACT_OK, in -> in),
-                new Row("the ClusterIP on a port that is not the Service's passes untouched", Datapath.EGRESS, WEB,
-                        Packets.tcp(POD, 40000, VIP, 81, SYN, ""), TC_ACT_OK, in -> in),
-                new Row("UDP to a TCP-only Service port passes untouched", Datapath.EGRESS, WEB,
-                        Packets.udp(POD, 40000, VIP, 80, "x", false), TC_ACT_OK, in -> in),
-                new Row("IPv6 passes untouched", Datapath.EGRESS, WEB, Packets.withEtherType(SYN_TO_VIP, 0x86dd),
-                        TC_ACT_OK, in -> in),
-                new Row("ARP passes untouched", Datapath.EGRESS, WEB, Packets.withEtherType(SYN_TO_VIP, 0x0806),
-                        TC_ACT_OK, in -> in),
-                new Row("a first fragment passes untouched", Datapath.EGRESS, WEB,
-                        Packets.withFragment(DATA_TO_VIP, 0x2000), TC_ACT_OK, in -> in),
-                new Row("a later fragment passes untouched", Datapath.EGRESS, WEB,
-                        Packets.withFragment(DATA_TO_VIP, 0x0010), TC_ACT_OK, in -> in),
-                new Row("IP options pass untouched", Datapath.EGRESS, WEB, Packets.withIpOptions(SYN_TO_VIP),
-                        TC_ACT_OK, in -> in),
+                new Row("another destination is not enilb's: untouched, next filter", Datapath.EGRESS, WEB,
+                        Packets.tcp(POD, 40000, BE1, 80, SYN, ""), TC_ACT_UNSPEC, in -> in),
+                new Row("the ClusterIP on a port that is not the Service's is not enilb's: untouched, next filter", Datapath.EGRESS, WEB,
+                        Packets.tcp(POD, 40000, VIP, 81, SYN, ""), TC_ACT_UNSPEC, in -> in),
+                new Row("UDP to a TCP-only Service port is not enilb's: untouched, next filter", Datapath.EGRESS, WEB,
+                        Packets.udp(POD, 40000, VIP, 80, "x", false), TC_ACT_UNSPEC, in -> in),
+                new Row("IPv6 is not enilb's: untouched, next filter", Datapath.EGRESS, WEB, Packets.withEtherType(SYN_TO_VIP, 0x86dd),
+                        TC_ACT_UNSPEC, in -> in),
+                new Row("ARP is not enilb's: untouched, next filter", Datapath.EGRESS, WEB, Packets.withEtherType(SYN_TO_VIP, 0x0806),
+                        TC_ACT_UNSPEC, in -> in),
+                new Row("a first fragment is not enilb's: untouched, next filter", Datapath.EGRESS, WEB,
+                        Packets.withFragment(DATA_TO_VIP, 0x2000), TC_ACT_UNSPEC, in -> in),
+                new Row("a later fragment is not enilb's: untouched, next filter", Datapath.EGRESS, WEB,
+                        Packets.withFragment(DATA_TO_VIP, 0x0010), TC_ACT_UNSPEC, in -> in),
+                new Row("IP options are not enilb's: untouched, next filter", Datapath.EGRESS, WEB, Packets.withIpOptions(SYN_TO_VIP),
+                        TC_ACT_UNSPEC, in -> in),
                 new Row("a Service without active backends answers ICMP port unreachable to the pod", Datapath.EGRESS,
                         f -> f.service(1, VIP, 80, TCP, 0), SYN_TO_VIP, TC_ACT_REDIRECT, PacketTableTest::portUnreachable),
                 new Row("a Service with only terminating backends rejects new flows too", Datapath.EGRESS,
@@ -109,15 +111,15 @@ class PacketTableTest {
                         Packets.udp(BE1, 5353, POD, 40001, "answer", true), TC_ACT_OK,
                         in -> Packets.rewrite(in, VIP, 53, POD, 40001)),
                 new Row("a packet of no enilb flow passes ingress untouched", Datapath.INGRESS, WEB,
-                        Packets.tcp(BE1, 8080, POD, 40000, SYN | ACK, ""), TC_ACT_OK, in -> in),
+                        Packets.tcp(BE1, 8080, POD, 40000, SYN | ACK, ""), TC_ACT_UNSPEC, in -> in),
                 new Row("the reply of a self-access flow on loopback gets the ClusterIP back", Datapath.LO_EGRESS,
                         ((Consumer<DatapathFixture>) f -> f.service(1, VIP, 80, TCP, 0, active(POD, 8080)))
                                 .andThen(f -> f.egress().testRun(SYN_TO_VIP, 1)),
                         Packets.tcp(POD, 8080, POD, 40000, SYN | ACK, ""), TC_ACT_OK,
                         in -> Packets.rewrite(in, VIP, 80, POD, 40000)),
-                new Row("loopback leaves a reply of a flow that is not self-access alone", Datapath.LO_EGRESS,
+                new Row("loopback leaves a reply of a flow that is not self-access to the next filter", Datapath.LO_EGRESS,
                         WEB.andThen(f -> f.egress().testRun(SYN_TO_VIP, 1)),
-                        Packets.tcp(BE1, 8080, POD, 40000, SYN | ACK, ""), TC_ACT_OK, in -> in));
+                        Packets.tcp(BE1, 8080, POD, 40000, SYN | ACK, ""), TC_ACT_UNSPEC, in -> in));
     }
 
     @ParameterizedTest(name = "{0}")

@@ -5,18 +5,25 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 
 import jnr.ffi.Pointer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Every Java codec against the compiled object's BTF: the struct's size and each field's offset and size. */
+/**
+ * Every Java codec against the compiled object's BTF: the struct's size and each field's name,
+ * offset and size, taken from the same field declarations the codec writes and reads with; and
+ * the Java mirror of enum drop_reason.
+ */
 class StructLayoutTest {
     private static final int BTF_KIND_STRUCT = 4;
+    private static final int BTF_KIND_ENUM = 6;
     private static final int BTF_KIND_TYPEDEF = 8;
     private static Pointer btf;
 
@@ -37,6 +44,7 @@ class StructLayoutTest {
         return Stream.of(Structs.SvcKey.CODEC, Structs.SvcValue.CODEC, Structs.SlotKey.CODEC, Structs.SlotValue.CODEC,
                 Structs.BackendEntry.CODEC, Structs.RevNatValue.CODEC, Structs.CtKey.CODEC, Structs.CtValue.CODEC,
                 Structs.AffinityKey.CODEC, Structs.AffinityValue.CODEC, Structs.SvcStats.CODEC,
+                Structs.CtConfig.CODEC, Structs.PodKey.CODEC, Structs.PodValue.CODEC,
                 StructCodec.U32, StructCodec.U64);
     }
 
@@ -51,24 +59,56 @@ class StructLayoutTest {
         if (!struct) {
             return;
         }
-        assertThat(btfFields(id)).as("fields of struct %s", codec.cName()).containsExactlyElementsOf(codec.fields());
+        assertThat(btfFields(id)).as("fields of struct %s", codec.cName())
+                .containsExactlyElementsOf(codec.fields().stream().map(StructCodec.Field::layout).toList());
+    }
+
+    @Test
+    void dropReasonsMirrorTheEnum() {
+        LibBpf lib = Bpf.get().lib;
+        int id = lib.btf__find_by_name_kind(btf, "drop_reason", BTF_KIND_ENUM);
+        assertThat(id).as("BTF enum drop_reason").isPositive();
+        Pointer type = lib.btf__type_by_id(btf, id);
+        int vlen = type.getInt(4) & 0xffff;
+        List<String> kernel = new ArrayList<>();
+        for (int i = 0; i < vlen; i++) {
+            // struct btf_enum { __u32 name_off; __s32 val; } after struct btf_type
+            String name = lib.btf__name_by_offset(btf, type.getInt(12 + 8L * i));
+            int value = type.getInt(12 + 8L * i + 4);
+            if (!name.equals("DROP_REASON_MAX")) {
+                kernel.add(name + "=" + value);
+            }
+        }
+        assertThat(Arrays.stream(Maps.DropReason.values()).map(r -> "DROP_" + r.name() + "=" + r.ordinal()).toList())
+                .as("Maps.DropReason against enum drop_reason").containsExactlyElementsOf(kernel);
+    }
+
+    @Test
+    void aCodecWritesTheBytesItDeclares() {
+        Structs.CtKey key = new Structs.CtKey(0x0102030405060708L, Ipv4.parse("198.18.0.10"), Ipv4.parse("198.19.0.1"),
+                40000, 80, 6, Structs.CtKey.REPLY);
+        byte[] bytes = Structs.CtKey.CODEC.encode(key);
+        assertThat(Arrays.copyOfRange(bytes, 8, 22)).as("addresses and ports in network order, then proto and dir")
+                .containsExactly(198, 18, 0, 10, 198, 19, 0, 1, 0x9c, 0x40, 0, 80, 6, 1);
+        assertThat(Arrays.copyOfRange(bytes, 22, 24)).as("explicit padding is zero").containsExactly(0, 0);
+        assertThat(Structs.CtKey.CODEC.decode(bytes)).isEqualTo(key);
     }
 
     /** The members of struct {@code id}: name, byte offset, byte size (struct btf_member follows struct btf_type). */
-    private static List<StructCodec.Field> btfFields(int id) {
+    private static List<StructCodec.Layout> btfFields(int id) {
         LibBpf lib = Bpf.get().lib;
         Pointer type = lib.btf__type_by_id(btf, id);
         int info = type.getInt(4);
         assertThat((info >>> 31) & 1).as("no bitfields in shared structs").isZero();
         int vlen = info & 0xffff;
-        List<StructCodec.Field> out = new ArrayList<>();
+        List<StructCodec.Layout> out = new ArrayList<>();
         for (int i = 0; i < vlen; i++) {
             long m = 12 + 12L * i;
             String name = lib.btf__name_by_offset(btf, type.getInt(m));
             int memberType = type.getInt(m + 4);
             int bitOffset = type.getInt(m + 8);
             assertThat(bitOffset % 8).as("member %s byte aligned", name).isZero();
-            out.add(new StructCodec.Field(name, bitOffset / 8, (int) lib.btf__resolve_size(btf, memberType)));
+            out.add(new StructCodec.Layout(name, bitOffset / 8, (int) lib.btf__resolve_size(btf, memberType)));
         }
         return out;
     }

@@ -71,7 +71,7 @@ public final class EgressBench {
         List<Map.Entry<SvcKey, SvcValue>> services = new ArrayList<>(n);
         int base = Ipv4.parse("198.19.0.0");
         for (int i = 0; i < n; i++) {
-            backends.add(Map.entry(i + 1, new BackendEntry(Ipv4.parse("198.18.1.1") + i % 1000, 8080, 0)));
+            backends.add(Map.entry(i + 1, new BackendEntry(Ipv4.parse("198.18.1.1") + i % 1000, 8080, 0, i)));
             slots.add(Map.entry(new SlotKey(i, 0), new SlotValue(i + 1)));
             revNat.add(Map.entry(i, new RevNatValue(base + i, 80)));
             services.add(Map.entry(new SvcKey(base + i, 80, 6), new SvcValue(i, 1, 0, 0)));

@@ -184,6 +184,7 @@ public final class PathBench {
         datapath = Datapath.load(object, pins,
                 conntrackSize > 0 ? Map.of(BpfObject.MapNames.CONNTRACK, conntrackSize) : Map.of());
         datapath.attach(enilb.netns(), "eth0");
+        datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())));
     }
 
     /** A shared-NIC pod behind its own node namespace (see {@link Lab#sharedNicPod}); the backend routes back via the node. */
@@ -378,7 +379,7 @@ public final class PathBench {
             for (int j = 0; j < svc.endpoints().size(); j++) {
                 Endpoint ep = svc.endpoints().get(j);
                 int backendId = id * 16 + j;
-                backends.add(Map.entry(backendId, new BackendEntry(ep.ip(), ep.port(), 0)));
+                backends.add(Map.entry(backendId, new BackendEntry(ep.ip(), ep.port(), 0, id)));
                 slots.add(Map.entry(new SlotKey(id, j), new SlotValue(backendId)));
             }
             revNat.add(Map.entry(id, new RevNatValue(svc.clusterIp(), svc.port())));

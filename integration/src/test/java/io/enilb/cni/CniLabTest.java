@@ -55,24 +55,12 @@ class CniLabTest {
         lab.echoServer(backend.namespace(), "be", 8080, 5353);
         pod = lab.macvlanPod("app", "198.18.0.40");
         datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
-        datapath.maps().backends().put(1, new BackendEntry(Ipv4.parse(backend.ip()), 8080, 0));
+        datapath.maps().backends().put(1, new BackendEntry(Ipv4.parse(backend.ip()), 8080, 0, 1));
         datapath.maps().slots().put(new SlotKey(1, 0), new SlotValue(1));
         datapath.maps().revNat().put(1, new RevNatValue(Ipv4.parse(VIP), 80));
         datapath.maps().services().put(new SvcKey(Ipv4.parse(VIP), 80, 6), new SvcValue(1, 1, 0, 0));
         vertx = Vertx.vertx();
-        // interim until the pods map lands from h1-datapath: no source registration yet
-        io.enilb.attach.PodAddresses unverified = new io.enilb.attach.PodAddresses() {
-            public long register(Path netns, java.util.List<Integer> ipv4) {
-                return 0;
-            }
-
-            public void forget(long cookie, java.util.List<Integer> ipv4) {
-            }
-
-            public void retainOnly(java.util.Set<Long> cookies) {
-            }
-        };
-        vertx.deployVerticle(new AttachVerticle(datapath, unverified, work.resolve("state"), CniSocketSettings.defaults(socket),
+        vertx.deployVerticle(new AttachVerticle(datapath, work.resolve("state"), CniSocketSettings.defaults(socket),
                 () -> true)).await(20, TimeUnit.SECONDS);
     }
 

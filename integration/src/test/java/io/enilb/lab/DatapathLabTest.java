@@ -50,6 +50,7 @@ class DatapathLabTest {
         lab.echoServer(client.namespace(), "client", 8080, 5353);
         datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
         datapath.attach(client.netns(), "eth0");
+        datapath.registerAddresses(client.netns(), List.of(Ipv4.parse(client.ip())));
 
         frontend(1, WEB, 80, 6, 0, be1.ip(), be2.ip());
         frontend(2, WEB, 53, 17, 2, be1.ip(), be2.ip());
@@ -62,7 +63,7 @@ class DatapathLabTest {
         int backendPort = proto == 6 ? 8080 : 5353;
         for (int i = 0; i < ips.length; i++) {
             int id = svcId * 10 + i;
-            datapath.maps().backends().put(id, new BackendEntry(Ipv4.parse(ips[i]), backendPort, 0));
+            datapath.maps().backends().put(id, new BackendEntry(Ipv4.parse(ips[i]), backendPort, 0, svcId));
             datapath.maps().slots().put(new SlotKey(svcId, i), new SlotValue(id));
         }
         datapath.maps().revNat().put(svcId, new RevNatValue(Ipv4.parse(vip), port));

@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
 
 /**
  * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD
- * registers the pod's IPv4 addresses for the source check ({@link PodAddresses}), puts enilb's
+ * registers the pod's IPv4 addresses for the datapath's source check, puts enilb's
  * programs on the pod's NIC and loopback and remembers the pod in the state directory; DEL takes
  * them off and forgets it; CHECK verifies; GC forgets what the runtime no longer knows; STATUS
  * says whether enilb can serve ADD. On start, remembered pods whose namespace still exists get
@@ -58,7 +58,6 @@ public final class AttachVerticle extends VerticleBase {
     private static final Set<String> DEVICE_GONE = Set.of("ENODEV", "ENOENT", "ENXIO");
 
     private final PodDatapath datapath;
-    private final PodAddresses addresses;
     private final Supplier<Future<Void>> beforeReattach;
     private final AttachmentStore store;
     private final CniSocketSettings socketSettings;
@@ -76,24 +75,23 @@ public final class AttachVerticle extends VerticleBase {
     private volatile Readiness readiness = Readiness.notReady(COMPONENT, "not started");
 
     /** An attach verticle that re-attaches the remembered pods as soon as their addresses are registered. */
-    public AttachVerticle(PodDatapath datapath, PodAddresses addresses, Path stateDir, CniSocketSettings socketSettings,
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
                           BooleanSupplier datapathLoaded) {
-        this(datapath, addresses, stateDir, socketSettings, datapathLoaded, Future::succeededFuture);
+        this(datapath, stateDir, socketSettings, datapathLoaded, Future::succeededFuture);
     }
 
     /**
-     * @param datapath       attaches and detaches the programs in a pod's namespace
-     * @param addresses      registers pods' addresses for the datapath's source check
+     * @param datapath       attaches and detaches the programs in a pod's namespace and registers
+     *                       its addresses for the source check
      * @param stateDir       {@code state.dir}; attachments are kept in its {@code pods/}
      * @param socketSettings where and for whom the CNI socket listens
      * @param datapathLoaded whether the BPF programs and maps are loaded (STATUS and readiness)
      * @param beforeReattach at start, runs after the remembered pods' addresses are registered and
      *                       before their programs are replaced (the daemon's upgrade steps)
      */
-    public AttachVerticle(PodDatapath datapath, PodAddresses addresses, Path stateDir, CniSocketSettings socketSettings,
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
                           BooleanSupplier datapathLoaded, Supplier<Future<Void>> beforeReattach) {
         this.datapath = datapath;
-        this.addresses = addresses;
         this.beforeReattach = beforeReattach;
         this.store = new AttachmentStore(stateDir);
         this.socketSettings = socketSettings;
@@ -150,20 +148,26 @@ public final class AttachVerticle extends VerticleBase {
     }
 
     /**
-     * Runs on a worker at start: forgets the remembered pods whose namespace is gone and registers
-     * the addresses of the others again (the pods map may be new, e.g. after an upgrade).
+     * Runs on a worker at start: forgets the remembered pods whose namespace is gone (and their
+     * addresses) and registers the addresses of the others again (the pods map may be new, e.g.
+     * after an upgrade).
      */
     private List<PodAttachment> registerRemembered() throws Exception {
         List<PodAttachment> live = new ArrayList<>();
-        for (PodAttachment pod : store.loadAll()) {
+        for (AttachmentStore.Stored stored : store.loadAll()) {
+            PodAttachment pod = stored.pod();
             String label = label(pod.containerId(), pod.ifName());
             if (!NetworkNamespaces.isNetns(Path.of(pod.netns()))) {
+                forgetGoneSources(stored);
                 store.delete(pod.containerId(), pod.ifName());
                 LOG.info("pod {} forgotten: its namespace {} is gone", label, pod.netns());
                 continue;
             }
             try {
-                registerSources(pod);
+                long cookie = registerSources(pod);
+                if (cookie != stored.netnsCookie() || !stored.bootId().equals(AttachmentStore.currentBootId())) {
+                    store.save(pod, cookie); // a record written before cookies were kept
+                }
             } catch (RuntimeException e) {
                 // kept: its programs are re-attached; DEL or GC will come for it
                 LOG.warn("pod {}: addresses {} could not be registered, its NEW flows are refused: {}",
@@ -171,7 +175,6 @@ public final class AttachVerticle extends VerticleBase {
             }
             live.add(pod);
         }
-        addresses.retainOnly(Set.copyOf(cookies.values()));
         return live;
     }
 
@@ -190,19 +193,37 @@ public final class AttachVerticle extends VerticleBase {
         return pods;
     }
 
-    // --- source verification: the pod's addresses in the datapath's pods map
+    // --- source verification: the pod's addresses in the datapath's pods map, under its netns cookie
 
-    /** Registers the pod's IPv4 addresses under its namespace's cookie; blocks. */
-    private void registerSources(PodAttachment pod) {
-        long cookie = addresses.register(Path.of(pod.netns()), ipv4(pod));
+    /** Registers the pod's IPv4 addresses under its namespace's cookie and returns the cookie; blocks. */
+    private long registerSources(PodAttachment pod) {
+        long cookie = datapath.registerAddresses(Path.of(pod.netns()), ipv4(pod));
         cookies.put(key(pod.containerId(), pod.ifName()), cookie);
+        return cookie;
     }
 
     /** Forgets what {@link #registerSources} registered for an attachment; blocks. A no-op when nothing was. */
     private void forgetSources(String key, PodAttachment pod) {
         Long cookie = cookies.remove(key);
         if (cookie != null && pod != null) {
-            addresses.forget(cookie, ipv4(pod));
+            datapath.forgetAddresses(cookie, ipv4(pod));
+        }
+    }
+
+    /**
+     * At start, for a pod whose namespace went while the daemon was down: its addresses under the
+     * cookie recorded at ADD. Only from this boot: cookies count again from the start after a
+     * reboot, so an old one may be a live pod's now (and the pods map is new anyway).
+     */
+    private void forgetGoneSources(AttachmentStore.Stored stored) {
+        if (stored.netnsCookie() != 0 && !stored.bootId().isEmpty()
+                && stored.bootId().equals(AttachmentStore.currentBootId())) {
+            try {
+                datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()));
+            } catch (RuntimeException e) {
+                LOG.warn("pod {}: addresses {} could not be forgotten: {}",
+                        label(stored.pod().containerId(), stored.pod().ifName()), stored.pod().ips(), e.getMessage());
+            }
         }
     }
 
@@ -275,14 +296,15 @@ public final class AttachVerticle extends VerticleBase {
                 throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
                         "CNI_NETNS " + netns + " is not a network namespace");
             }
+            long cookie;
             try {
-                registerSources(pod);
+                cookie = registerSources(pod);
             } catch (BpfException e) {
                 throw datapathFailure("cannot register the pod's addresses " + ips, e);
             }
             try {
                 datapath.attach(netns, request.ifName());
-                store.save(pod);
+                store.save(pod, cookie);
             } catch (BpfException | java.io.IOException e) {
                 // nothing stays of a failed ADD: the runtime retries it or sends DEL
                 forgetSources(key(pod.containerId(), pod.ifName()), pod);

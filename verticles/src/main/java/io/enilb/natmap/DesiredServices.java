@@ -113,7 +113,7 @@ final class DesiredServices {
         return frontends;
     }
 
-    static long addrPort(int addr, int port) {
+    private static long addrPort(int addr, int port) {
         return (Integer.toUnsignedLong(addr) << 16) | port;
     }
 }

@@ -19,7 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -90,9 +89,6 @@ public final class NatMapWriter {
     private final WritePhases phases;
     private final Map<SvcKey, WrittenFrontend> written = new HashMap<>();
     private final Map<SvcKey, String> failures = new LinkedHashMap<>();
-    /** Backend entries found by restore that no slot names (terminating ones): addr:port -> ids. */
-    private final Map<Long, TreeSet<Integer>> orphanBackends = new HashMap<>();
-    private final Map<Integer, BackendEntry> orphanEntries = new HashMap<>();
     private BatchSizes lastBatch = BatchSizes.NONE;
 
     public NatMapWriter(NatMaps maps) {
@@ -111,9 +107,9 @@ public final class NatMapWriter {
 
     /**
      * Adopts what the maps already hold: frontends and their service ids, slots, reverse NAT,
-     * and the backends the slots name. Backend entries no slot names (terminating backends) are
-     * kept aside and adopted by the first desired backend of the same address and port. Call
-     * once, before the first {@link #apply}.
+     * and the backends of each frontend (by the service id in the entry). Ids of entries no
+     * frontend owns are reserved until {@link #reconcile} deletes those entries. Call once,
+     * before the first {@link #apply}.
      */
     public synchronized void restore() {
         Map<Integer, SvcKey> byId = new HashMap<>();
@@ -143,21 +139,17 @@ public final class NatMapWriter {
                 serviceIds.reserve(id);
             }
         });
-        Map<Integer, BackendEntry> backends = maps.backends().entries();
-        written.forEach((fk, w) -> w.slots.values().forEach(id -> {
-            BackendEntry e = backends.get(id);
-            if (e != null && backendIds.adopt(new BackendRef(fk, e.addr(), e.port()), id)) {
-                w.backends.put(id, e);
-            }
-        }));
-        backends.forEach((id, e) -> {
-            if (backendIds.ownerOf(id) == null && backendIds.reserve(id)) {
-                orphanBackends.computeIfAbsent(DesiredServices.addrPort(e.addr(), e.port()), x -> new TreeSet<>()).add(id);
-                orphanEntries.put(id, e);
+        // a backend entry names its frontend's service id (ABI v2): terminating backends, which
+        // no slot names, are adopted as well as active ones
+        maps.backends().entries().forEach((id, e) -> {
+            SvcKey fk = byId.get(e.svcId());
+            if (fk != null && backendIds.adopt(new BackendRef(fk, e.addr(), e.port()), id)) {
+                written.get(fk).backends.put(id, e);
+            } else {
+                backendIds.reserve(id);
             }
         });
-        log.info("restored {} frontends and {} backends from the maps, {} backends not named by a slot",
-                written.size(), backendIds.size(), orphanEntries.size());
+        log.info("restored {} frontends and {} backends from the maps", written.size(), backendIds.size());
     }
 
     /**
@@ -198,8 +190,6 @@ public final class NatMapWriter {
             WrittenFrontend w = writtenOfService(id);
             return w != null && w.revNat != null;
         });
-        orphanBackends.clear();
-        orphanEntries.clear();
         serviceIds.releaseReserved();
         backendIds.releaseReserved();
         counts.merge(Step.SERVICE_DELETES, services, Integer::sum);
@@ -317,9 +307,6 @@ public final class NatMapWriter {
             BackendRef ref = new BackendRef(fk, b.addr(), b.port());
             OptionalInt id = backendIds.idOf(ref);
             if (id.isEmpty()) {
-                id = adoptOrphan(ref, w);
-            }
-            if (id.isEmpty()) {
                 id = backendIds.acquire(ref);
                 if (id.isEmpty()) {
                     fresh.forEach(backendIds::release);
@@ -363,27 +350,13 @@ public final class NatMapWriter {
         return w;
     }
 
-    /** The backend entry of a desired backend of the frontend with service id {@code svcId}. */
+    /**
+     * The backend entry of a desired backend of the frontend with service id {@code svcId}: the
+     * entry names its frontend, so that the datapath can tell a conntrack or affinity entry whose
+     * backend id now belongs to another Service (ABI v2).
+     */
     private static BackendEntry backendEntry(DesiredBackend b, int svcId) {
-        return new BackendEntry(b.addr(), b.port(), b.terminating() ? BackendEntry.TERMINATING : 0);
-    }
-
-    /** Takes over a backend entry restore found without a slot, of the same address and port. */
-    private OptionalInt adoptOrphan(BackendRef ref, WrittenFrontend w) {
-        long addrPort = DesiredServices.addrPort(ref.addr(), ref.port());
-        TreeSet<Integer> ids = orphanBackends.get(addrPort);
-        while (ids != null && !ids.isEmpty()) {
-            int id = ids.pollFirst();
-            if (ids.isEmpty()) {
-                orphanBackends.remove(addrPort);
-            }
-            BackendEntry entry = orphanEntries.remove(id);
-            if (entry != null && backendIds.adopt(ref, id)) {
-                w.backends.put(id, entry);
-                return OptionalInt.of(id);
-            }
-        }
-        return OptionalInt.empty();
+        return new BackendEntry(b.addr(), b.port(), b.terminating() ? BackendEntry.TERMINATING : 0, svcId);
     }
 
     private <K> int deleteUnowned(KeyValueMap<K, ?> map, Predicate<K> owned) {

@@ -46,7 +46,6 @@ class AttachVerticleTest {
     Path tmp;
     Vertx vertx;
     RecordingPodDatapath datapath;
-    RecordingPodAddresses addresses;
     /** What the daemon's step between registering and re-attaching saw: the calls so far. */
     final List<String> seenBeforeReattach = new java.util.concurrent.CopyOnWriteArrayList<>();
     CniTestClient client;
@@ -69,7 +68,6 @@ class AttachVerticleTest {
         vertx.eventBus().<PodAttachment>consumer(Addresses.POD_DETACHED, m -> detached.add(m.body()));
         vertx.eventBus().<Readiness>consumer(Addresses.READINESS, m -> readiness.add(m.body()));
         datapath = new RecordingPodDatapath();
-        addresses = new RecordingPodAddresses();
         socket = tmp.resolve("run/cni.sock");
         stateDir = tmp.resolve("state");
         // pod namespaces: links to our own namespace, which is an nsfs file; removing a link is a pod gone
@@ -85,13 +83,11 @@ class AttachVerticleTest {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         assertThat(socket).doesNotExist();
         assertThat(datapath.onEventLoop).as("datapath calls on an event loop").isEmpty();
-        assertThat(addresses.onEventLoop).as("pods map calls on an event loop").isEmpty();
     }
 
     private void deploy() throws Exception {
-        verticle = new AttachVerticle(datapath, addresses, stateDir, CniSocketSettings.defaults(socket),
+        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket),
                 datapathLoaded::get, () -> {
-                    seenBeforeReattach.addAll(addresses.calls);
                     seenBeforeReattach.addAll(datapath.calls);
                     return Future.succeededFuture();
                 });
@@ -162,7 +158,7 @@ class AttachVerticleTest {
         assertOk(reply);
         JsonObject expected = config.getJsonObject("prevResult").copy();
         assertThat(reply.getJsonObject(CniWire.RESULT)).isEqualTo(expected);
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0");
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
         PodAttachment published = attached.poll(5, TimeUnit.SECONDS);
         assertThat(published).isEqualTo(new PodAttachment(POD_A, "eth0", nsA.toString(), List.of("198.18.0.5")));
@@ -231,8 +227,10 @@ class AttachVerticleTest {
         assertOk(del(POD_A, nsA));
         assertOk(del(POD_A, nsA));
 
-        assertThat(datapath.calls).containsExactly(
-                "attach " + nsA + " eth0", "detach " + nsA + " eth0", "detach " + nsA + " eth0");
+        long cookie = datapath.netnsCookie(nsA);
+        assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]",
+                "attach " + nsA + " eth0", "detach " + nsA + " eth0", "forget " + cookie + " [198.18.0.5]",
+                "detach " + nsA + " eth0");
         assertThat(stateFiles()).isEmpty();
         assertThat(verticle.attachments()).isEmpty();
         assertThat(detached.poll(5, TimeUnit.SECONDS).containerId()).isEqualTo(POD_A);
@@ -247,7 +245,8 @@ class AttachVerticleTest {
         assertOk(del(POD_A, nsA));
         assertOk(del(POD_B, null));
 
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0",
+                "forget " + datapath.netnsCookie(nsA) + " [198.18.0.5]");
         assertThat(stateFiles()).isEmpty();
     }
 
@@ -299,7 +298,9 @@ class AttachVerticleTest {
 
         deploy();
 
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactlyInAnyOrder("forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]",
+                "register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0");
+        assertThat(datapath.calls).last().isEqualTo("attach " + nsA + " eth0");
         assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
         assertOk(check(POD_A, nsA));
@@ -329,22 +330,22 @@ class AttachVerticleTest {
     }
 
     @Test
-    void addRegistersThePodsAddressesUnderItsNamespaceCookieAndDelForgetsThemEvenWhenTheNamespaceIsGone()
+    void addRegistersThePodsAddressesUnderItsNamespaceCookieAndDelAndGcForgetThemEvenWhenTheNamespaceIsGone()
             throws Exception {
         assertOk(add(POD_A, nsA, "198.18.0.5"));
         assertOk(add(POD_B, nsB, "198.18.0.6"));
-        long cookieA = addresses.cookieOf(nsA);
-        long cookieB = addresses.cookieOf(nsB);
-        assertThat(addresses.registered).containsExactlyInAnyOrder(cookieA + " 198.18.0.5", cookieB + " 198.18.0.6");
+        long cookieA = datapath.netnsCookie(nsA);
+        long cookieB = datapath.netnsCookie(nsB);
+        assertThat(datapath.registered).containsExactlyInAnyOrder(cookieA + " 198.18.0.5", cookieB + " 198.18.0.6");
+        assertThat(datapath.calls.indexOf("register " + nsA + " [198.18.0.5]"))
+                .as("registered before the programs are attached")
+                .isLessThan(datapath.calls.indexOf("attach " + nsA + " eth0"));
 
         Files.delete(nsA);
         assertOk(del(POD_A, nsA));
         assertOk(gc());
 
-        assertThat(addresses.registered).isEmpty();
-        assertThat(addresses.calls).containsExactly("retainOnly []",
-                "register " + nsA + " [198.18.0.5]", "register " + nsB + " [198.18.0.6]",
-                "forget " + cookieA + " [198.18.0.5]", "forget " + cookieB + " [198.18.0.6]");
+        assertThat(datapath.registered).isEmpty();
     }
 
     @Test
@@ -353,7 +354,7 @@ class AttachVerticleTest {
 
         assertThat(code(add(POD_A, nsA, "198.18.0.5"))).isEqualTo(999);
 
-        assertThat(addresses.registered).isEmpty();
+        assertThat(datapath.registered).isEmpty();
         assertThat(stateFiles()).isEmpty();
     }
 
@@ -364,16 +365,16 @@ class AttachVerticleTest {
         undeploy();
         Files.delete(nsB);
         datapath.calls.clear();
-        addresses.calls.clear();
         seenBeforeReattach.clear();
 
         deploy();
 
-        long cookieA = addresses.cookieOf(nsA);
-        assertThat(seenBeforeReattach).as("addresses registered, no program replaced yet").containsExactly(
-                "register " + nsA + " [198.18.0.5]", "retainOnly [" + cookieA + "]");
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
-        assertThat(addresses.registered).as("the gone pod's registration is dropped").containsExactly(cookieA + " 198.18.0.5");
+        assertThat(seenBeforeReattach).as("the gone pod forgotten, the live one registered, no program replaced yet")
+                .containsExactlyInAnyOrder("forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]",
+                        "register " + nsA + " [198.18.0.5]");
+        assertThat(datapath.calls).endsWith("attach " + nsA + " eth0");
+        assertThat(datapath.registered).containsExactly(datapath.netnsCookie(nsA) + " 198.18.0.5");
+        assertThat(stateFiles().get(POD_A + "@eth0.json")).contains("\"netnsCookie\" : " + datapath.netnsCookie(nsA));
     }
 
     @Test
@@ -406,7 +407,7 @@ class AttachVerticleTest {
     @Test
     void refusesPeersOutsideTheAllowedUids() throws Exception {
         undeploy();
-        verticle = new AttachVerticle(datapath, addresses, stateDir,
+        verticle = new AttachVerticle(datapath, stateDir,
                 CniSocketSettings.defaults(socket).withAllowedUids(Set.of(4242)), datapathLoaded::get);
         deployment = get(vertx.deployVerticle(verticle));
 

@@ -81,7 +81,7 @@ final class Fixtures {
                     assertThat(writer.backendId(fk, addr, b.port())).as("backend id of %s %s", fk, b).isPresent();
                     int id = writer.backendId(fk, addr, b.port()).getAsInt();
                     boolean term = b.state() == Backend.State.TERMINATING;
-                    assertThat(backends.put(id, new BackendEntry(addr, b.port(), term ? BackendEntry.TERMINATING : 0)))
+                    assertThat(backends.put(id, new BackendEntry(addr, b.port(), term ? BackendEntry.TERMINATING : 0, svcId)))
                             .as("backend id %d used twice", id).isNull();
                     if (!term) {
                         slots.put(new SlotKey(svcId, active++), new SlotValue(id));

@@ -244,7 +244,7 @@ class NatMapWriterTest {
         // leftovers of a crash: an orphan slot and reverse NAT of an unknown service id, a stray backend
         maps.slots().put(new SlotKey(9, 0), new SlotValue(40));
         maps.revNat().put(9, new RevNatValue(1, 1));
-        maps.backends().put(40, new BackendEntry(2, 2, 0));
+        maps.backends().put(40, new BackendEntry(2, 2, 0, 9));
         Map<SvcKey, SvcValue> servicesBefore = maps.services().entries();
 
         NatMapWriter restarted = new NatMapWriter(maps);
