@@ -27,6 +27,7 @@ class EveryPacketLabTest {
     static final String FAR = "198.19.3.2";
     static final String ECHO = "198.19.3.3";
     static final String SELF = "198.19.3.4";
+    static final String LATE = "198.19.3.5";
     static final int LINK_MTU = 1280;
 
     static Lab lab;
@@ -53,6 +54,29 @@ class EveryPacketLabTest {
             + "while True:\n"
             + "  d,a=s.recvfrom(65535);s.sendto(d,a)\n";
 
+    /**
+     * A UDP server that, told "go", sends a late reply to the client of the "first" datagram and
+     * answers "go" with what became of it: "refused" when an ICMP port unreachable about it came
+     * back (IP_RECVERR reports it on an unconnected socket), "nothing" after 2 s.
+     */
+    static final String LATE_REPLIER = "import socket\n"
+            + "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.SOL_IP,11,1);s.bind(('0.0.0.0',7100))\n"
+            + "print('ready',flush=True)\n"
+            + "first=None\n"
+            + "while True:\n"
+            + "  d,a=s.recvfrom(100)\n"
+            + "  if d==b'first':\n"
+            + "    first=a;continue\n"
+            + "  if d==b'go' and first:\n"
+            + "    s.sendto(b'late',first);s.settimeout(2)\n"
+            + "    try:\n"
+            + "      s.recvfrom(100);r=b'answer'\n"
+            + "    except ConnectionRefusedError:\n"
+            + "      r=b'refused'\n"
+            + "    except socket.timeout:\n"
+            + "      r=b'nothing'\n"
+            + "    s.settimeout(None);s.sendto(r,a);first=None\n";
+
     @BeforeAll
     static void start() {
         lab = new Lab();
@@ -62,11 +86,13 @@ class EveryPacketLabTest {
         lab.routeToSharedNic(client, far);
         lab.spawn(far.pod().namespace(), "ready", "python3", "-u", "-c", SINK);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", UDP_ECHO);
+        lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", LATE_REPLIER);
         daemon = new Enilbd(Enilbd.distribution(), Map.of());
         // UDP port 6000 has no listener on be1, nor 6001 on the client itself
         daemon.putServices("refusing.yaml", service("refusing", REFUSING, "UDP", 53, 6000, "", List.of(ready(be1.ip()))));
         daemon.putServices("far.yaml", service("far", FAR, "TCP", 80, 9000, "", List.of(ready(far.pod().ip()))));
         daemon.putServices("echo.yaml", service("echo", ECHO, "UDP", 7, 7000, "", List.of(ready(be1.ip()))));
+        daemon.putServices("late.yaml", service("late", LATE, "UDP", 7, 7100, "", List.of(ready(be1.ip()))));
         daemon.putServices("self.yaml", service("self", SELF, "UDP", 53, 6001, "", List.of(ready(client.ip()))));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
         CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
@@ -120,6 +146,20 @@ class EveryPacketLabTest {
     @Test
     void selfAccessToAPortWithoutListenerIsRefusedAtOnce() {
         assertRefusedWithin100Ms(udpAttempts(SELF, 53));
+    }
+
+    @Test
+    void thePodsPortUnreachableAboutALateReplyReachesTheBackendTranslated() {
+        // socket A sends "first" and closes; B tells the backend to answer A now: the pod's
+        // kernel answers that reply with port unreachable to the ClusterIP, which must reach
+        // the backend as an error about the reply it sent (netfilter translates it so)
+        String py = "import socket\n"
+                + "a=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);a.connect(('" + LATE + "',7));a.send(b'first');a.close()\n"
+                + "b=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);b.settimeout(5);b.connect(('" + LATE + "',7))\n"
+                + "b.send(b'go');print(b.recv(100).decode())\n";
+        Lab.Result r = client.tryExec(30, "python3", "-c", py);
+        assertThat(r.ok()).as(r.output()).isTrue();
+        assertThat(r.output().strip()).isEqualTo("refused");
     }
 
     @Test
