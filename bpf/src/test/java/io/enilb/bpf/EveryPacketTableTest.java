@@ -142,6 +142,20 @@ class EveryPacketTableTest {
         s.add(new Spec("the pod's port unreachable about a reply goes to the backend, quoting the reply as the backend sent it",
                 eg, dnsFlow, "eth(IP(src=POD,dst=VIP)/ICMP(type=3,code=3)/" + REPLY_GOT + ")", TC_ACT_OK,
                 "eth(IP(src=POD,dst=BE1)/ICMP(type=3,code=3)/" + REPLY_SENT + ")", null));
+        s.add(new Spec("the pod's time exceeded (reassembly) about a reply goes to the backend translated", eg, dnsFlow,
+                "eth(IP(src=POD,dst=VIP)/ICMP(type=11,code=1)/quote(" + REPLY_GOT + ",28))", TC_ACT_OK,
+                "eth(IP(src=POD,dst=BE1)/ICMP(type=11,code=1)/quote(" + REPLY_SENT + ",28))", null));
+        s.add(new Spec("the pod's parameter problem about a reply goes to the backend translated", eg, dnsFlow,
+                "eth(IP(src=POD,dst=VIP)/ICMP(type=12,code=0,ptr=8)/" + REPLY_GOT + ")", TC_ACT_OK,
+                "eth(IP(src=POD,dst=BE1)/ICMP(type=12,code=0,ptr=8)/" + REPLY_SENT + ")", null));
+        s.add(new Spec("the pod's fragmentation needed about a TCP reply goes to the backend translated", eg, webFlow,
+                "eth(IP(src=POD,dst=VIP)/ICMP(type=3,code=4,nexthopmtu=1280)/quote(IP(src=VIP,dst=POD,flags='DF')"
+                        + "/TCP(sport=80,dport=40000,flags='SA',seq=5,ack=1001)/(b'y'*1400),576))", TC_ACT_OK,
+                "eth(IP(src=POD,dst=BE1)/ICMP(type=3,code=4,nexthopmtu=1280)/quote(IP(src=BE1,dst=POD,flags='DF')"
+                        + "/TCP(sport=8080,dport=40000,flags='SA',seq=5,ack=1001)/(b'y'*1400),576))", null));
+        s.add(new Spec("the pod's error about traffic that is no Service's is not enilb's: untouched, next filter", eg,
+                dnsFlow, "eth(IP(src=POD,dst=BE1)/ICMP(type=3,code=3)/IP(src=BE1,dst=POD)/UDP(sport=5353,dport=40009)/b'x')",
+                TC_ACT_UNSPEC, null, null));
         s.add(new Spec("self-access: the pod's error about its own reply goes to loopback, translated", eg, selfFlow,
                 "eth(IP(src=POD,dst=VIP)/ICMP(type=3,code=3)/" + REPLY_GOT + ")", TC_ACT_REDIRECT,
                 "eth(IP(src=POD,dst=POD)/ICMP(type=3,code=3)/IP(src=POD,dst=POD,id=0x55)/UDP(sport=5353,dport=40001)/b'answer',dst=ZERO_MAC)",
