@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
 #include "packet.h"
+#include "conntrack.h"
 #include "icmp.h"
 #include "reject.h"
 #include "fib.h"
@@ -31,7 +32,9 @@ static __always_inline int egress_untranslated(struct __sk_buff *skb, const stru
 		if (icmp > 0)
 			return icmp;
 	}
-	if (!is_cluster_ip(t->daddr))
+	/* outside the configured Service CIDR nothing is a ClusterIP: most of the pod's traffic
+	 * skips the address lookup */
+	if (!ct_frontend_range(t->daddr) || !is_cluster_ip(t->daddr))
 		return TC_ACT_UNSPEC;
 	if (rc == PARSE_LATER_FRAGMENT) {
 		count_drop(DROP_FRAG_NO_FIRST);

@@ -162,8 +162,9 @@ static __always_inline int icmp_flow(struct __sk_buff *skb, const struct icmp_er
 		.dir = dir,
 		.pad = 0,
 	};
+	__u64 now;
 
-	return ct_lookup(&k, ct, ct_now());
+	return ct_live(&k, ct, &now) ? 0 : -1;
 }
 
 /* An ICMP error arriving for the pod (NIC ingress, or loopback egress for self-access with

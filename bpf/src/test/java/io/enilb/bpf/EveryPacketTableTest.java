@@ -70,6 +70,9 @@ class EveryPacketTableTest {
     static final String TCP_OUT = "eth(IP(src=POD,dst=VIP,id=0x1234,flags='DF')/TCP(sport=40000,dport=80,flags='S',seq=1000))";
     static final Consumer<DatapathFixture> DNS = f -> f.service(2, VIP, 53, UDP, 0, active(BE1, 5353));
     static final Consumer<DatapathFixture> WEB = f -> f.service(1, VIP, 80, TCP, 0, active(BE1, 8080));
+    static final Structs.CtConfig CIDR_CONFIG = Structs.CtConfig.lifetimes(60_000_000_000L, 3_600_000_000_000L,
+            10_000_000_000L, 60_000_000_000L).withFrontendPrefix(Ipv4.parse("198.19.0.0"), 16);
+    static final Consumer<DatapathFixture> SERVICE_CIDR = f -> f.maps.configure(CIDR_CONFIG);
     static final Consumer<DatapathFixture> SELF_DNS = f -> f.service(2, VIP, 53, UDP, 0, active(POD, 5353));
 
     // the packet the pod sent after DNAT, as an error quotes it, and the packet the pod sent before
@@ -165,6 +168,12 @@ class EveryPacketTableTest {
                 DropReason.ICMP_UNTRANSLATABLE));
         s.add(new Spec("an echo request to a ClusterIP is dropped and counted, never leaked", eg, DNS,
                 "eth(IP(src=POD,dst=VIP)/ICMP(type=8)/b'ping')", TC_ACT_SHOT, null, DropReason.UNTRANSLATABLE));
+        s.add(new Spec("with the Service CIDR configured, an echo request to a ClusterIP inside it is still dropped", eg,
+                DNS.andThen(SERVICE_CIDR), "eth(IP(src=POD,dst=VIP)/ICMP(type=8)/b'ping')", TC_ACT_SHOT, null,
+                DropReason.UNTRANSLATABLE));
+        s.add(new Spec("with a Service CIDR configured that does not hold the address, nothing is looked up: next filter",
+                eg, DNS.andThen(f -> f.maps.configure(CIDR_CONFIG.withFrontendPrefix(Ipv4.parse("198.19.128.0"), 17))),
+                "eth(IP(src=POD,dst=VIP)/ICMP(type=8)/b'ping')", TC_ACT_UNSPEC, null, null));
         s.add(new Spec("an echo request to another address is not enilb's: untouched, next filter", eg, DNS,
                 "eth(IP(src=POD,dst=BE1)/ICMP(type=8)/b'ping')", TC_ACT_UNSPEC, null, null));
         s.add(new Spec("another protocol (GRE) to a ClusterIP is dropped and counted", eg, DNS,
