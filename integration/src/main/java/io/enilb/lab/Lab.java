@@ -180,6 +180,25 @@ public final class Lab implements AutoCloseable {
         }
     }
 
+    /**
+     * Starts a process inside {@code ns} whose stdin and stdout the caller talks to (stderr goes
+     * to this JVM's); it is killed on close.
+     */
+    public Process interactive(String ns, String... command) {
+        try {
+            Process p = new ProcessBuilder(inNamespace(ns, command)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            processes.add(p);
+            return p;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start " + String.join(" ", command) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The lab flow holder (resources/lab/flows.py), for {@link HeldFlows}. */
+    public Path flowsScript() {
+        return script("flows.py");
+    }
+
     /** Drains the process's output on a thread (a full pipe would block it) and waits for {@code line}. */
     private static void awaitLine(Process p, String line) {
         java.util.concurrent.CompletableFuture<Void> seen = new java.util.concurrent.CompletableFuture<>();
