@@ -94,7 +94,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_REASON_MAX);
-	__type(key, enum drop_reason);	/* also what puts the enum into BTF, where user space checks its mirror */
+	__type(key, __u32);
 	__type(value, __u64);
 } enilb_drop4_v2 SEC(".maps") __weak;
 
@@ -114,13 +114,8 @@ struct {
 	__type(value, struct pod_value);
 } enilb_pod4_v2 SEC(".maps") __weak;
 
-static __always_inline void count_drop(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&enilb_drop4_v2, &reason);
-
-	if (n)
-		*n += 1;
-}
+/* Counts a dropped (or otherwise failed) packet; defined once, in drops.bpf.c. */
+int count_drop(enum drop_reason reason);
 
 static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
 {

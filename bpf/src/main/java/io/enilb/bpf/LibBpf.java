@@ -1,6 +1,7 @@
 package io.enilb.bpf;
 
 import jnr.ffi.Pointer;
+import jnr.ffi.annotations.Delegate;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
@@ -12,6 +13,15 @@ import jnr.ffi.annotations.SaveError;
  * errno on failure.
  */
 public interface LibBpf {
+    /** libbpf_print_fn_t: int (*)(enum libbpf_print_level level, const char *format, va_list args). */
+    interface PrintFn {
+        @Delegate
+        int print(int level, String format, Pointer args);
+    }
+
+    // --- logging (libbpf.h); returns the previous function
+    Pointer libbpf_set_print(PrintFn fn);
+
     // --- objects, programs, maps (libbpf.h)
     @SaveError
     Pointer bpf_object__open_file(String path, Pointer opts);
