@@ -16,15 +16,11 @@ ping                      one line on every held tcp flow, one datagram on every
                           (the 'open' connections are pinged too, summed as {"open_ok", "open_fail"})
 drop                      closes the 'open' connections; -> {"closed": n}
 exit                      closes everything
-One-shot (argv): storm IP PORT N fin|rst RATE  N short HTTP connections, at most RATE a second,
-                          each closed by FIN or by RST; prints {"ok": n, "fail": k, "errors": [...]}
 """
 import json
 import resource
 import socket
-import struct
 import sys
-import time
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -69,31 +65,6 @@ def ask_udp(c):
         return c["sock"].recv(200).decode().split()[0]
     except OSError as e:
         return "error: " + str(e)
-
-
-def storm(ip, port, n, close, rate):
-    ok, fail, errors = 0, 0, []
-    start = time.time()
-    for i in range(n):
-        wait = start + i / rate - time.time()
-        if wait > 0:
-            time.sleep(wait)
-        try:
-            s = connect(ip, port)
-            try:
-                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                while s.recv(4096):
-                    pass
-                if close == "rst":
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            finally:
-                s.close()
-            ok += 1
-        except OSError as e:
-            fail += 1
-            if len(errors) < 5:
-                errors.append(str(e))
-    return {"ok": ok, "fail": fail, "errors": errors}
 
 
 def serve():
@@ -171,7 +142,4 @@ def serve():
         c["sock"].close()
 
 
-if len(sys.argv) > 1 and sys.argv[1] == "storm":
-    print(json.dumps(storm(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6]))))
-else:
-    serve()
+serve()

@@ -74,6 +74,20 @@ public final class Lab implements AutoCloseable {
     }
 
     /**
+     * {@code n} backend pods be1..beN at 198.18.0.21.. with the lab echo server (HTTP on 8080,
+     * datagrams on 5353), each answering with its name.
+     */
+    public List<Pod> echoBackends(int n) {
+        List<Pod> backends = new ArrayList<>();
+        for (int i = 1; i <= n; i++) {
+            Pod p = pod("be" + i, "198.18.0." + (20 + i));
+            echoServer(p.namespace(), p.name(), 8080, 5353);
+            backends.add(p);
+        }
+        return backends;
+    }
+
+    /**
      * A pod namespace with no NIC yet: a CNI plugin (macvlan, then enilb) gives it one. Its
      * macvlan parent is {@link #macvlanParent()}, a trunk into the fabric's bridge.
      */

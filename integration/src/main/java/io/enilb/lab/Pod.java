@@ -41,8 +41,8 @@ public record Pod(Lab lab, String name, String namespace, String ip) {
      * by FIN ({@code rst == false}) or by RST; {"ok": n, "fail": k, "errors": [...]}.
      */
     public io.vertx.core.json.JsonObject storm(String ip, int port, int n, boolean rst, int perSecond) {
-        Lab.Result r = tryExec(600, "python3", "-u", lab.flowsScript().toString(), "storm", ip,
-                Integer.toString(port), Integer.toString(n), rst ? "rst" : "fin", Integer.toString(perSecond));
+        Lab.Result r = load(600, "storm", ip, Integer.toString(port), Integer.toString(n), rst ? "rst" : "fin",
+                Integer.toString(perSecond));
         if (!r.ok()) {
             throw new IllegalStateException("storm failed: " + r.output());
         }

@@ -48,15 +48,13 @@ class FlowIntegrityTest {
     @BeforeAll
     static void start() {
         lab = new Lab();
-        be1 = lab.pod("be1", "198.18.0.21");
-        be2 = lab.pod("be2", "198.18.0.22");
-        be3 = lab.pod("be3", "198.18.0.23");
-        be4 = lab.pod("be4", "198.18.0.24");
+        List<Pod> backends = lab.echoBackends(4);
+        be1 = backends.get(0);
+        be2 = backends.get(1);
+        be3 = backends.get(2);
+        be4 = backends.get(3);
         client = lab.macvlanPod("client", "198.18.0.10");
         intruder = lab.macvlanPod("intruder", "198.18.0.11");
-        for (Pod p : List.of(be1, be2, be3, be4)) {
-            lab.echoServer(p.namespace(), p.name(), 8080, 5353);
-        }
         daemon = new Enilbd(Enilbd.distribution(), Map.of(
                 "ENILB_BPF_CT_SIZE", Integer.toString(CT_SIZE),
                 // service ids wrap after 15: the recycling test reaches an old id quickly
