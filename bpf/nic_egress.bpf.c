@@ -172,14 +172,19 @@ static __always_inline int without_frontend(struct __sk_buff *skb, const struct 
 	struct ct_value ct;
 	__u64 now;
 
-	if (t->proto != IPPROTO_TCP || is_tcp_syn_only(t))
+	if (t->proto != IPPROTO_TCP || is_tcp_syn_only(t) || !ct_frontend_range(t->daddr))
 		return TC_ACT_UNSPEC;
-	now = ct_now();
-	ct_key_of(&k, pod_netns_cookie(skb), t, CT_DIR_ORIGINAL);
-	if (ct_lookup(&k, &ct, now))
+	ct_key_of(&k, netns_cookie_inline(skb), t, CT_DIR_ORIGINAL);
+	if (!ct_live(&k, &ct, &now))
 		return TC_ACT_UNSPEC;
 	ct_refresh(&k, &ct, ct_next_state(ct.state, t, CT_DIR_ORIGINAL), now);
 	return translate(skb, t, &ct);
+}
+
+/* For the ingress and loopback programs, which are other objects (see netns.h). */
+__u64 pod_netns_cookie(struct __sk_buff *skb)
+{
+	return netns_cookie_inline(skb);
 }
 
 /* Attached at tc egress of the pod's NIC; sees what the pod sends towards the fabric. */
@@ -212,11 +217,10 @@ int enilb_egress(struct __sk_buff *skb)
 		stats->bytes += skb->len;
 	}
 
-	now = ct_now();
-	ct_key_of(&k, pod_netns_cookie(skb), &t, CT_DIR_ORIGINAL);
-	if (!ct_lookup(&k, &ct, now) && ct_keeps(&ct, &t, &svc))
+	ct_key_of(&k, netns_cookie_inline(skb), &t, CT_DIR_ORIGINAL);
+	if (ct_live(&k, &ct, &now) && ct_keeps(&ct, &t, &svc))
 		ct_refresh(&k, &ct, ct_next_state(ct.state, &t, CT_DIR_ORIGINAL), now);
-	else if (new_flow(skb, &t, &svc, &k, &ct, now, stats, &verdict))
+	else if (new_flow(skb, &t, &svc, &k, &ct, ct_now(), stats, &verdict))
 		return verdict;
 	return translate(skb, &t, &ct);
 }

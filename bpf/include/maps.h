@@ -117,6 +117,19 @@ struct {
 /* Counts a dropped (or otherwise failed) packet; defined once, in drops.bpf.c. */
 int count_drop(enum drop_reason reason);
 
+/* The clock as this CPU last read it (conntrack.h ct_now); private to one load, never pinned. */
+struct clock_cache {
+	__u64 jiffies;
+	__u64 now_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_cache);
+} enilb_clock SEC(".maps") __weak;
+
 static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
 {
 	return bpf_map_lookup_elem(&enilb_stat4_v2, &svc_id);

@@ -38,7 +38,7 @@ class ConntrackModelTest {
     private static final int RST = 0x04;
     private static final int ACK = 0x10;
     /** SYN 196 s, established 356 s, closing 116 s, other 276 s: L and L/8 are x6 and x4.5 s. */
-    private static final CtConfig LIFETIMES = new CtConfig(196 * SEC, 356 * SEC, 116 * SEC, 276 * SEC);
+    private static final CtConfig LIFETIMES = CtConfig.lifetimes(196 * SEC, 356 * SEC, 116 * SEC, 276 * SEC);
     private static final int[] CLIENT_FLAGS = {SYN, ACK, ACK, ACK, FIN | ACK, RST};
     private static final int[] BACKEND_FLAGS = {SYN | ACK, ACK, ACK, FIN | ACK, RST | ACK};
     private static final int FLOWS = 6;
