@@ -29,7 +29,7 @@ public final class KernelConntrackTable implements ConntrackTable {
 
     @Override
     public void writeLifetimes(Lifetimes l) {
-        maps.configure(new CtConfig(l.tcpSyn().toNanos(), l.tcpEstablished().toNanos(), l.tcpClosing().toNanos(),
+        maps.configure(CtConfig.lifetimes(l.tcpSyn().toNanos(), l.tcpEstablished().toNanos(), l.tcpClosing().toNanos(),
                 l.other().toNanos()));
     }
 }
