@@ -102,7 +102,7 @@ public interface DatapathView {
         public synchronized List<MapUsage> maps() {
             Maps m = datapath.maps();
             List<BpfMap<?, ?>> hashes = List.of(m.services(), m.slots(), m.backends(), m.revNat(), m.conntrack(),
-                    m.affinity());
+                    m.affinity(), m.fragments(), m.clusterIps());
             long now = System.nanoTime();
             if (countedAt == 0 || now - countedAt >= countEveryNanos) {
                 Map<String, Long> fresh = new LinkedHashMap<>();
