@@ -244,6 +244,37 @@ class EveryPacketTableTest {
         }
     }
 
+    /**
+     * The fragment map is bounded and ages by use (LRU): a thousand fragmented datagrams through
+     * a 64-entry map leave at most 64 entries, and the newest datagram's later fragment still
+     * finds its first.
+     */
+    @org.junit.jupiter.api.Test
+    void theFragmentMapIsBoundedAndKeepsTheNewestDatagrams() {
+        List<String> expressions = new ArrayList<>();
+        for (int id = 1; id <= 1000; id++) {
+            expressions.add("eth(frag(IP(src=POD,dst=VIP,id=" + id + ")/UDP(sport=40001,dport=53)/(b'0123456789abcdef'*4),0))");
+        }
+        String later = "eth(frag(IP(src=POD,dst=VIP,id=1000)/UDP(sport=40001,dport=53)/(b'0123456789abcdef'*4),1))";
+        String laterOut = "eth(frag(IP(src=POD,dst=BE1,id=1000)/UDP(sport=40001,dport=5353)/(b'0123456789abcdef'*4),1))";
+        expressions.add(later);
+        expressions.add(laterOut);
+        Map<String, byte[]> frames = Scapy.build(expressions, POD, BE1, VIP, ROUTER);
+        dp.close();
+        dp = new DatapathFixture(Map.of(BpfObject.MapNames.FRAGMENTS, 64, BpfObject.MapNames.PODS, 64,
+                BpfObject.MapNames.CONNTRACK, 1024)).podOwns(POD);
+        DNS.accept(dp);
+        for (int i = 0; i < 1000; i++) {
+            assertThat(dp.egress().testRun(frames.get(expressions.get(i)), 1).verdict()).isEqualTo(TC_ACT_OK);
+        }
+        assertThat(dp.maps.fragments().maxEntries()).isEqualTo(64);
+        assertThat(dp.maps.fragments().keys().size()).isBetween(1, 64);
+        BpfProgram.TestRun run = dp.egress().testRun(frames.get(later), 1);
+        assertThat(run.verdict()).isEqualTo(TC_ACT_OK);
+        assertThat(Packets.hex(run.packet())).isEqualTo(Packets.hex(frames.get(laterOut)));
+        assertThat(dp.maps.dropped(DropReason.FRAG_FULL)).isZero();
+    }
+
     private long[] drops() {
         long[] n = new long[DropReason.values().length];
         for (DropReason r : DropReason.values()) {
