@@ -477,16 +477,23 @@ public final class NatMapWriter {
                 new RevNatValue(spec.addr(), spec.port()), slots, backends, fresh);
     }
 
-    /** Takes over a backend entry restore found without a slot, of the same address and port. */
+    /**
+     * Takes over a backend entry restore found without a slot, of the same address and port and
+     * of this frontend's service id (the entry names it: an id is never moved to another frontend).
+     */
     private OptionalInt adoptOrphan(BackendRef ref, Written w) {
         TreeSet<Integer> ids = orphanBackends.get(addrPort(ref.addr(), ref.port()));
-        while (ids != null && !ids.isEmpty()) {
-            int id = ids.pollFirst();
-            if (ids.isEmpty()) {
-                orphanBackends.remove(addrPort(ref.addr(), ref.port()));
-            }
-            BackendEntry entry = orphanEntries.remove(id);
-            if (entry != null && backendIds.adopt(ref, id)) {
+        if (ids == null) {
+            return OptionalInt.empty();
+        }
+        for (Integer id : ids) {
+            BackendEntry entry = orphanEntries.get(id);
+            if (entry != null && entry.svcId() == w.svcId && backendIds.adopt(ref, id)) {
+                ids.remove(id);
+                if (ids.isEmpty()) {
+                    orphanBackends.remove(addrPort(ref.addr(), ref.port()));
+                }
+                orphanEntries.remove(id);
                 w.backends.put(id, entry);
                 return OptionalInt.of(id);
             }
