@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 
 import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
@@ -112,6 +113,40 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
         }
         bpf.check(rc, "bpf_map_delete_elem " + name + " " + key);
         return true;
+    }
+
+    /**
+     * Deletes each of {@code candidates} whose value, read again right before its delete, still
+     * satisfies {@code condition}; absent keys are skipped. One lookup and one delete per key
+     * (no batch: the re-read must be the last word before the delete), on buffers allocated once.
+     *
+     * @return how many were deleted
+     */
+    public int deleteIf(List<K> candidates, Predicate<V> condition) {
+        Pointer k = bpf.allocate(keys.size());
+        Pointer v = bpf.allocate(values.size());
+        byte[] vb = new byte[values.size()];
+        int deleted = 0;
+        for (K key : candidates) {
+            byte[] kb = keys.encode(key);
+            k.put(0, kb, 0, kb.length);
+            int rc = bpf.lib.bpf_map_lookup_elem(fd, k, v);
+            if (rc == -ENOENT) {
+                continue;
+            }
+            bpf.check(rc, "bpf_map_lookup_elem " + name);
+            v.get(0, vb, 0, vb.length);
+            if (!condition.test(values.decode(vb))) {
+                continue;
+            }
+            rc = bpf.lib.bpf_map_delete_elem(fd, k);
+            if (rc == -ENOENT) {
+                continue;
+            }
+            bpf.check(rc, "bpf_map_delete_elem " + name + " " + key);
+            deleted++;
+        }
+        return deleted;
     }
 
     @Override
