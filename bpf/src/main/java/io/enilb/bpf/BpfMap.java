@@ -122,6 +122,7 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
      *
      * @return how many were deleted
      */
+    @Override
     public int deleteIf(List<K> candidates, Predicate<V> condition) {
         Pointer k = bpf.allocate(keys.size());
         Pointer v = bpf.allocate(values.size());
@@ -214,6 +215,7 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
      *
      * @return how many entries were handed over
      */
+    @Override
     public long forEachBatch(int batchSize, BiConsumer<K, V> action) {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be positive: " + batchSize);
@@ -258,11 +260,6 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
             outBatch.get(0, token, 0, token.length);
             inBatch.put(0, token, 0, token.length);
         }
-    }
-
-    /** The number of entries, counted with batch lookups (the kernel keeps no count user space can read). */
-    public long count() {
-        return forEachBatch(BATCH_CHUNK, (key, value) -> { });
     }
 
     /** Every key, walked with get_next_key: for map types without batch lookup. */

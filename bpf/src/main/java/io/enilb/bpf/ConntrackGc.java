@@ -16,9 +16,10 @@ import io.enilb.bpf.Structs.CtValue;
 public final class ConntrackGc {
     private static final int BATCH = 4096;
 
-    private final BpfMap<CtKey, CtValue> conntrack;
+    private final KeyValueMap<CtKey, CtValue> conntrack;
 
-    public ConntrackGc(BpfMap<CtKey, CtValue> conntrack) {
+    /** Over the kernel's table ({@code Maps.conntrack()}), or an {@link InMemoryMap} for tests without root. */
+    public ConntrackGc(KeyValueMap<CtKey, CtValue> conntrack) {
         this.conntrack = conntrack;
     }
 
