@@ -1,12 +1,20 @@
 package io.enilb.bpf;
 
+import jnr.ffi.annotations.In;
+import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
+import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
 
 /** libc, the few functions enilb needs, named exactly as in C. They return -1 and set errno on failure. */
 public interface LibC {
     int O_RDONLY = 0;
     int O_CLOEXEC = 0x80000;
     int CLONE_NEWNET = 0x40000000;
+    int AF_NETLINK = 16;
+    int SOCK_RAW = 3;
+    int SOCK_CLOEXEC = 0x80000;
+    int NETLINK_ROUTE = 0;
 
     @SaveError
     int open(String path, int flags);
@@ -20,4 +28,16 @@ public interface LibC {
     /** 0 when there is no such interface (errno ENODEV) in the calling thread's namespace. */
     @SaveError
     int if_nametoindex(String ifname);
+
+    /** A netlink socket belongs to the network namespace of the thread that creates it. */
+    @SaveError
+    int socket(int domain, int type, int protocol);
+
+    @SaveError
+    @ssize_t
+    long send(int sockfd, @In byte[] buf, @size_t long len, int flags);
+
+    @SaveError
+    @ssize_t
+    long recv(int sockfd, @Out byte[] buf, @size_t long len, int flags);
 }
