@@ -58,6 +58,7 @@ public final class AttachVerticle extends VerticleBase {
     private final AttachmentStore store;
     private final CniSocketSettings socketSettings;
     private final BooleanSupplier datapathLoaded;
+    private final NetworkNamespaces namespaces;
     private final AttachStats stats = new AttachStats();
     /** Attachments by {@link #key}; written on the event loop, read anywhere. */
     private final Map<String, PodAttachment> attachments = new ConcurrentHashMap<>();
@@ -76,10 +77,17 @@ public final class AttachVerticle extends VerticleBase {
      */
     public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
                           BooleanSupplier datapathLoaded) {
+        this(datapath, stateDir, socketSettings, datapathLoaded, Path.of("/proc"));
+    }
+
+    /** As above; {@code procRoot} ({@code cni.proc-root}) is where CNI_NETNS /proc/PID/ns/net is read. */
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
+                          BooleanSupplier datapathLoaded, Path procRoot) {
         this.datapath = datapath;
         this.store = new AttachmentStore(stateDir);
         this.socketSettings = socketSettings;
         this.datapathLoaded = datapathLoaded;
+        this.namespaces = new NetworkNamespaces(procRoot);
     }
 
     /** The requests served so far; the health verticle reads it. */
@@ -134,13 +142,14 @@ public final class AttachVerticle extends VerticleBase {
         List<PodAttachment> kept = new ArrayList<>();
         for (PodAttachment pod : store.loadAll()) {
             String label = label(pod.containerId(), pod.ifName());
-            if (!NetworkNamespaces.isNetns(Path.of(pod.netns()))) {
+            Path netns = namespaces.resolve(pod.netns());
+            if (!NetworkNamespaces.isPodNetns(netns)) {
                 store.delete(pod.containerId(), pod.ifName());
                 LOG.info("pod {} forgotten: its namespace {} is gone", label, pod.netns());
                 continue;
             }
             try {
-                datapath.attach(Path.of(pod.netns()), pod.ifName());
+                datapath.attach(netns, pod.ifName());
                 LOG.info("pod {} re-attached", label);
             } catch (BpfException e) {
                 // kept: DEL or GC will come for it, and CHECK reports it
@@ -210,12 +219,9 @@ public final class AttachVerticle extends VerticleBase {
             throw new CniFailure(CniWire.TRY_AGAIN_LATER, "enilb's datapath is not loaded yet");
         }
         PodAttachment pod = new PodAttachment(request.containerId(), request.ifName(), request.netns(), ips);
-        Path netns = Path.of(request.netns());
+        Path netns = namespaces.resolve(request.netns());
         return vertx.executeBlocking(() -> {
-            if (!NetworkNamespaces.isNetns(netns)) {
-                throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
-                        "CNI_NETNS " + netns + " is not a network namespace");
-            }
+            requirePodNamespace(request, netns);
             try {
                 datapath.attach(netns, request.ifName());
             } catch (BpfException e) {
@@ -234,9 +240,10 @@ public final class AttachVerticle extends VerticleBase {
         PodAttachment known = attachments.get(key);
         String netnsText = !request.netns().isEmpty() ? request.netns() : known == null ? "" : known.netns();
         return vertx.executeBlocking(() -> {
-            if (!netnsText.isEmpty() && NetworkNamespaces.isNetns(Path.of(netnsText))) {
+            // never the host's namespace: an ADD naming it was refused, nothing of ours is there
+            if (!netnsText.isEmpty() && NetworkNamespaces.isPodNetns(namespaces.resolve(netnsText))) {
                 try {
-                    datapath.detach(Path.of(netnsText), request.ifName());
+                    datapath.detach(namespaces.resolve(netnsText), request.ifName());
                 } catch (BpfException e) {
                     if (!DEVICE_GONE.contains(e.errnoName())) {
                         throw datapathFailure("cannot detach from " + request.ifName(), e);
@@ -252,13 +259,10 @@ public final class AttachVerticle extends VerticleBase {
     }
 
     private Future<CniReply> check(CniRequest request) {
-        Path netns = Path.of(request.netns());
+        Path netns = namespaces.resolve(request.netns());
         String ifName = request.ifName();
         return vertx.executeBlocking(() -> {
-            if (!NetworkNamespaces.isNetns(netns)) {
-                throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
-                        "CNI_NETNS " + netns + " is not a network namespace");
-            }
+            requirePodNamespace(request, netns);
             List<PodDatapath.AttachedProgram> programs;
             try {
                 programs = datapath.attached(netns, ifName);
@@ -320,14 +324,27 @@ public final class AttachVerticle extends VerticleBase {
             return Future.succeededFuture(false); // re-added or deleted meanwhile
         }
         return vertx.executeBlocking(() -> {
-            Path netns = Path.of(stale.netns());
-            if (NetworkNamespaces.isNetns(netns)) {
+            Path netns = namespaces.resolve(stale.netns());
+            if (NetworkNamespaces.isPodNetns(netns)) {
                 datapath.detach(netns, stale.ifName());
             }
             store.delete(stale.containerId(), stale.ifName());
             return true;
         }, false).onSuccess(v -> forget(key)).onFailure(e ->
                 LOG.warn("pod {} GC failed, kept: {}", label(stale.containerId(), stale.ifName()), e.getMessage()));
+    }
+
+    /** ADD and CHECK act only inside a live namespace that is not enilbd's own (the host's). Blocking. */
+    private static void requirePodNamespace(CniRequest request, Path netns) {
+        if (!NetworkNamespaces.isNetns(netns)) {
+            throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
+                    "CNI_NETNS " + request.netns() + " is not a network namespace");
+        }
+        if (NetworkNamespaces.isOwn(netns)) {
+            throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
+                    "CNI_NETNS " + request.netns() + " is the host's network namespace (enilbd's own)",
+                    "enilb attaches only inside pods' namespaces; nothing was changed");
+        }
     }
 
     private Future<CniReply> status() {
