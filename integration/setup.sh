@@ -19,9 +19,12 @@ fi
 #   ethtool            turning checksum offload off in the lab (tests)
 #   wrk, nginx-light   load generator and backend server for benchmarks
 #   maven, default-jdk-headless  the build
+#   mmdebstrap         the image's minimal Debian root filesystem (image/build.sh)
+#   podman, runc       building the image and running the daemon from it in the tests; runc
+#                      because crun refuses hosts with cgroups v1 and v2 mounted side by side
 packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
-          procps util-linux kmod)
+          procps util-linux kmod mmdebstrap podman runc)
 
 missing=()
 for p in "${packages[@]}"; do
