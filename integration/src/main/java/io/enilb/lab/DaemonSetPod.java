@@ -105,6 +105,29 @@ public final class DaemonSetPod implements AutoCloseable {
         return image;
     }
 
+    /** Copies a directory out of the image (podman create, podman cp) into the work directory. */
+    public Path unpack(String imagePath) {
+        Path target = work.resolve("unpacked");
+        String container = name + "-unpack";
+        try {
+            Files.createDirectories(target);
+            int created = run(new ProcessBuilder("podman", "create", "--name", container, "--pull=never",
+                    container("enilbd").getImage()).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD), 60);
+            int copied = run(new ProcessBuilder("podman", "cp", container + ":" + imagePath, target.toString())
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD), 120);
+            if (created != 0 || copied != 0) {
+                throw new IllegalStateException("podman create/cp " + imagePath + " failed: " + created + "/" + copied);
+            }
+            return target.resolve(Path.of(imagePath).getFileName());
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } finally {
+            run(new ProcessBuilder("podman", "rm", "--ignore", "-f", container).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD), 30);
+        }
+    }
+
     /** Where the node's path {@code hostPath} is for this test. */
     public Path host(String hostPath) {
         return REAL_HOST_PATHS.contains(hostPath) ? Path.of(hostPath) : work.resolve("node" + hostPath);

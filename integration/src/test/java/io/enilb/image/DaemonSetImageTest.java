@@ -192,4 +192,23 @@ class DaemonSetImageTest {
             return files.map(p -> state.relativize(p).toString()).sorted().toList();
         }
     }
+
+    /**
+     * The systemd unit's ExecStart on the image's /opt/enilb unpacked onto this machine, with no
+     * Java on PATH and no JAVA_HOME: the launcher takes the image's own runtime.
+     */
+    @Test
+    void theImageContentsUnpackedRunAsTheSystemdUnitStartsThem() throws Exception {
+        String execStart = Files.readAllLines(repository().resolve("systemd/enilb.service")).stream()
+                .filter(l -> l.startsWith("ExecStart=")).findFirst().orElseThrow().substring("ExecStart=".length());
+        assertThat(execStart).startsWith("/opt/enilb/bin/enilbd --config ");
+        Path unpacked = daemonSet.unpack("/opt/enilb");
+        assertThat(unpacked.resolve("jre/bin/java")).isExecutable();
+
+        try (Enilbd daemon = new Enilbd(unpacked, Map.of("PATH", PATH_WITHOUT_JAVA, "JAVA_HOME", ""))) {
+            daemon.startAndAwaitReady(Duration.ofSeconds(120));
+            assertThat(Files.readString(Path.of("/proc/" + daemon.process().pid() + "/cmdline")))
+                    .as("the runtime of the image").startsWith(unpacked.resolve("jre/bin/java").toString());
+        }
+    }
 }
