@@ -8,7 +8,9 @@ case "$0" in */*) jre="${0%/*}/enilb-jre" ;; *) jre=/nonexistent ;; esac
 # C1 only, serial GC, no perf-data file: a short-lived client
 opts="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss512k -XX:-UsePerfData"
 if [ -x "$jre/bin/java" ]; then
-    exec "$jre/bin/java" $opts -Xshare:auto -m io.enilb.cni/io.enilb.cni.plugin.EnilbCni "$@"
+    # its own security configuration: one provider, which spares the JDK's (see SocketNameRandomProvider)
+    exec "$jre/bin/java" $opts -Xshare:auto "-Djava.security.properties==$jre/conf/security/enilb-cni.security" \
+        -m io.enilb.cni/io.enilb.cni.plugin.EnilbCni "$@"
 fi
 if [ -n "$JAVA_HOME" ] && [ -x "$JAVA_HOME/bin/java" ]; then
     java="$JAVA_HOME/bin/java"

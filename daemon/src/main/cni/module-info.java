@@ -4,4 +4,7 @@
  * Compiled at package time against the plugin's classes (the daemon's jar is not modular).
  */
 module io.enilb.cni {
+    // java.base instantiates the provider's SecureRandom by reflection
+    exports io.enilb.cni.plugin to java.base;
+    provides java.security.Provider with io.enilb.cni.plugin.SocketNameRandomProvider;
 }
