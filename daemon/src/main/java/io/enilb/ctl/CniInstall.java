@@ -116,8 +116,7 @@ final class CniInstall {
             }
         }
         Path link = binDir.resolve(RUNTIME);
-        Optional<Path> runtime = Files.isSymbolicLink(link) ? Optional.of(binDir.resolve(Files.readSymbolicLink(link)))
-                : Optional.empty();
+        Optional<Path> runtime = installedRuntime(binDir);
         Files.deleteIfExists(binDir.resolve(PLUGIN));
         Files.deleteIfExists(link);
         if (runtime.isPresent()) {
@@ -223,7 +222,7 @@ final class CniInstall {
         }
         String versioned = "." + RUNTIME + "-" + treeHash(runtime).substring(0, 16);
         Path link = binDir.resolve(RUNTIME);
-        Path previous = Files.isSymbolicLink(link) ? binDir.resolve(Files.readSymbolicLink(link)) : null;
+        Path previous = installedRuntime(binDir).orElse(null);
         if (!Files.isDirectory(binDir.resolve(versioned))) {
             Path staging = binDir.resolve(versioned + ".tmp");
             deleteTree(staging);
@@ -241,6 +240,21 @@ final class CniInstall {
             deleteTree(previous); // a running plugin keeps its open and mapped files
         }
         out.println("enilb: installed " + binDir.resolve(PLUGIN) + " with its runtime " + versioned);
+    }
+
+    /**
+     * The directory BIN/enilb-jre links to, if it is one of ours (.enilb-jre-HASH in BIN): a link
+     * that points anywhere else is never followed for deletion.
+     */
+    private static Optional<Path> installedRuntime(Path binDir) throws IOException {
+        Path link = binDir.resolve(RUNTIME);
+        if (!Files.isSymbolicLink(link)) {
+            return Optional.empty();
+        }
+        Path target = Files.readSymbolicLink(link);
+        boolean ours = target.getNameCount() == 1 && !target.isAbsolute()
+                && target.getFileName().toString().startsWith("." + RUNTIME + "-");
+        return ours ? Optional.of(binDir.resolve(target)) : Optional.empty();
     }
 
     private static void writeAtomically(Path target, String text) throws IOException {

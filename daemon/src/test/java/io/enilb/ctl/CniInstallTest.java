@@ -227,4 +227,18 @@ class CniInstallTest {
         assertThat(ctl("cni", "install", "--bin-dir")).isEqualTo(2);
         assertThat(err.toString()).contains("--bin-dir needs a value");
     }
+
+    @Test
+    void aRuntimeLinkPointingElsewhereIsNeverFollowedForDeletion() throws IOException {
+        Files.writeString(net.resolve("10-flannel.conflist"), example("10-flannel.conflist"));
+        Path precious = Files.createDirectories(tmp.resolve("precious"));
+        Files.writeString(precious.resolve("file"), "keep");
+        Files.createDirectories(bin);
+        Files.createSymbolicLink(bin.resolve("enilb-jre"), precious);
+
+        assertThat(install()).as(err.toString()).isZero();
+        assertThat(uninstall()).isZero();
+
+        assertThat(precious.resolve("file")).hasContent("keep");
+    }
 }
