@@ -80,6 +80,14 @@ if [ ! -x "$jre/bin/java" ]; then
 fi
 
 # --- 3. the image -------------------------------------------------------------------------------
+# what goes in, so that an unchanged tree is not copied again (tests build the image every run)
+inputs=$( { echo "$base_image $jre_key $version $revision $source_url"; cat config/enilb.yaml;
+            find "$dist" -printf '%P %s %T@ %m\n' | sort; } | sha256sum | cut -c1-32)
+previous=$(podman image inspect --format '{{.Id}} {{index .Labels "io.enilb.image.inputs"}}' "$tag" 2>/dev/null || true)
+if [ "${previous#* }" = "$inputs" ]; then
+  echo "image/build.sh: $tag is up to date"
+  exit 0
+fi
 context=$(mktemp -d "$cache/context.XXXXXX")
 trap 'rm -rf "$context"' EXIT
 cp -a "$jre" "$context/jre"
@@ -96,10 +104,15 @@ LABEL org.opencontainers.image.title="enilb" \\
       org.opencontainers.image.description="ClusterIP Services for pods that own their network card, in eBPF on the pod's NIC" \\
       org.opencontainers.image.version="$version" \\
       org.opencontainers.image.revision="$revision" \\
-      org.opencontainers.image.source="$source_url"
+      org.opencontainers.image.source="$source_url" \\
+      io.enilb.image.inputs="$inputs"
 CMD ["/opt/enilb/bin/enilbd", "--config", "/etc/enilb/enilb.yaml"]
 EOF
 # COPY only, nothing runs at build time; the base is local, never pulled
 podman build --quiet --pull=never --network=none --layers=false -t "$tag" "$context" >/dev/null
+# the image this one replaces would stay behind untagged
+if [ -n "$previous" ]; then
+  podman rmi "${previous%% *}" >/dev/null 2>&1 || true
+fi
 size=$(podman image inspect --format '{{.Size}}' "$tag")
 echo "image/build.sh: $tag built, $((size / 1024 / 1024)) MiB (version $version, revision ${revision:0:12})"
