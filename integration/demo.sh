@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
-  echo "integration/demo.sh: the lab needs root (network namespaces, BPF); run it with sudo" >&2
+  echo "integration/demo.sh: the lab needs root (network namespaces, BPF); run it as root (or with sudo)" >&2
   exit 1
 fi
 bash integration/setup.sh >/dev/null

@@ -21,9 +21,12 @@ fi
 #   maven, default-jdk-headless  the build
 #   python3-scapy      packet tables (bpf tests): builds the expected ICMP errors, fragments and
 #                      IP options with checksums of its own, independent of enilb
+#   mmdebstrap         the image's minimal Debian root filesystem (image/build.sh)
+#   podman, runc       building the image and running the daemon from it in the tests; runc
+#                      because crun refuses hosts with cgroups v1 and v2 mounted side by side
 packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
-          procps util-linux kmod python3-scapy)
+          procps util-linux kmod python3-scapy mmdebstrap podman runc)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
-  echo "integration/test.sh: the kernel tests need root; run it with sudo" >&2
+  echo "integration/test.sh: the kernel tests need root; run it as root (or with sudo)" >&2
   exit 1
 fi
 bash integration/setup.sh

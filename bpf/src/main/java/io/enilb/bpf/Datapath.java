@@ -29,6 +29,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final NetnsRunner netns = new NetnsRunner();
     private final Netns cookies = new Netns(netns);
     private final Tc tc = new Tc();
+    private final Rtnetlink rtnetlink = new Rtnetlink();
     private final Bpf bpf = Bpf.get();
 
     private Datapath(BpfObject object) {
@@ -77,15 +78,14 @@ public final class Datapath implements PodDatapath, AutoCloseable {
 
     /**
      * A self-access packet enters loopback with the pod's own address as source, which routing
-     * drops as a martian unless loopback accepts local sources. Runs on the namespace thread:
-     * /proc/sys/net shows the namespace of the thread that opens it.
+     * drops as a martian unless loopback accepts local sources. Through rtnetlink rather than
+     * /proc/sys, which is read-only in a container that is not privileged; on the namespace thread.
      */
-    private static void acceptLocalSourceOnLoopback(Path ns) {
-        Path knob = Path.of("/proc/sys/net/ipv4/conf/lo/accept_local");
+    private void acceptLocalSourceOnLoopback(Path ns) {
         try {
-            java.nio.file.Files.writeString(knob, "1");
-        } catch (java.io.IOException e) {
-            throw new BpfException("enable accept_local on lo in " + ns, e.toString());
+            rtnetlink.setIpv4DevConf(ifindex(LOOPBACK, ns), LOOPBACK, Rtnetlink.IPV4_DEVCONF_ACCEPT_LOCAL, 1);
+        } catch (BpfException e) {
+            throw new BpfException("enable accept_local on lo in " + ns, e.errno(), e.getMessage());
         }
     }
 

@@ -1,8 +1,11 @@
 package io.enilb.bpf;
 
 import jnr.ffi.Pointer;
+import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
+import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
 
 /** libc, the few functions enilb needs, named exactly as in C. They return -1 and set errno on failure. */
 public interface LibC {
@@ -11,6 +14,10 @@ public interface LibC {
     int CLONE_NEWNET = 0x40000000;
     /** asm-generic/socket.h (Linux 5.14); too new for jnr-constants. */
     int SO_NETNS_COOKIE = 71;
+    int AF_NETLINK = 16;
+    int SOCK_RAW = 3;
+    int SOCK_CLOEXEC = 0x80000;
+    int NETLINK_ROUTE = 0;
 
     @SaveError
     int open(String path, int flags);
@@ -28,9 +35,18 @@ public interface LibC {
     /** Formats a va_list handed over by a C callback (libbpf's print function). */
     int vsnprintf(@Out Pointer buffer, long size, String format, Pointer args);
 
+    /** A netlink socket belongs to the network namespace of the thread that creates it. */
     @SaveError
     int socket(int domain, int type, int protocol);
 
     @SaveError
     int getsockopt(int sockfd, int level, int optname, @Out Pointer optval, Pointer optlen);
+
+    @SaveError
+    @ssize_t
+    long send(int sockfd, @In byte[] buf, @size_t long len, int flags);
+
+    @SaveError
+    @ssize_t
+    long recv(int sockfd, @Out byte[] buf, @size_t long len, int flags);
 }

@@ -4,6 +4,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,6 +17,7 @@ import java.util.TreeMap;
  *
  * <pre>
  * enilbctl [--health HOST:PORT] [--json] status|services|endpoints|programs|counters
+ * enilbctl cni install|uninstall [--bin-dir DIR] [--net-dir DIR] [--socket PATH]
  * </pre>
  *
  * Exit status: 0 done (status: ready), 1 enilbd not running or the request failed, 2 usage,
@@ -24,6 +26,7 @@ import java.util.TreeMap;
 public final class Enilbctl {
     static final String DEFAULT_HEALTH = "127.0.0.1:9876";
     static final String HEALTH_ENV = "ENILB_HEALTH_LISTEN";
+    static final String DEFAULT_CNI_SOCKET = "/run/enilb/cni.sock";
     static final int OK = 0;
     static final int FAILED = 1;
     static final int USAGE = 2;
@@ -38,14 +41,23 @@ public final class Enilbctl {
               counters   packets, bytes and new flows per Service frontend; drops; CNI requests
             --health     enilbd's health.listen (default $ENILB_HEALTH_LISTEN, else 127.0.0.1:9876)
             --json       print JSON instead of tables
+            enilbctl cni install|uninstall   the plugin and the node's CNI chain (enilbctl cni --help)
             """;
 
     private final PrintStream out;
     private final PrintStream err;
 
+    /** The distribution enilbctl runs from (its launcher sets enilb.home): what cni install copies. */
+    private final Path home;
+
     Enilbctl(PrintStream out, PrintStream err) {
+        this(out, err, Path.of(System.getProperty("enilb.home", ".")));
+    }
+
+    Enilbctl(PrintStream out, PrintStream err, Path home) {
         this.out = out;
         this.err = err;
+        this.home = home;
     }
 
     public static void main(String[] args) {
@@ -53,6 +65,9 @@ public final class Enilbctl {
     }
 
     int run(String[] args, Map<String, String> env) {
+        if (args.length > 0 && args[0].equals("cni")) {
+            return cni(java.util.Arrays.copyOfRange(args, 1, args.length));
+        }
         String health = env.getOrDefault(HEALTH_ENV, "");
         if (health.isBlank()) {
             health = DEFAULT_HEALTH;
@@ -106,6 +121,67 @@ public final class Enilbctl {
             err.println("enilbctl " + command + ": " + e.getMessage());
             return FAILED;
         }
+    }
+
+    /** {@code enilbctl cni install|uninstall}: works on the node's files, not on a running enilbd. */
+    private int cni(String[] args) {
+        String command = null;
+        Path binDir = Path.of("/opt/cni/bin");
+        Path netDir = Path.of("/etc/cni/net.d");
+        String socket = null;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            boolean hasValue = i + 1 < args.length;
+            switch (arg) {
+                case "--bin-dir", "--net-dir", "--socket" -> {
+                    if (!hasValue) {
+                        return cniUsage(arg + " needs a value");
+                    }
+                    String value = args[++i];
+                    if (arg.equals("--bin-dir")) {
+                        binDir = Path.of(value);
+                    } else if (arg.equals("--net-dir")) {
+                        netDir = Path.of(value);
+                    } else {
+                        socket = value.equals(DEFAULT_CNI_SOCKET) ? null : value;
+                    }
+                }
+                case "-h", "--help" -> {
+                    out.print(CniInstall.USAGE);
+                    return OK;
+                }
+                default -> {
+                    if (arg.startsWith("-") || command != null) {
+                        return cniUsage("unexpected " + arg);
+                    }
+                    command = arg;
+                }
+            }
+        }
+        if (command == null || !(command.equals("install") || command.equals("uninstall"))) {
+            return cniUsage(command == null ? "install or uninstall?" : "unknown command cni " + command);
+        }
+        CniInstall installer = new CniInstall(out, home);
+        try {
+            if (command.equals("install")) {
+                installer.install(binDir, netDir, socket);
+            } else {
+                installer.uninstall(binDir, netDir);
+            }
+            return OK;
+        } catch (CniInstall.Failed e) {
+            err.println("enilbctl cni " + command + ": " + e.getMessage() + " (nothing changed)");
+            return FAILED;
+        } catch (IOException | RuntimeException e) {
+            err.println("enilbctl cni " + command + ": " + e);
+            return FAILED;
+        }
+    }
+
+    private int cniUsage(String problem) {
+        err.println("enilbctl cni: " + problem);
+        err.print(CniInstall.USAGE);
+        return USAGE;
     }
 
     private int usage(String problem) {

@@ -144,7 +144,8 @@ public final class Enilbd {
         AttachVerticle attach = new AttachVerticle(datapath, config.state().dir(), new CniSocketSettings(
                 config.cni().socket(), Set.copyOf(config.cni().allowedUids()), config.cni().maxRequestBytes(),
                 Duration.ofMillis(config.cni().readTimeoutMs())), () -> true,
-                upgrade == null ? Future::succeededFuture : () -> upgrade.beforeReattach(natMapInSync.future()));
+                upgrade == null ? Future::succeededFuture : () -> upgrade.beforeReattach(natMapInSync.future()),
+                config.cni().procRoot());
 
         deployments.add(deployHealth(watcher, natMap, attach));
         LOG.info("health listening on {}", config.health().listen());
@@ -188,8 +189,10 @@ public final class Enilbd {
     private String deployHealth(WatcherVerticle watcher, NatMapVerticle natMap, AttachVerticle attach) throws Exception {
         DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
         HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
-        return vertx.deployVerticle(new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
-                registry, sources)).await(30, TimeUnit.SECONDS);
+        HealthVerticle health = new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
+                registry, sources);
+        config.health().probeListen().ifPresent(probes -> health.withProbeListener(probes.host(), probes.port()));
+        return vertx.deployVerticle(health).await(30, TimeUnit.SECONDS);
     }
 
     private boolean announcedReady;

@@ -3,14 +3,30 @@ package io.enilb.lab;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** The packaged enilb-cni, run the way a container runtime runs it: CNI_* environment, config on stdin. */
 public final class CniPlugin {
     private final Path executable;
+    /** The environment besides the CNI_* variables; null: this process's. */
+    private final Map<String, String> environment;
 
     public CniPlugin(Path executable) {
+        this(executable, null);
+    }
+
+    private CniPlugin(Path executable, Map<String, String> environment) {
         this.executable = executable;
+        this.environment = environment;
+    }
+
+    /**
+     * The same plugin run with only {@code PATH} in its environment (no JAVA_HOME, nothing else),
+     * as on a node without Java when {@code path} holds no java.
+     */
+    public CniPlugin withOnlyPath(String path) {
+        return new CniPlugin(executable, Map.of("PATH", path));
     }
 
     /** bin/enilb-cni of the distribution. */
@@ -24,6 +40,10 @@ public final class CniPlugin {
 
     public Run run(String command, String containerId, String netns, String ifName, String config) {
         ProcessBuilder pb = new ProcessBuilder(executable.toString());
+        if (environment != null) {
+            pb.environment().clear();
+            pb.environment().putAll(environment);
+        }
         pb.environment().put("CNI_COMMAND", command);
         pb.environment().put("CNI_CONTAINERID", containerId);
         pb.environment().put("CNI_NETNS", netns);

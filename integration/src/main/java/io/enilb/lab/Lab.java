@@ -291,6 +291,11 @@ public final class Lab implements AutoCloseable {
         return full;
     }
 
+    /** Runs a command on the host (this process's namespaces) and returns its status and output. */
+    public static Result onHost(long timeoutSeconds, String... command) {
+        return runTimed(List.of(command), timeoutSeconds);
+    }
+
     /** Exit status and combined output of a command. */
     public record Result(int status, String output) {
         public boolean ok() {

@@ -62,6 +62,7 @@ public final class AttachVerticle extends VerticleBase {
     private final AttachmentStore store;
     private final CniSocketSettings socketSettings;
     private final BooleanSupplier datapathLoaded;
+    private final NetworkNamespaces namespaces;
     private final AttachStats stats = new AttachStats();
     /** Attachments by {@link #key}; written on the event loop, read anywhere. */
     private final Map<String, PodAttachment> attachments = new ConcurrentHashMap<>();
@@ -91,11 +92,18 @@ public final class AttachVerticle extends VerticleBase {
      */
     public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
                           BooleanSupplier datapathLoaded, Supplier<Future<Void>> beforeReattach) {
+        this(datapath, stateDir, socketSettings, datapathLoaded, beforeReattach, Path.of("/proc"));
+    }
+
+    /** As above; {@code procRoot} ({@code cni.proc-root}) is where CNI_NETNS /proc/PID/ns/net is read. */
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
+                          BooleanSupplier datapathLoaded, Supplier<Future<Void>> beforeReattach, Path procRoot) {
         this.datapath = datapath;
         this.beforeReattach = beforeReattach;
         this.store = new AttachmentStore(stateDir);
         this.socketSettings = socketSettings;
         this.datapathLoaded = datapathLoaded;
+        this.namespaces = new NetworkNamespaces(procRoot);
     }
 
     /** The requests served so far; the health verticle reads it. */
@@ -157,7 +165,8 @@ public final class AttachVerticle extends VerticleBase {
         for (AttachmentStore.Stored stored : store.loadAll()) {
             PodAttachment pod = stored.pod();
             String label = label(pod.containerId(), pod.ifName());
-            if (!NetworkNamespaces.isNetns(Path.of(pod.netns()))) {
+            Path netns = namespaces.resolve(pod.netns());
+            if (!NetworkNamespaces.isPodNetns(netns)) {
                 forgetGoneSources(stored);
                 store.delete(pod.containerId(), pod.ifName());
                 LOG.info("pod {} forgotten: its namespace {} is gone", label, pod.netns());
@@ -183,7 +192,7 @@ public final class AttachVerticle extends VerticleBase {
         for (PodAttachment pod : pods) {
             String label = label(pod.containerId(), pod.ifName());
             try {
-                datapath.attach(Path.of(pod.netns()), pod.ifName());
+                datapath.attach(namespaces.resolve(pod.netns()), pod.ifName());
                 LOG.info("pod {} re-attached", label);
             } catch (BpfException e) {
                 // kept: DEL or GC will come for it, and CHECK reports it
@@ -197,7 +206,7 @@ public final class AttachVerticle extends VerticleBase {
 
     /** Registers the pod's IPv4 addresses under its namespace's cookie and returns the cookie; blocks. */
     private long registerSources(PodAttachment pod) {
-        long cookie = datapath.registerAddresses(Path.of(pod.netns()), ipv4(pod));
+        long cookie = datapath.registerAddresses(namespaces.resolve(pod.netns()), ipv4(pod));
         cookies.put(key(pod.containerId(), pod.ifName()), cookie);
         return cookie;
     }
@@ -302,12 +311,9 @@ public final class AttachVerticle extends VerticleBase {
             throw new CniFailure(CniWire.TRY_AGAIN_LATER, "enilb's datapath is not loaded yet");
         }
         PodAttachment pod = new PodAttachment(request.containerId(), request.ifName(), request.netns(), ips);
-        Path netns = Path.of(request.netns());
+        Path netns = namespaces.resolve(request.netns());
         return vertx.executeBlocking(() -> {
-            if (!NetworkNamespaces.isNetns(netns)) {
-                throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
-                        "CNI_NETNS " + netns + " is not a network namespace");
-            }
+            requirePodNamespace(request, netns);
             String key = key(pod.containerId(), pod.ifName());
             PodAttachment previous = attachments.get(key);
             Long previousCookie = cookies.get(key);
@@ -341,9 +347,10 @@ public final class AttachVerticle extends VerticleBase {
         PodAttachment known = attachments.get(key);
         String netnsText = !request.netns().isEmpty() ? request.netns() : known == null ? "" : known.netns();
         return vertx.executeBlocking(() -> {
-            if (!netnsText.isEmpty() && NetworkNamespaces.isNetns(Path.of(netnsText))) {
+            // never the host's namespace: an ADD naming it was refused, nothing of ours is there
+            if (!netnsText.isEmpty() && NetworkNamespaces.isPodNetns(namespaces.resolve(netnsText))) {
                 try {
-                    datapath.detach(Path.of(netnsText), request.ifName());
+                    datapath.detach(namespaces.resolve(netnsText), request.ifName());
                 } catch (BpfException e) {
                     if (!DEVICE_GONE.contains(e.errnoName())) {
                         throw datapathFailure("cannot detach from " + request.ifName(), e);
@@ -360,13 +367,10 @@ public final class AttachVerticle extends VerticleBase {
     }
 
     private Future<CniReply> check(CniRequest request) {
-        Path netns = Path.of(request.netns());
+        Path netns = namespaces.resolve(request.netns());
         String ifName = request.ifName();
         return vertx.executeBlocking(() -> {
-            if (!NetworkNamespaces.isNetns(netns)) {
-                throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
-                        "CNI_NETNS " + netns + " is not a network namespace");
-            }
+            requirePodNamespace(request, netns);
             List<PodDatapath.AttachedProgram> programs;
             try {
                 programs = datapath.attached(netns, ifName);
@@ -428,8 +432,8 @@ public final class AttachVerticle extends VerticleBase {
             return Future.succeededFuture(false); // re-added or deleted meanwhile
         }
         return vertx.executeBlocking(() -> {
-            Path netns = Path.of(stale.netns());
-            if (NetworkNamespaces.isNetns(netns)) {
+            Path netns = namespaces.resolve(stale.netns());
+            if (NetworkNamespaces.isPodNetns(netns)) {
                 datapath.detach(netns, stale.ifName());
             }
             forgetSources(key, stale);
@@ -437,6 +441,19 @@ public final class AttachVerticle extends VerticleBase {
             return true;
         }, false).onSuccess(v -> forget(key)).onFailure(e ->
                 LOG.warn("pod {} GC failed, kept: {}", label(stale.containerId(), stale.ifName()), e.getMessage()));
+    }
+
+    /** ADD and CHECK act only inside a live namespace that is not enilbd's own (the host's). Blocking. */
+    private static void requirePodNamespace(CniRequest request, Path netns) {
+        if (!NetworkNamespaces.isNetns(netns)) {
+            throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
+                    "CNI_NETNS " + request.netns() + " is not a network namespace");
+        }
+        if (NetworkNamespaces.isOwn(netns)) {
+            throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
+                    "CNI_NETNS " + request.netns() + " is the host's network namespace (enilbd's own)",
+                    "enilb attaches only inside pods' namespaces; nothing was changed");
+        }
     }
 
     private Future<CniReply> status() {

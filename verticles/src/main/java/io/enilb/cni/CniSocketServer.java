@@ -19,7 +19,9 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
@@ -162,11 +164,19 @@ public final class CniSocketServer implements AutoCloseable {
 
     private void prepareSocketPath(Path socket) throws IOException {
         Path dir = socket.toAbsolutePath().getParent();
+        Set<PosixFilePermission> owner = PosixFilePermissions.fromString("rwx------");
         if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-            // createDirectories applies the umask; the mode must be exactly 0700
-            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(owner));
+        } else if (!Files.getPosixFilePermissions(dir).equals(owner)) {
+            // the kubelet (hostPath DirectoryOrCreate) or systemd may have made it 0755 first; a
+            // shared directory such as /tmp must not be narrowed for everyone else
+            if (Files.getPosixFilePermissions(dir).contains(PosixFilePermission.OTHERS_WRITE)) {
+                throw new IOException(dir + " is writable by everyone; the CNI socket needs a directory of its own");
+            }
+            LOG.info("cni socket directory {}: mode set to 0700", dir);
         }
+        // createDirectories applies the umask; the mode must be exactly 0700
+        Files.setPosixFilePermissions(dir, owner);
         BasicFileAttributes existing;
         try {
             existing = Files.readAttributes(socket, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);

@@ -53,6 +53,9 @@ public final class HealthVerticle extends VerticleBase {
     private HealthMetrics metrics;
     private MessageConsumer<Readiness> consumer;
     private HttpServer server;
+    private String probeHost;
+    private int probePortWanted;
+    private HttpServer probeServer;
 
     /**
      * @param host     address to listen on ({@code health.listen}), e.g. 127.0.0.1 or 0.0.0.0
@@ -91,10 +94,7 @@ public final class HealthVerticle extends VerticleBase {
                 LOG.info("component {} is {}", r.component(), r.ready() ? "ready" : "not ready: " + r.reason());
             }
         });
-        Router router = Router.router(vertx);
-        router.get("/healthz").handler(ctx -> ctx.response().putHeader("content-type", "text/plain").end("ok\n"));
-        router.get("/readyz").handler(this::readyz);
-        router.get("/metrics").handler(this::metrics);
+        Router router = probeRouter();
         router.get("/v1/services").handler(ctx ->
                 json(ctx, () -> StateJson.services(sources.services(), sources.natMap())));
         router.get("/v1/endpoints").handler(ctx -> json(ctx, () -> StateJson.endpoints(sources.attachmentsNow())));
@@ -106,7 +106,55 @@ public final class HealthVerticle extends VerticleBase {
                     server = s;
                     LOG.info("health listens on {}:{}", host, s.actualPort());
                 })
-                .onFailure(e -> LOG.error("health cannot listen on {}:{}: {}", host, port, e.getMessage()));
+                .onFailure(e -> LOG.error("health cannot listen on {}:{}: {}", host, port, e.getMessage()))
+                .compose(s -> listenForProbes());
+    }
+
+    // --- the probe listener (health.probe-listen), kept apart from the routes above (issue 13) ---
+
+    /**
+     * Adds a second listener serving only {@code /healthz}, {@code /readyz} and {@code /metrics}
+     * (never /v1: the Service table, container ids and netns paths stay on {@code health.listen}).
+     * Call before deploying. {@code port} 0 picks a free one ({@link #probePort()}).
+     */
+    public HealthVerticle withProbeListener(String probeHost, int probePort) {
+        this.probeHost = Objects.requireNonNull(probeHost, "probeHost");
+        this.probePortWanted = probePort;
+        return this;
+    }
+
+    /** The probe listener's port; -1 when there is none or before start. */
+    public int probePort() {
+        HttpServer s = probeServer;
+        return s == null ? -1 : s.actualPort();
+    }
+
+    /** The routes the kubelet and Prometheus may reach, with the same handlers as the full server. */
+    private Router probeRouter() {
+        Router router = Router.router(vertx);
+        router.get("/healthz").handler(ctx -> ctx.response().putHeader("content-type", "text/plain").end("ok\n"));
+        router.get("/readyz").handler(this::readyz);
+        router.get("/metrics").handler(this::metrics);
+        return router;
+    }
+
+    private Future<?> listenForProbes() {
+        if (probeHost == null) {
+            return Future.succeededFuture();
+        }
+        return vertx.createHttpServer().requestHandler(probeRouter()).listen(probePortWanted, probeHost)
+                .onSuccess(s -> {
+                    probeServer = s;
+                    LOG.info("health probes listen on {}:{} (/healthz, /readyz, /metrics)", probeHost, s.actualPort());
+                })
+                .onFailure(e -> LOG.error("health probes cannot listen on {}:{}: {}", probeHost, probePortWanted,
+                        e.getMessage()));
+    }
+
+    private Future<Void> closeProbes() {
+        HttpServer s = probeServer;
+        probeServer = null;
+        return s == null ? Future.succeededFuture() : s.close();
     }
 
     @Override
@@ -119,7 +167,7 @@ public final class HealthVerticle extends VerticleBase {
         metrics = null;
         Future<Void> closed = s == null ? Future.succeededFuture() : s.close();
         Future<Void> unregistered = c == null ? Future.succeededFuture() : c.unregister();
-        return Future.join(closed, unregistered).eventually(() -> {
+        return Future.join(closed, unregistered, closeProbes()).eventually(() -> {
             if (m != null) {
                 m.close();
             }

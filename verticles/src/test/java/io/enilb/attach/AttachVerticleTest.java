@@ -70,10 +70,12 @@ class AttachVerticleTest {
         datapath = new RecordingPodDatapath();
         socket = tmp.resolve("run/cni.sock");
         stateDir = tmp.resolve("state");
-        // pod namespaces: links to our own namespace, which is an nsfs file; removing a link is a pod gone
+        // pod namespaces: links to nsfs files of ours that are not our network namespace (that one
+        // is the host's and refused); the datapath is a recording, so the kind does not matter;
+        // removing a link is a pod gone
         Files.createDirectories(tmp.resolve("netns"));
-        nsA = Files.createSymbolicLink(tmp.resolve("netns/cni-a"), Path.of("/proc/self/ns/net"));
-        nsB = Files.createSymbolicLink(tmp.resolve("netns/cni-b"), Path.of("/proc/self/ns/net"));
+        nsA = Files.createSymbolicLink(tmp.resolve("netns/cni-a"), Path.of("/proc/self/ns/uts"));
+        nsB = Files.createSymbolicLink(tmp.resolve("netns/cni-b"), Path.of("/proc/self/ns/ipc"));
         client = new CniTestClient(socket);
         deploy();
     }
@@ -192,6 +194,36 @@ class AttachVerticleTest {
         assertThat(datapath.calls).isEmpty();
         assertThat(stateFiles()).isEmpty();
         assertThat(verticle.stats().count("ADD", AttachStats.Outcome.INVALID)).isEqualTo(4);
+    }
+
+    @Test
+    void aRequestNamingTheHostsNamespaceIsRefusedAndChangesNothing() throws Exception {
+        Path host = Path.of("/proc/self/ns/net");
+
+        JsonObject error = add(POD_A, host, "198.18.0.5").getJsonObject(CniWire.ERROR);
+        assertThat(error.getInteger(CniWire.CODE)).isEqualTo(4);
+        assertThat(error.getString(CniWire.MSG)).contains("host's network namespace");
+        assertThat(code(check(POD_A, host))).isEqualTo(4);
+        assertOk(del(POD_A, host));
+
+        assertThat(datapath.calls).isEmpty();
+        assertThat(stateFiles()).isEmpty();
+    }
+
+    @Test
+    void aProcPidNamespaceIsReadUnderTheProcRoot() throws Exception {
+        undeploy();
+        Path hostProc = tmp.resolve("host-proc");
+        Files.createDirectories(hostProc.resolve("4242/ns"));
+        Path seen = Files.createSymbolicLink(hostProc.resolve("4242/ns/net"), Path.of("/proc/self/ns/uts"));
+        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), datapathLoaded::get,
+                Future::succeededFuture, hostProc);
+        deployment = get(vertx.deployVerticle(verticle));
+
+        assertOk(add(POD_A, Path.of("/proc/4242/ns/net"), "198.18.0.5"));
+        assertOk(del(POD_A, Path.of("/proc/4242/ns/net")));
+
+        assertThat(datapath.calls).containsExactly("attach " + seen + " eth0", "detach " + seen + " eth0");
     }
 
     @Test

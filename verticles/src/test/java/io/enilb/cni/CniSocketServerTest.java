@@ -68,6 +68,29 @@ class CniSocketServerTest {
     }
 
     @Test
+    void narrowsADirectoryTheKubeletMadeFirstTo0700() throws Exception {
+        Files.createDirectories(socket.getParent());
+        Files.setPosixFilePermissions(socket.getParent(), PosixFilePermissions.fromString("rwxr-xr-x"));
+
+        start(CniSocketSettings.defaults(socket));
+
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket.getParent())))
+                .isEqualTo("rwx------");
+    }
+
+    @Test
+    void refusesADirectoryEveryoneMayWriteAndLeavesItAsItWas() throws Exception {
+        Files.createDirectories(socket.getParent());
+        Files.setPosixFilePermissions(socket.getParent(), PosixFilePermissions.fromString("rwxrwxrwx"));
+
+        assertThatThrownBy(() -> start(CniSocketSettings.defaults(socket)))
+                .hasMessageContaining("writable by everyone");
+        server = null;
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket.getParent())))
+                .isEqualTo("rwxrwxrwx");
+    }
+
+    @Test
     void createsPrivateDirectoryAndSocketAndRemovesItOnStop() throws Exception {
         start(CniSocketSettings.defaults(socket));
 

@@ -285,4 +285,33 @@ class HealthVerticleTest {
         deploy(allSources());
         assertThat(get("/metrics").body()).contains("enilb_datapath_loaded 1");
     }
+
+    @Test
+    void theProbeListenerServesProbesAndMetricsButNeverV1() throws Exception {
+        health = new HealthVerticle("127.0.0.1", 0, registry, allSources()).withProbeListener("127.0.0.1", 0);
+        join(vertx.deployVerticle(health));
+        assertThat(health.probePort()).isPositive().isNotEqualTo(health.actualPort());
+
+        assertThat(onProbePort("/healthz").statusCode()).isEqualTo(200);
+        assertThat(onProbePort("/readyz").statusCode()).isEqualTo(503);
+        HttpResponse<String> metrics = onProbePort("/metrics");
+        assertThat(metrics.statusCode()).isEqualTo(200);
+        assertThat(metrics.body()).contains("enilb_");
+        for (String path : List.of("/v1/services", "/v1/endpoints", "/v1/programs")) {
+            assertThat(onProbePort(path).statusCode()).as(path).isEqualTo(404);
+            assertThat(get(path).statusCode()).as(path + " on health.listen").isEqualTo(200);
+        }
+    }
+
+    @Test
+    void withoutAProbeListenerThereIsOnlyOneServer() throws Exception {
+        deploy(allSources());
+        assertThat(health.probePort()).isEqualTo(-1);
+    }
+
+    private HttpResponse<String> onProbePort(String path) throws Exception {
+        HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + health.probePort() + path))
+                .timeout(WITHIN).GET().build();
+        return http.send(request, HttpResponse.BodyHandlers.ofString());
+    }
 }

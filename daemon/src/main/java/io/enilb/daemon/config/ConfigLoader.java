@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
@@ -79,6 +80,9 @@ public final class ConfigLoader {
         key("cni.max-request-bytes", Kind.intRange(1024, 16 << 20), 65536);
         key("cni.read-timeout-ms", Kind.intRange(1, 600_000), 2000);
         key("health.listen", Kind.HOST_PORT, "127.0.0.1:9876");
+        // deployment (issue 13): probes apart from /v1, the host's /proc seen from a container
+        key("health.probe-listen", Kind.OPTIONAL_HOST_PORT, "");
+        key("cni.proc-root", Kind.PATH, "/proc");
         key("bpf.pin-root", Kind.PATH, "/sys/fs/bpf/enilb");
         key("bpf.object", Kind.PATH, bpfObject.toString());
         key("bpf.max-services", Kind.intRange(1, MAP_SIZE_LIMIT), 65536);
@@ -149,6 +153,7 @@ public final class ConfigLoader {
     }
 
     /** Validates an already merged configuration (the nested YAML shape); keys in {@code fromEnv} came from ENILB_*. */
+    @SuppressWarnings("unchecked") // health.probe-listen: OPTIONAL_HOST_PORT gives an Optional<HostPort>
     public EnilbConfig validate(JsonObject merged, Set<String> fromEnv) {
         Map<String, Object> values = new LinkedHashMap<>();
         flatten("", merged, values);
@@ -169,8 +174,10 @@ public final class ConfigLoader {
                 new EnilbConfig.Kubernetes((String) typed.get("kubernetes.kubeconfig")),
                 new EnilbConfig.Node((String) typed.get("node.name")),
                 new EnilbConfig.Cni(path(typed, "cni.socket"), uids(typed.get("cni.allowed-uids")),
-                        (Integer) typed.get("cni.max-request-bytes"), (Integer) typed.get("cni.read-timeout-ms")),
-                new EnilbConfig.Health((EnilbConfig.HostPort) typed.get("health.listen")),
+                        (Integer) typed.get("cni.max-request-bytes"), (Integer) typed.get("cni.read-timeout-ms"),
+                        path(typed, "cni.proc-root")),
+                new EnilbConfig.Health((EnilbConfig.HostPort) typed.get("health.listen"),
+                        (Optional<EnilbConfig.HostPort>) typed.get("health.probe-listen")),
                 new EnilbConfig.Bpf(path(typed, "bpf.pin-root"), path(typed, "bpf.object"),
                         (Integer) typed.get("bpf.max-services"), (Integer) typed.get("bpf.max-backends"),
                         (Integer) typed.get("bpf.ct-size")),
@@ -374,6 +381,9 @@ public final class ConfigLoader {
             throw new IllegalArgumentException("expected kubernetes or file, got '" + s + "'");
         });
         static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
+        /** Empty: not used. */
+        static final Kind OPTIONAL_HOST_PORT = new Kind(v -> string(v, true).isEmpty()
+                ? Optional.empty() : Optional.of(hostPort(string(v, false))));
         static final Kind UID_LIST = new Kind(Kind::uidList);
 
         static Kind intRange(int min, int max) {

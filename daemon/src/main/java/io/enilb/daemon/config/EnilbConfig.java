@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * The daemon's validated configuration; {@link ConfigLoader} builds it from the YAML file and
@@ -50,15 +51,21 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
     public record Node(String name) {
     }
 
-    /** {@code cni.*}: the unix socket enilb-cni talks to and its limits. */
-    public record Cni(Path socket, List<Integer> allowedUids, int maxRequestBytes, int readTimeoutMs) {
+    /**
+     * {@code cni.*}: the unix socket enilb-cni talks to and its limits; {@code procRoot} is where
+     * the host's /proc is mounted (a CNI_NETNS of /proc/PID/ns/net names a host PID).
+     */
+    public record Cni(Path socket, List<Integer> allowedUids, int maxRequestBytes, int readTimeoutMs, Path procRoot) {
         public Cni {
             allowedUids = List.copyOf(allowedUids);
         }
     }
 
-    /** {@code health.*}: where the health HTTP server listens. */
-    public record Health(HostPort listen) {
+    /**
+     * {@code health.*}: where the health HTTP server listens (everything, /v1 included), and the
+     * optional second listener for probes and Prometheus only (/healthz, /readyz, /metrics).
+     */
+    public record Health(HostPort listen, Optional<HostPort> probeListen) {
     }
 
     /** A {@code host:port} pair. */

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -43,8 +44,8 @@ class ConfigLoaderTest {
             new EnilbConfig.File(Path.of("/etc/enilb/services")),
             new EnilbConfig.Kubernetes(""),
             new EnilbConfig.Node("host-a"),
-            new EnilbConfig.Cni(Path.of("/run/enilb/cni.sock"), List.of(0), 65536, 2000),
-            new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876)),
+            new EnilbConfig.Cni(Path.of("/run/enilb/cni.sock"), List.of(0), 65536, 2000, Path.of("/proc")),
+            new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876), Optional.empty()),
             new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144),
             new EnilbConfig.NatMap(1024, 5, 200_000),
             new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
@@ -105,7 +106,8 @@ class ConfigLoaderTest {
                   allowed-uids: [0, 1000]
                   max-request-bytes: 4096
                   read-timeout-ms: 500
-                health: {listen: "0.0.0.0:9900"}
+                  proc-root: /host/proc
+                health: {listen: "127.0.0.1:9900", probe-listen: "0.0.0.0:9901"}
                 bpf:
                   pin-root: /sys/fs/bpf/enilb2
                   object: /usr/lib/enilb/enilb.bpf.o
@@ -127,8 +129,10 @@ class ConfigLoaderTest {
                 new EnilbConfig.File(Path.of("/srv/services")),
                 new EnilbConfig.Kubernetes("/root/.kube/config"),
                 new EnilbConfig.Node("node-1"),
-                new EnilbConfig.Cni(Path.of("/run/enilb2/cni.sock"), List.of(0, 1000), 4096, 500),
-                new EnilbConfig.Health(new EnilbConfig.HostPort("0.0.0.0", 9900)),
+                new EnilbConfig.Cni(Path.of("/run/enilb2/cni.sock"), List.of(0, 1000), 4096, 500,
+                        Path.of("/host/proc")),
+                new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9900),
+                        Optional.of(new EnilbConfig.HostPort("0.0.0.0", 9901))),
                 new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb2"), Path.of("/usr/lib/enilb/enilb.bpf.o"), 100, 1000,
                         4096),
                 new EnilbConfig.NatMap(64, 0, 1000),
