@@ -223,7 +223,9 @@ class AttachVerticleTest {
         assertOk(add(POD_A, Path.of("/proc/4242/ns/net"), "198.18.0.5"));
         assertOk(del(POD_A, Path.of("/proc/4242/ns/net")));
 
-        assertThat(datapath.calls).containsExactly("attach " + seen + " eth0", "detach " + seen + " eth0");
+        // the pod's addresses are registered under the namespace read through the proc root too
+        assertThat(datapath.calls).filteredOn(c -> !c.startsWith("forget "))
+                .containsExactly("register " + seen + " [198.18.0.5]", "attach " + seen + " eth0", "detach " + seen + " eth0");
     }
 
     @Test
