@@ -45,6 +45,7 @@ class StructLayoutTest {
                 Structs.BackendEntry.CODEC, Structs.RevNatValue.CODEC, Structs.CtKey.CODEC, Structs.CtValue.CODEC,
                 Structs.AffinityKey.CODEC, Structs.AffinityValue.CODEC, Structs.SvcStats.CODEC,
                 Structs.CtConfig.CODEC, Structs.PodKey.CODEC, Structs.PodValue.CODEC,
+                Structs.FlowEvent.CODEC, Structs.FlowConfig.CODEC, Structs.FlowLimiter.CODEC,
                 StructCodec.U32, StructCodec.U64);
     }
 
