@@ -22,6 +22,9 @@ import io.enilb.daemon.config.ConfigException;
 import io.enilb.daemon.config.ConfigLoader;
 import io.enilb.daemon.config.EnilbConfig;
 import io.enilb.daemon.systemd.SdNotify;
+import io.enilb.flows.FlowFeed;
+import io.enilb.flows.FlowsHttp;
+import io.enilb.flows.FlowsVerticle;
 import io.enilb.health.DatapathView;
 import io.enilb.health.HealthMetrics;
 import io.enilb.health.HealthSources;
@@ -137,6 +140,7 @@ public final class Enilbd {
 
         deployments.add(deployHealth(watcher, natMap, attach));
         LOG.info("health listening on {}", config.health().listen());
+        deployments.add(deployFlows());
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
         LOG.info("nat-map deployed");
@@ -158,7 +162,15 @@ public final class Enilbd {
         DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
         HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
         return vertx.deployVerticle(new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
-                registry, sources)).await(30, TimeUnit.SECONDS);
+                registry, sources).mount(FlowsHttp.routes())).await(30, TimeUnit.SECONDS);
+    }
+
+    /** Before watcher and attach: flows names events from what they publish. */
+    private String deployFlows() throws Exception {
+        EnilbConfig.Flows f = config.flows();
+        return vertx.deployVerticle(new FlowsVerticle(FlowFeed.of(datapath.flowEvents()),
+                new FlowsVerticle.Settings(f.rate(), f.burst(), f.recent(), f.queueCapacity()), registry))
+                .await(30, TimeUnit.SECONDS);
     }
 
     private boolean announcedReady;

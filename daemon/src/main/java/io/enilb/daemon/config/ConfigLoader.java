@@ -84,6 +84,10 @@ public final class ConfigLoader {
         key("natmap.linger-ms", Kind.intRange(0, 10_000), 5);
         key("natmap.queue-capacity", Kind.intRange(1, MAP_SIZE_LIMIT), 200_000);
         key("state.dir", Kind.PATH, "/var/lib/enilb");
+        key("flows.rate", Kind.intRange(0, 1_000_000), 1000);
+        key("flows.burst", Kind.intRange(1, 1_000_000), 1000);
+        key("flows.recent", Kind.intRange(1, 100_000), 1000);
+        key("flows.queue-capacity", Kind.intRange(1, 1_000_000), 8192);
     }
 
     private void key(String name, Kind kind, Object defaultValue) {
@@ -165,7 +169,9 @@ public final class ConfigLoader {
                         (Integer) typed.get("bpf.ct-size")),
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
-                new EnilbConfig.State(path(typed, "state.dir")));
+                new EnilbConfig.State(path(typed, "state.dir")),
+                new EnilbConfig.Flows((Integer) typed.get("flows.rate"), (Integer) typed.get("flows.burst"),
+                        (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")));
     }
 
     private static Path path(Map<String, Object> typed, String key) {

@@ -10,7 +10,7 @@ import java.util.Objects;
  * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
-                          Bpf bpf, NatMap natmap, State state) {
+                          Bpf bpf, NatMap natmap, State state, Flows flows) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -21,6 +21,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(health, "health");
         Objects.requireNonNull(bpf, "bpf");
         Objects.requireNonNull(natmap, "natmap");
+        Objects.requireNonNull(flows, "flows");
         Objects.requireNonNull(state, "state");
     }
 
@@ -76,6 +77,10 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
     }
 
     /** {@code state.*}: where the daemon keeps state across restarts. */
+    /** {@code flows.*}: flow events (per CPU rate and burst the datapath may emit; events kept; hand-off queue). */
+    public record Flows(int rate, int burst, int recent, int queueCapacity) {
+    }
+
     public record State(Path dir) {
     }
 

@@ -46,7 +46,8 @@ class ConfigLoaderTest {
             new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876)),
             new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144),
             new EnilbConfig.NatMap(1024, 5, 200_000),
-            new EnilbConfig.State(Path.of("/var/lib/enilb")));
+            new EnilbConfig.State(Path.of("/var/lib/enilb")),
+            new EnilbConfig.Flows(1000, 1000, 1000, 8192));
 
     private static ConfigLoader loader(Map<String, String> env) {
         return new ConfigLoader(vertx, env, () -> "host-a", BPF_OBJECT);
@@ -111,6 +112,7 @@ class ConfigLoaderTest {
                   ct-size: 4096
                 natmap: {batch-size: 64, linger-ms: 0, queue-capacity: 1000}
                 state: {dir: /var/lib/enilb2}
+                flows: {rate: 50, burst: 10, recent: 200, queue-capacity: 64}
                 """);
         assertThat(join(loader(Map.of()).load(file))).isEqualTo(new EnilbConfig(
                 EnilbConfig.Source.KUBERNETES,
@@ -122,7 +124,8 @@ class ConfigLoaderTest {
                 new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb2"), Path.of("/usr/lib/enilb/enilb.bpf.o"), 100, 1000,
                         4096),
                 new EnilbConfig.NatMap(64, 0, 1000),
-                new EnilbConfig.State(Path.of("/var/lib/enilb2"))));
+                new EnilbConfig.State(Path.of("/var/lib/enilb2")),
+                new EnilbConfig.Flows(50, 10, 200, 64)));
     }
 
     @Test
