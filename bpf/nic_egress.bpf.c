@@ -12,26 +12,30 @@
 #include "fib.h"
 #include "events.h"
 
-/* Whether a live flow keeps the translation its entry holds. It does while its backend is
- * still the one it chose (same id, address, port and service: ids are recycled eventually),
- * unless a new connection reuses the tuple of a terminating backend. Established TCP also
- * keeps it when the backend was removed or turned not ready, or the Service was deleted or
- * given another id (svc NULL: no frontend): kube-proxy leaves the conntrack entries of such
- * TCP flows alone. Everything else chooses again, so UDP of a removed backend moves at its
- * next datagram (kube-proxy flushes its entries). */
+/* Whether a live flow keeps the translation its entry holds. Established TCP always does,
+ * whatever became of its backend (removed, not ready, terminating, its id recycled) or its
+ * Service (deleted, or given another id): kube-proxy leaves the conntrack entries of such TCP
+ * flows alone; so the established TCP path needs no backend lookup. A SYN or a datagram keeps
+ * it while the backend is still the one the flow chose (same id, address, port and service:
+ * ids are recycled eventually), unless a new connection reuses the tuple of a terminating
+ * backend. Everything else chooses again, so UDP of a removed backend moves at its next
+ * datagram (kube-proxy flushes its entries). */
 static __always_inline int ct_keeps(const struct ct_value *ct, const struct tuple4 *t, const struct svc_value *svc)
 {
-	struct backend *p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
 	int syn_only = is_tcp_syn_only(t);
+	struct backend *p;
 
+	if (t->proto == IPPROTO_TCP && !syn_only)
+		return 1;
+	p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
 	if (p) {
 		struct backend be = *p;
 
 		if (be.addr == ct->nat_addr && be.port == ct->nat_port && be.svc_id == ct->svc_id &&
-		    (!svc || svc->svc_id == ct->svc_id))
+		    svc->svc_id == ct->svc_id)
 			return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
 	}
-	return t->proto == IPPROTO_TCP && !syn_only;
+	return 0;
 }
 
 /* ClientIP affinity: the client's last backend while it is fresh, still belongs to this
@@ -186,14 +190,19 @@ static __always_inline int without_frontend(struct __sk_buff *skb, const struct 
 	struct ct_value ct;
 	__u64 now;
 
-	if (t->proto != IPPROTO_TCP || is_tcp_syn_only(t))
+	if (t->proto != IPPROTO_TCP || is_tcp_syn_only(t) || !ct_frontend_range(t->daddr))
 		return TC_ACT_UNSPEC;
-	now = ct_now();
-	ct_key_of(&k, pod_netns_cookie(skb), t, CT_DIR_ORIGINAL);
-	if (ct_lookup(&k, &ct, now))
+	ct_key_of(&k, netns_cookie_inline(skb), t, CT_DIR_ORIGINAL);
+	if (!ct_live(&k, &ct, &now))
 		return TC_ACT_UNSPEC;
 	ct_refresh(&k, &ct, ct_next_state(ct.state, t, CT_DIR_ORIGINAL), now);
 	return translate(skb, t, &ct);
+}
+
+/* For the ingress and loopback programs, which are other objects (see netns.h). */
+__u64 pod_netns_cookie(struct __sk_buff *skb)
+{
+	return netns_cookie_inline(skb);
 }
 
 /* Attached at tc egress of the pod's NIC; sees what the pod sends towards the fabric. */
@@ -226,11 +235,10 @@ int enilb_egress(struct __sk_buff *skb)
 		stats->bytes += skb->len;
 	}
 
-	now = ct_now();
-	ct_key_of(&k, pod_netns_cookie(skb), &t, CT_DIR_ORIGINAL);
-	if (!ct_lookup(&k, &ct, now) && ct_keeps(&ct, &t, &svc))
+	ct_key_of(&k, netns_cookie_inline(skb), &t, CT_DIR_ORIGINAL);
+	if (ct_live(&k, &ct, &now) && ct_keeps(&ct, &t, &svc))
 		ct_refresh(&k, &ct, ct_next_state(ct.state, &t, CT_DIR_ORIGINAL), now);
-	else if (new_flow(skb, &t, &svc, &k, &ct, now, stats, &verdict))
+	else if (new_flow(skb, &t, &svc, &k, &ct, ct_now(), stats, &verdict))
 		return verdict;
 	return translate(skb, &t, &ct);
 }

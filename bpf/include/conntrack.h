@@ -17,12 +17,34 @@
 #define CT_DEFAULT_CLOSING_NS (10 * NSEC_PER_SEC)
 #define CT_DEFAULT_OTHER_NS (60 * NSEC_PER_SEC)
 
-/* CLOCK_MONOTONIC at tick resolution: lifetimes are seconds, and the coarse clock costs a
- * memory read where bpf_ktime_get_ns reads the clock source on every packet. Same clock as
- * user space's System.nanoTime(), which the GC compares expiries with. */
+/* The coarse CLOCK_MONOTONIC of this CPU as read at the current tick (jiffy).
+ * Lifetimes are seconds, so a tick's resolution is plenty. A helper call costs ~10 ns here
+ * (every kernel return pays the SRSO mitigation), bpf_ktime_get_ns more; bpf_jiffies64() is
+ * inlined by the verifier into one load, so the clock is called once per tick and CPU, not per
+ * packet. Same clock as user space's System.nanoTime(), which the GC compares expiries with
+ * (this one lags it by up to a tick). */
 static __always_inline __u64 ct_now(void)
 {
-	return bpf_ktime_get_coarse_ns();
+	__u32 zero = 0;
+	__u64 jiffies = bpf_jiffies64();
+	struct clock_cache *c = bpf_map_lookup_elem(&enilb_clock, &zero);
+
+	if (!c)
+		return bpf_ktime_get_coarse_ns();
+	if (c->jiffies != jiffies) {
+		c->now_ns = bpf_ktime_get_coarse_ns();
+		c->jiffies = jiffies;
+	}
+	return c->now_ns;
+}
+
+/* Whether a packet to daddr, which is no frontend, could still belong to a flow of one. */
+static __always_inline int ct_frontend_range(__be32 daddr)
+{
+	__u32 zero = 0;
+	struct ct_config *cfg = bpf_map_lookup_elem(&enilb_cfg4_v2, &zero);
+
+	return !cfg || (daddr & cfg->frontend_mask) == cfg->frontend_net;
 }
 
 static __always_inline __u64 ct_lifetime(__u8 state)
@@ -113,17 +135,26 @@ static __always_inline void ct_twin(const struct ct_key *k, const struct ct_valu
 	}
 }
 
-/* Copies the live entry under k to v: 0, or -1 when there is none or it expired (an expired
- * entry counts as absent; the next write of the tuple replaces it, the GC removes the rest).
- * The copy is what the packet uses: the element may be recycled by a concurrent update. */
-static __always_inline int ct_lookup(const struct ct_key *k, struct ct_value *v, __u64 now)
+/* Copies the entry under k to v: 0, or -1 when there is none. The copy is what the packet
+ * uses: the element may be recycled by a concurrent update. */
+static __always_inline int ct_lookup(const struct ct_key *k, struct ct_value *v)
 {
 	struct ct_value *p = bpf_map_lookup_elem(&enilb_ct4_v2, k);
 
 	if (!p)
 		return -1;
 	*v = *p;
-	return v->expires_ns < now ? -1 : 0;
+	return 0;
+}
+
+/* An expired entry counts as absent: the next write of its tuple replaces it, the GC removes
+ * the rest. Sets *now (the clock is read only for packets that found an entry). */
+static __always_inline int ct_live(struct ct_key *k, struct ct_value *v, __u64 *now)
+{
+	if (ct_lookup(k, v))
+		return 0;
+	*now = ct_now();
+	return v->expires_ns >= *now;
 }
 
 /* Writes both entries of a flow, the twin first: a new flow's original entry goes last, so
@@ -173,9 +204,8 @@ static __always_inline int reverse_nat(struct __sk_buff *skb, __u8 wanted_flags)
 
 	if (parse_tuple4(skb, &t))
 		return TC_ACT_UNSPEC;
-	now = ct_now();
 	ct_key_of(&k, pod_netns_cookie(skb), &t, CT_DIR_REPLY);
-	if (ct_lookup(&k, &ct, now) || (ct.flags & wanted_flags) != wanted_flags)
+	if (!ct_live(&k, &ct, &now) || (ct.flags & wanted_flags) != wanted_flags)
 		return TC_ACT_UNSPEC;
 	ct_refresh(&k, &ct, ct_next_state(ct.state, &t, CT_DIR_REPLY), now);
 	if (nat_rewrite4(skb, &t, 0, ct.nat_addr, ct.nat_port)) {

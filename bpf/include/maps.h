@@ -94,7 +94,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_REASON_MAX);
-	__type(key, enum drop_reason);	/* also what puts the enum into BTF, where user space checks its mirror */
+	__type(key, __u32);
 	__type(value, __u64);
 } enilb_drop4_v2 SEC(".maps") __weak;
 
@@ -114,13 +114,21 @@ struct {
 	__type(value, struct pod_value);
 } enilb_pod4_v2 SEC(".maps") __weak;
 
-static __always_inline void count_drop(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&enilb_drop4_v2, &reason);
+/* Counts a dropped (or otherwise failed) packet; defined once, in drops.bpf.c. */
+int count_drop(enum drop_reason reason);
 
-	if (n)
-		*n += 1;
-}
+/* The clock as this CPU last read it (conntrack.h ct_now); private to one load, never pinned. */
+struct clock_cache {
+	__u64 jiffies;
+	__u64 now_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_cache);
+} enilb_clock SEC(".maps") __weak;
 
 static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
 {

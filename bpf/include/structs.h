@@ -92,6 +92,11 @@ struct ct_config {
 	__u64 established_ns;
 	__u64 closing_ns;
 	__u64 other_ns;
+	/* The prefix every ClusterIP lies in (the Service CIDR). A TCP packet to no frontend is
+	 * looked up in conntrack (it may belong to a Service deleted meanwhile) only when its
+	 * destination is inside: other traffic of the pod skips that lookup. Mask 0: everything. */
+	__be32 frontend_net;
+	__be32 frontend_mask;
 };
 
 /* An address a pod owns, in the pod's network namespace: the sources it may open flows from. */

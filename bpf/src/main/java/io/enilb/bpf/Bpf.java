@@ -13,6 +13,8 @@ public final class Bpf {
     final LibBpf lib;
     final LibC libc;
     final Runtime runtime;
+    /** Held for as long as libbpf may call it (for ever): a collected callback would crash the JVM. */
+    private final LibBpf.PrintFn printer;
 
     private Bpf() {
         try {
@@ -23,6 +25,8 @@ public final class Bpf {
         }
         libc = LibraryLoader.create(LibC.class).failImmediately().load("c");
         runtime = Runtime.getRuntime(lib);
+        printer = new LibBpfLog(this);
+        lib.libbpf_set_print(printer);
     }
 
     /** The process-wide bindings, loaded on first use. */

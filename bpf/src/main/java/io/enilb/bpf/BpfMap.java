@@ -1,5 +1,6 @@
 package io.enilb.bpf;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -10,8 +11,12 @@ import java.util.function.BiConsumer;
 import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
 
-/** A kernel BPF map with typed keys and values, over libbpf's syscall wrappers. */
-public final class BpfMap<K, V> implements KeyValueMap<K, V> {
+/**
+ * A kernel BPF map with typed keys and values, over libbpf's syscall wrappers. Maps of a
+ * {@link BpfObject} share its fds; one opened from a pin ({@link #openPinned}) owns its fd and
+ * is closed with {@link #close()}.
+ */
+public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
     private static final int ENOENT = Errno.ENOENT.intValue();
     private static final int ENOSPC = Errno.ENOSPC.intValue();
     private static final int BATCH_CHUNK = 4096;
@@ -22,6 +27,7 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
     private final int maxEntries;
     private final StructCodec<K> keys;
     private final StructCodec<V> values;
+    private boolean ownsFd;
 
     BpfMap(String name, int fd, int maxEntries, int keySize, int valueSize, StructCodec<K> keys, StructCodec<V> values) {
         if (keySize != keys.size() || valueSize != values.size()) {
@@ -34,6 +40,34 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
         this.maxEntries = maxEntries;
         this.keys = keys;
         this.values = values;
+    }
+
+    /**
+     * Opens the map pinned at {@code pin} (e.g. a previous version's, for a migration); its layout
+     * must match the codecs. Close it when done.
+     */
+    public static <K, V> BpfMap<K, V> openPinned(Path pin, StructCodec<K> keys, StructCodec<V> values) {
+        Bpf bpf = Bpf.get();
+        int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
+        try {
+            MapInfo info = MapInfo.ofFd(fd, pin.toString());
+            BpfMap<K, V> map = new BpfMap<>(pin.getFileName().toString(), fd, info.maxEntries(), info.keySize(),
+                    info.valueSize(), keys, values);
+            map.ownsFd = true;
+            return map;
+        } catch (RuntimeException e) {
+            bpf.libc.close(fd);
+            throw e;
+        }
+    }
+
+    /** Closes the fd of a map opened from its pin; nothing for a map of a BpfObject. Safe twice. */
+    @Override
+    public synchronized void close() {
+        if (ownsFd) {
+            bpf.libc.close(fd);
+            ownsFd = false;
+        }
     }
 
     @Override

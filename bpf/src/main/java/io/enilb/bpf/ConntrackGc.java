@@ -44,6 +44,11 @@ public final class ConntrackGc {
      * CLOCK_MONOTONIC).
      */
     public GcResult sweep(long nowNs) {
+        return sweep(nowNs, () -> { });
+    }
+
+    /** {@link #sweep(long)} with {@code afterWalk} run between the walk and the deletes (tests: a racing refresh). */
+    GcResult sweep(long nowNs, Runnable afterWalk) {
         long start = System.nanoTime();
         List<CtKey> expired = new ArrayList<>();
         long scanned = conntrack.forEachBatch(BATCH, (key, value) -> {
@@ -51,6 +56,7 @@ public final class ConntrackGc {
                 expired.add(key);
             }
         });
+        afterWalk.run();
         long removed = 0;
         long refreshed = 0;
         for (CtKey key : expired) {

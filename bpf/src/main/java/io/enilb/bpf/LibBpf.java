@@ -14,6 +14,15 @@ import jnr.ffi.types.size_t;
  * errno on failure.
  */
 public interface LibBpf {
+    /** libbpf_print_fn_t: int (*)(enum libbpf_print_level level, const char *format, va_list args). */
+    interface PrintFn {
+        @Delegate
+        int print(int level, String format, Pointer args);
+    }
+
+    // --- logging (libbpf.h); returns the previous function
+    Pointer libbpf_set_print(PrintFn fn);
+
     // --- objects, programs, maps (libbpf.h)
     @SaveError
     Pointer bpf_object__open_file(String path, Pointer opts);

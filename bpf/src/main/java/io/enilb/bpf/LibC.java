@@ -25,6 +25,9 @@ public interface LibC {
     @SaveError
     int if_nametoindex(String ifname);
 
+    /** Formats a va_list handed over by a C callback (libbpf's print function). */
+    int vsnprintf(@Out Pointer buffer, long size, String format, Pointer args);
+
     @SaveError
     int socket(int domain, int type, int protocol);
 

@@ -124,15 +124,36 @@ public final class Structs {
         }
     }
 
-    /** {@code struct ct_config}: conntrack lifetimes in ns; 0 selects the datapath's compiled default. */
-    public record CtConfig(long synNs, long establishedNs, long closingNs, long otherNs) {
-        /** The compiled defaults everywhere. */
-        public static final CtConfig DEFAULTS = new CtConfig(0, 0, 0, 0);
+    /**
+     * {@code struct ct_config}: conntrack lifetimes in ns (0 selects the datapath's compiled
+     * default) and the prefix all ClusterIPs lie in ({@code frontendMask} 0: anywhere). A TCP
+     * packet to no frontend costs a conntrack lookup (it may belong to a deleted Service's
+     * established flow) only when its destination is in that prefix.
+     */
+    public record CtConfig(long synNs, long establishedNs, long closingNs, long otherNs, int frontendNet,
+                           int frontendMask) {
+        /** The compiled defaults everywhere, frontends anywhere. */
+        public static final CtConfig DEFAULTS = new CtConfig(0, 0, 0, 0, 0, 0);
 
-        public static final StructCodec<CtConfig> CODEC = struct("ct_config", 32,
-                v -> new CtConfig(v[0], v[1], v[2], v[3]),
+        public static final StructCodec<CtConfig> CODEC = struct("ct_config", 40,
+                v -> new CtConfig(v[0], v[1], v[2], v[3], (int) v[4], (int) v[5]),
                 u64("syn_ns", 0, CtConfig::synNs), u64("established_ns", 8, CtConfig::establishedNs),
-                u64("closing_ns", 16, CtConfig::closingNs), u64("other_ns", 24, CtConfig::otherNs));
+                u64("closing_ns", 16, CtConfig::closingNs), u64("other_ns", 24, CtConfig::otherNs),
+                be32("frontend_net", 32, CtConfig::frontendNet), be32("frontend_mask", 36, CtConfig::frontendMask));
+
+        /** Lifetimes only; frontends anywhere. */
+        public static CtConfig lifetimes(long synNs, long establishedNs, long closingNs, long otherNs) {
+            return new CtConfig(synNs, establishedNs, closingNs, otherNs, 0, 0);
+        }
+
+        /** The same lifetimes with all ClusterIPs in {@code addr/prefixLength} (e.g. the Service CIDR). */
+        public CtConfig withFrontendPrefix(int addr, int prefixLength) {
+            if (prefixLength < 0 || prefixLength > 32) {
+                throw new IllegalArgumentException("prefix length " + prefixLength + " is not 0..32");
+            }
+            int mask = prefixLength == 0 ? 0 : -1 << (32 - prefixLength);
+            return new CtConfig(synNs, establishedNs, closingNs, otherNs, addr & mask, mask);
+        }
     }
 
     /** {@code struct pod_key}: an address a pod owns, in its network namespace. */

@@ -48,7 +48,7 @@ class ConntrackTableTest {
     static final String OTHER_SERVICE_POD = "198.18.0.99";
     static final long SEC = 1_000_000_000L;
     /** Distinct lifetimes, so that a row shows which one an entry got. */
-    static final CtConfig LIFETIMES = new CtConfig(11 * SEC, 80 * SEC, 3 * SEC, 44 * SEC);
+    static final CtConfig LIFETIMES = CtConfig.lifetimes(11 * SEC, 80 * SEC, 3 * SEC, 44 * SEC);
 
     private DatapathFixture dp;
 
@@ -160,6 +160,9 @@ class ConntrackTableTest {
     }
 
     static final Consumer<DatapathFixture> NOTHING = f -> { };
+    static final String OUTSIDE = "10.1.2.3";
+    static final Consumer<DatapathFixture> SERVICE_CIDR = f -> f.maps.configure(
+            LIFETIMES.withFrontendPrefix(Ipv4.parse("198.19.0.0"), 16));
 
     static Stream<Row> rows() {
         return Stream.of(
@@ -237,6 +240,21 @@ class ConntrackTableTest {
                 new Row("a deleted Service keeps its established TCP flow", Datapath.EGRESS,
                         ESTABLISHED.andThen(f -> f.maps.services().delete(new SvcKey(Ipv4.parse(VIP), 80, TCP))),
                         tcp(ACK), TC_ACT_OK, dnatTo(BE1), tcpFlow(BE1, CtValue.ESTABLISHED, 80)),
+                new Row("with the Service CIDR configured, a deleted Service inside it keeps its established TCP flow",
+                        Datapath.EGRESS, ESTABLISHED.andThen(SERVICE_CIDR)
+                                .andThen(f -> f.maps.services().delete(new SvcKey(Ipv4.parse(VIP), 80, TCP))),
+                        tcp(ACK), TC_ACT_OK, dnatTo(BE1), tcpFlow(BE1, CtValue.ESTABLISHED, 80)),
+                new Row("with the Service CIDR configured, TCP to an address outside it skips conntrack: not enilb's",
+                        Datapath.EGRESS, SERVICE_CIDR.andThen(f -> f.maps.conntrack().put(
+                                new CtKey(f.cookie(), Ipv4.parse(POD), Ipv4.parse(OUTSIDE), 40000, 80, TCP, CtKey.ORIGINAL),
+                                new CtValue(System.nanoTime() + 100 * SEC, Ipv4.parse(BE1), 8080, CtValue.ESTABLISHED, 0, 1, 1))),
+                        Packets.tcp(POD, 40000, OUTSIDE, 80, ACK, ""), TC_ACT_UNSPEC, UNTOUCHED, NOTHING),
+                new Row("without it, such an entry is followed (every TCP packet to no frontend costs a lookup)",
+                        Datapath.EGRESS, f -> f.maps.conntrack().put(
+                                new CtKey(f.cookie(), Ipv4.parse(POD), Ipv4.parse(OUTSIDE), 40000, 80, TCP, CtKey.ORIGINAL),
+                                new CtValue(System.nanoTime() + 100 * SEC, Ipv4.parse(BE1), 8080, CtValue.ESTABLISHED, 0, 1, 1)),
+                        Packets.tcp(POD, 40000, OUTSIDE, 80, ACK, ""), TC_ACT_OK,
+                        in -> Packets.rewrite(in, POD, 40000, BE1, 8080), NOTHING),
                 new Row("a deleted Service takes no new connection: not enilb's", Datapath.EGRESS,
                         ESTABLISHED.andThen(f -> f.maps.services().delete(new SvcKey(Ipv4.parse(VIP), 80, TCP))),
                         Packets.tcp(POD, 40002, VIP, 80, SYN, ""), TC_ACT_UNSPEC, UNTOUCHED, NOTHING),
