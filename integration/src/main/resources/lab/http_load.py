@@ -3,6 +3,9 @@
 
 count IP PORT N         N new HTTP connections; prints {"<backend>": hits, ..., "fail": k}
 loop IP PORT SECONDS    new connections back to back for SECONDS; prints {"ok": n, "fail": k, "errors": [...]}
+storm IP PORT N fin|rst RATE
+                        N new connections, at most RATE a second, each closed by FIN or by RST
+                        (SO_LINGER 0); prints {"ok": n, "fail": k, "errors": [...]}
 stream IP PORT N SECS   N long-lived connections, one line every 50 ms each for SECS;
                         prints [{"backend": name, "ok": lines, "fail": 0|1}, ...]
 udpstorm IPS PORT FIRST N  one datagram from each source port FIRST..FIRST+N-1 to each of the
@@ -11,11 +14,12 @@ udpstorm IPS PORT FIRST N  one datagram from each source port FIRST..FIRST+N-1 t
 """
 import json
 import socket
+import struct
 import sys
 import time
 
 
-def get(ip, port):
+def get(ip, port, rst=False):
     s = socket.create_connection((ip, port), timeout=3)
     try:
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -25,9 +29,30 @@ def get(ip, port):
             if not chunk:
                 break
             data += chunk
+        if rst:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     finally:
         s.close()
     return data.split(b"\r\n\r\n", 1)[1].decode().split()[0]
+
+
+class Tally:
+    """Requests that went through and those that failed, with the first few errors."""
+
+    def __init__(self):
+        self.ok, self.fail, self.errors = 0, 0, []
+
+    def attempt(self, request):
+        try:
+            request()
+            self.ok += 1
+        except OSError as e:
+            self.fail += 1
+            if len(self.errors) < 5:
+                self.errors.append(str(e))
+
+    def result(self):
+        return {"ok": self.ok, "fail": self.fail, "errors": self.errors}
 
 
 def count(ip, port, n):
@@ -42,17 +67,22 @@ def count(ip, port, n):
 
 
 def loop(ip, port, seconds):
-    ok, fail, errors = 0, 0, []
+    tally = Tally()
     end = time.time() + seconds
     while time.time() < end:
-        try:
-            get(ip, port)
-            ok += 1
-        except OSError as e:
-            fail += 1
-            if len(errors) < 5:
-                errors.append(str(e))
-    return {"ok": ok, "fail": fail, "errors": errors}
+        tally.attempt(lambda: get(ip, port))
+    return tally.result()
+
+
+def storm(ip, port, n, close, rate):
+    tally = Tally()
+    start = time.time()
+    for i in range(n):
+        wait = start + i / rate - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        tally.attempt(lambda: get(ip, port, rst=close == "rst"))
+    return tally.result()
 
 
 def stream(ip, port, n, seconds):
@@ -106,6 +136,8 @@ if mode == "count":
     print(json.dumps(count(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
 elif mode == "loop":
     print(json.dumps(loop(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+elif mode == "storm":
+    print(json.dumps(storm(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6]))))
 elif mode == "stream":
     print(json.dumps(stream(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))))
 elif mode == "udpstorm":

@@ -61,4 +61,16 @@ public final class PerCpuArray<V> {
         }
         return total;
     }
+
+    /** Sets every CPU's value at {@code index} (zeroing a new service id's counters). */
+    public void setAll(int index, V value) {
+        Pointer k = bpf.allocate(4);
+        k.putInt(0, index);
+        Pointer v = bpf.allocate(cpus * stride);
+        byte[] one = values.encode(value);
+        for (int c = 0; c < cpus; c++) {
+            v.put((long) c * stride, one, 0, one.length);
+        }
+        bpf.check(bpf.lib.bpf_map_update_elem(fd, k, v, 0), "bpf_map_update_elem " + name + " [" + index + "]");
+    }
 }

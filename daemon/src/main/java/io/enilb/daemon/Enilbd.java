@@ -18,6 +18,10 @@ import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.ReadinessTracker;
 import io.enilb.cni.CniSocketSettings;
+import io.enilb.conntrack.ConntrackTable;
+import io.enilb.conntrack.ConntrackVerticle;
+import io.enilb.conntrack.GcInterval;
+import io.enilb.conntrack.KernelConntrackTable;
 import io.enilb.daemon.config.ConfigException;
 import io.enilb.daemon.config.ConfigLoader;
 import io.enilb.daemon.config.EnilbConfig;
@@ -43,7 +47,7 @@ import sun.misc.Signal;
 
 /**
  * enilbd: loads the configuration and the datapath, deploys the verticles (health, nat-map,
- * watcher, attach: observers before the producers they observe), tells systemd when it is
+ * conntrack, watcher, attach: observers before the producers they observe), tells systemd when it is
  * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
  */
 public final class Enilbd {
@@ -144,6 +148,8 @@ public final class Enilbd {
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
         LOG.info("nat-map deployed");
+        deployments.add(vertx.deployVerticle(conntrack()).await(60, TimeUnit.SECONDS));
+        LOG.info("conntrack deployed");
         deployments.add(vertx.deployVerticle(watcher, new DeploymentOptions().setConfig(config.watcherConfig()))
                 .await(60, TimeUnit.SECONDS));
         LOG.info("watcher deployed ({} source)", config.source().value);
@@ -155,6 +161,14 @@ public final class Enilbd {
             LOG.info("systemd watchdog: pinging every {} ms", every.toMillis());
             vertx.setPeriodic(every.toMillis(), id -> notify.watchdog());
         });
+    }
+
+    /** The conntrack GC with the configured lifetimes, on the kernel table. */
+    private ConntrackVerticle conntrack() {
+        EnilbConfig.Conntrack ct = config.conntrack();
+        return new ConntrackVerticle(new KernelConntrackTable(datapath.maps()),
+                new ConntrackTable.Lifetimes(ct.tcpSyn(), ct.tcpEstablished(), ct.tcpClosing(), ct.other()),
+                new GcInterval(ct.gcIntervalMin(), ct.gcIntervalMax()), registry);
     }
 
     /** Health first: it must hear every readiness report the others publish as they start. */

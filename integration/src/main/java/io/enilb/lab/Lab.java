@@ -74,6 +74,20 @@ public final class Lab implements AutoCloseable {
     }
 
     /**
+     * {@code n} backend pods be1..beN at 198.18.0.21.. with the lab echo server (HTTP on 8080,
+     * datagrams on 5353), each answering with its name.
+     */
+    public List<Pod> echoBackends(int n) {
+        List<Pod> backends = new ArrayList<>();
+        for (int i = 1; i <= n; i++) {
+            Pod p = pod("be" + i, "198.18.0." + (20 + i));
+            echoServer(p.namespace(), p.name(), 8080, 5353);
+            backends.add(p);
+        }
+        return backends;
+    }
+
+    /**
      * A pod namespace with no NIC yet: a CNI plugin (macvlan, then enilb) gives it one. Its
      * macvlan parent is {@link #macvlanParent()}, a trunk into the fabric's bridge.
      */
@@ -178,6 +192,25 @@ public final class Lab implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalStateException("cannot start " + String.join(" ", command) + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Starts a process inside {@code ns} whose stdin and stdout the caller talks to (stderr goes
+     * to this JVM's); it is killed on close.
+     */
+    public Process interactive(String ns, String... command) {
+        try {
+            Process p = new ProcessBuilder(inNamespace(ns, command)).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            processes.add(p);
+            return p;
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot start " + String.join(" ", command) + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The lab flow holder (resources/lab/flows.py), for {@link HeldFlows}. */
+    public Path flowsScript() {
+        return script("flows.py");
     }
 
     /** Drains the process's output on a thread (a full pipe would block it) and waits for {@code line}. */

@@ -31,6 +31,24 @@ public record Pod(Lab lab, String name, String namespace, String ip) {
         return tryExec(timeoutSeconds, cmd);
     }
 
+    /** A holder of flows in this pod that outlive single commands (close it when done). */
+    public HeldFlows flows() {
+        return new HeldFlows(this);
+    }
+
+    /**
+     * {@code n} short HTTP connections to ip:port, at most {@code perSecond} a second, each closed
+     * by FIN ({@code rst == false}) or by RST; {"ok": n, "fail": k, "errors": [...]}.
+     */
+    public io.vertx.core.json.JsonObject storm(String ip, int port, int n, boolean rst, int perSecond) {
+        Lab.Result r = load(600, "storm", ip, Integer.toString(port), Integer.toString(n), rst ? "rst" : "fin",
+                Integer.toString(perSecond));
+        if (!r.ok()) {
+            throw new IllegalStateException("storm failed: " + r.output());
+        }
+        return new io.vertx.core.json.JsonObject(r.output().strip());
+    }
+
     /** One UDP datagram and its answer (2 s timeout). */
     public Lab.Result udp(String ip, int port) {
         return tryExec(10, "python3", "-c", "import socket;s=socket.socket(2,2);s.settimeout(2);"

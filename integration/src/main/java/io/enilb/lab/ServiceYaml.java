@@ -13,6 +13,11 @@ public final class ServiceYaml {
             return new Endpoint(ip, true, true, false, null);
         }
 
+        /** Not ready and not terminating: a failing readiness probe. */
+        public static Endpoint notReady(String ip) {
+            return new Endpoint(ip, false, false, false, null);
+        }
+
         public static Endpoint terminating(String ip) {
             return new Endpoint(ip, false, true, true, null);
         }

@@ -37,14 +37,13 @@ class EndToEndTest {
     @BeforeAll
     static void start() {
         lab = new Lab();
-        be1 = lab.pod("be1", "198.18.0.21");
-        be2 = lab.pod("be2", "198.18.0.22");
-        be3 = lab.pod("be3", "198.18.0.23");
-        be4 = lab.pod("be4", "198.18.0.24");
+        List<Pod> backends = lab.echoBackends(4);
+        be1 = backends.get(0);
+        be2 = backends.get(1);
+        be3 = backends.get(2);
+        be4 = backends.get(3);
         client = lab.macvlanPod("client", "198.18.0.10");
-        for (Pod p : List.of(be1, be2, be3, be4, client)) {
-            lab.echoServer(p.namespace(), p.name(), 8080, 5353);
-        }
+        lab.echoServer(client.namespace(), client.name(), 8080, 5353);
         daemon = new Enilbd(Enilbd.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web.yaml", service("web", "198.19.1.1", "TCP", 80, 8080, "",

@@ -1,6 +1,7 @@
 package io.enilb.attach;
 
 import io.enilb.bpf.BpfException;
+import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.PodDatapath;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
@@ -34,11 +35,13 @@ import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
- * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD puts
- * enilb's programs on the pod's NIC and loopback and remembers the pod in the state directory;
- * DEL takes them off and forgets it; CHECK verifies; GC forgets what the runtime no longer knows;
- * STATUS says whether enilb can serve ADD. On start, remembered pods whose namespace still exists
- * get the current programs again (replaced in place), the others are forgotten.
+ * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD
+ * registers the pod's IPv4 addresses for the datapath's source check, puts enilb's
+ * programs on the pod's NIC and loopback and remembers the pod in the state directory; DEL takes
+ * them off and forgets it; CHECK verifies; GC forgets what the runtime no longer knows; STATUS
+ * says whether enilb can serve ADD. On start, remembered pods whose namespace still exists get
+ * their addresses registered again, then (once the daemon's {@code beforeReattach} step is done)
+ * the current programs again (replaced in place); the others are forgotten.
  *
  * <p>Requests for one container run one after another; different containers in parallel.
  * Datapath calls and state files run on workers, never on the event loop.
@@ -55,12 +58,15 @@ public final class AttachVerticle extends VerticleBase {
     private static final Set<String> DEVICE_GONE = Set.of("ENODEV", "ENOENT", "ENXIO");
 
     private final PodDatapath datapath;
+    private final Supplier<Future<Void>> beforeReattach;
     private final AttachmentStore store;
     private final CniSocketSettings socketSettings;
     private final BooleanSupplier datapathLoaded;
     private final AttachStats stats = new AttachStats();
     /** Attachments by {@link #key}; written on the event loop, read anywhere. */
     private final Map<String, PodAttachment> attachments = new ConcurrentHashMap<>();
+    /** The namespace cookie each attachment's addresses are registered under, by {@link #key}. */
+    private final Map<String, Long> cookies = new ConcurrentHashMap<>();
     /** The last queued request per container id; event loop only. */
     private final Map<String, Future<?>> queues = new HashMap<>();
     /** Requests handed over and not yet answered (tests wait on it). */
@@ -68,15 +74,25 @@ public final class AttachVerticle extends VerticleBase {
     private CniSocketServer server;
     private volatile Readiness readiness = Readiness.notReady(COMPONENT, "not started");
 
+    /** An attach verticle that re-attaches the remembered pods as soon as their addresses are registered. */
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
+                          BooleanSupplier datapathLoaded) {
+        this(datapath, stateDir, socketSettings, datapathLoaded, Future::succeededFuture);
+    }
+
     /**
-     * @param datapath       attaches and detaches the programs in a pod's namespace
+     * @param datapath       attaches and detaches the programs in a pod's namespace and registers
+     *                       its addresses for the source check
      * @param stateDir       {@code state.dir}; attachments are kept in its {@code pods/}
      * @param socketSettings where and for whom the CNI socket listens
      * @param datapathLoaded whether the BPF programs and maps are loaded (STATUS and readiness)
+     * @param beforeReattach at start, runs after the remembered pods' addresses are registered and
+     *                       before their programs are replaced (the daemon's upgrade steps)
      */
     public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
-                          BooleanSupplier datapathLoaded) {
+                          BooleanSupplier datapathLoaded, Supplier<Future<Void>> beforeReattach) {
         this.datapath = datapath;
+        this.beforeReattach = beforeReattach;
         this.store = new AttachmentStore(stateDir);
         this.socketSettings = socketSettings;
         this.datapathLoaded = datapathLoaded;
@@ -107,7 +123,9 @@ public final class AttachVerticle extends VerticleBase {
         LocalCodecs.register(vertx.eventBus());
         server = new CniSocketServer(socketSettings, this::handle);
         stats.countersOf(server::malformedRequests, server::refusedPeers);
-        return vertx.executeBlocking(this::restore, false)
+        return vertx.executeBlocking(this::registerRemembered, false)
+                .compose(live -> beforeReattach.get().map(live))
+                .compose(live -> vertx.executeBlocking(() -> reattach(live), false))
                 .onSuccess(restored -> restored.forEach(this::remember))
                 .compose(restored -> vertx.executeBlocking(() -> {
                     server.start();
@@ -129,16 +147,41 @@ public final class AttachVerticle extends VerticleBase {
         }, false).onComplete(v -> setReadiness(Readiness.notReady(COMPONENT, "stopped")));
     }
 
-    /** Runs on a worker at start: re-attach the remembered pods whose namespace still exists. */
-    private List<PodAttachment> restore() throws Exception {
-        List<PodAttachment> kept = new ArrayList<>();
-        for (PodAttachment pod : store.loadAll()) {
+    /**
+     * Runs on a worker at start: forgets the remembered pods whose namespace is gone (and their
+     * addresses) and registers the addresses of the others again (the pods map may be new, e.g.
+     * after an upgrade).
+     */
+    private List<PodAttachment> registerRemembered() throws Exception {
+        List<PodAttachment> live = new ArrayList<>();
+        for (AttachmentStore.Stored stored : store.loadAll()) {
+            PodAttachment pod = stored.pod();
             String label = label(pod.containerId(), pod.ifName());
             if (!NetworkNamespaces.isNetns(Path.of(pod.netns()))) {
+                forgetGoneSources(stored);
                 store.delete(pod.containerId(), pod.ifName());
                 LOG.info("pod {} forgotten: its namespace {} is gone", label, pod.netns());
                 continue;
             }
+            try {
+                long cookie = registerSources(pod);
+                if (cookie != stored.netnsCookie() || !stored.bootId().equals(AttachmentStore.currentBootId())) {
+                    store.save(pod, cookie); // a record written before cookies were kept
+                }
+            } catch (RuntimeException e) {
+                // kept: its programs are re-attached; DEL or GC will come for it
+                LOG.warn("pod {}: addresses {} could not be registered, its NEW flows are refused: {}",
+                        label, pod.ips(), e.getMessage());
+            }
+            live.add(pod);
+        }
+        return live;
+    }
+
+    /** Runs on a worker at start: the remembered pods get the current programs (replaced in place). */
+    private List<PodAttachment> reattach(List<PodAttachment> pods) {
+        for (PodAttachment pod : pods) {
+            String label = label(pod.containerId(), pod.ifName());
             try {
                 datapath.attach(Path.of(pod.netns()), pod.ifName());
                 LOG.info("pod {} re-attached", label);
@@ -146,9 +189,46 @@ public final class AttachVerticle extends VerticleBase {
                 // kept: DEL or GC will come for it, and CHECK reports it
                 LOG.warn("pod {} could not be re-attached: {}", label, e.getMessage());
             }
-            kept.add(pod);
         }
-        return kept;
+        return pods;
+    }
+
+    // --- source verification: the pod's addresses in the datapath's pods map, under its netns cookie
+
+    /** Registers the pod's IPv4 addresses under its namespace's cookie and returns the cookie; blocks. */
+    private long registerSources(PodAttachment pod) {
+        long cookie = datapath.registerAddresses(Path.of(pod.netns()), ipv4(pod));
+        cookies.put(key(pod.containerId(), pod.ifName()), cookie);
+        return cookie;
+    }
+
+    /** Forgets what {@link #registerSources} registered for an attachment; blocks. A no-op when nothing was. */
+    private void forgetSources(String key, PodAttachment pod) {
+        Long cookie = cookies.remove(key);
+        if (cookie != null && pod != null) {
+            datapath.forgetAddresses(cookie, ipv4(pod));
+        }
+    }
+
+    /**
+     * At start, for a pod whose namespace went while the daemon was down: its addresses under the
+     * cookie recorded at ADD. Only from this boot: cookies count again from the start after a
+     * reboot, so an old one may be a live pod's now (and the pods map is new anyway).
+     */
+    private void forgetGoneSources(AttachmentStore.Stored stored) {
+        if (stored.netnsCookie() != 0 && !stored.bootId().isEmpty()
+                && stored.bootId().equals(AttachmentStore.currentBootId())) {
+            try {
+                datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()));
+            } catch (RuntimeException e) {
+                LOG.warn("pod {}: addresses {} could not be forgotten: {}",
+                        label(stored.pod().containerId(), stored.pod().ifName()), stored.pod().ips(), e.getMessage());
+            }
+        }
+    }
+
+    private static List<Integer> ipv4(PodAttachment pod) {
+        return pod.ips().stream().map(Ipv4::parse).toList();
     }
 
     /** Called on a socket thread: hands the request to the event loop, returns the reply's future. */
@@ -216,12 +296,23 @@ public final class AttachVerticle extends VerticleBase {
                 throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
                         "CNI_NETNS " + netns + " is not a network namespace");
             }
+            long cookie;
+            try {
+                cookie = registerSources(pod);
+            } catch (BpfException e) {
+                throw datapathFailure("cannot register the pod's addresses " + ips, e);
+            }
             try {
                 datapath.attach(netns, request.ifName());
-            } catch (BpfException e) {
-                throw datapathFailure("cannot attach to " + request.ifName(), e);
+                store.save(pod, cookie);
+            } catch (BpfException | java.io.IOException e) {
+                // nothing stays of a failed ADD: the runtime retries it or sends DEL
+                forgetSources(key(pod.containerId(), pod.ifName()), pod);
+                if (e instanceof BpfException be) {
+                    throw datapathFailure("cannot attach to " + request.ifName(), be);
+                }
+                throw e;
             }
-            store.save(pod);
             return pod;
         }, false).map(saved -> {
             remember(saved);
@@ -243,6 +334,7 @@ public final class AttachVerticle extends VerticleBase {
                     }
                 }
             }
+            forgetSources(key, known);
             store.delete(request.containerId(), request.ifName());
             return null;
         }, false).map(v -> {
@@ -324,6 +416,7 @@ public final class AttachVerticle extends VerticleBase {
             if (NetworkNamespaces.isNetns(netns)) {
                 datapath.detach(netns, stale.ifName());
             }
+            forgetSources(key, stale);
             store.delete(stale.containerId(), stale.ifName());
             return true;
         }, false).onSuccess(v -> forget(key)).onFailure(e ->

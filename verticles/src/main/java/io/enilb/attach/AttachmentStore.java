@@ -23,7 +23,10 @@ import java.util.List;
  * so the name is unambiguous). Files are replaced atomically (write a temporary file, rename), so
  * a daemon killed at any moment finds either the old or the new record. No fsync: the records
  * only have to outlive the daemon, not the machine; after a reboot every pod namespace they name
- * is gone anyway, and an fsync per pod start costs milliseconds on a busy disk.
+ * is gone anyway, and an fsync per pod start costs milliseconds on a busy disk. Each record also
+ * keeps the namespace cookie the pod's addresses are registered under and the boot it is from
+ * (cookies are only unique within one boot), so that a pod gone while the daemon was down can
+ * still be forgotten.
  * All methods block: call them from a worker.
  */
 final class AttachmentStore {
@@ -31,7 +34,14 @@ final class AttachmentStore {
     private static final String SUFFIX = ".json";
     private static final String TEMP_SUFFIX = ".tmp";
 
+    private static final Path BOOT_ID = Path.of("/proc/sys/kernel/random/boot_id");
+    private static volatile String bootId;
+
     private final Path dir;
+
+    /** A record as stored: the attachment, its namespace cookie (0: none) and the boot it is from. */
+    record Stored(PodAttachment pod, long netnsCookie, String bootId) {
+    }
 
     AttachmentStore(Path stateDir) {
         this.dir = stateDir.resolve("pods");
@@ -42,9 +52,9 @@ final class AttachmentStore {
     }
 
     /** Every stored attachment; unreadable files are logged and left for an operator. */
-    List<PodAttachment> loadAll() throws IOException {
+    List<Stored> loadAll() throws IOException {
         Files.createDirectories(dir);
-        List<PodAttachment> loaded = new ArrayList<>();
+        List<Stored> loaded = new ArrayList<>();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
             for (Path file : files) {
                 String name = file.getFileName().toString();
@@ -52,7 +62,9 @@ final class AttachmentStore {
                     Files.deleteIfExists(file); // a write interrupted before its rename
                 } else if (name.endsWith(SUFFIX)) {
                     try {
-                        loaded.add(fromJson(new JsonObject(Files.readString(file))));
+                        JsonObject json = new JsonObject(Files.readString(file));
+                        loaded.add(new Stored(fromJson(json), json.getLong("netnsCookie", 0L),
+                                json.getString("bootId", "")));
                     } catch (IOException | RuntimeException e) {
                         LOG.warn("state file {} is unreadable, ignored: {}", file, e.getMessage());
                     }
@@ -62,11 +74,12 @@ final class AttachmentStore {
         return loaded;
     }
 
-    void save(PodAttachment attachment) throws IOException {
+    void save(PodAttachment attachment, long netnsCookie) throws IOException {
         Files.createDirectories(dir);
         Path target = file(attachment.containerId(), attachment.ifName());
         Path temp = target.resolveSibling(target.getFileName() + TEMP_SUFFIX);
-        byte[] bytes = toJson(attachment).encodePrettily().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        JsonObject json = toJson(attachment).put("netnsCookie", netnsCookie).put("bootId", currentBootId());
+        byte[] bytes = json.encodePrettily().getBytes(java.nio.charset.StandardCharsets.UTF_8);
         try (FileChannel out = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             ByteBuffer buffer = ByteBuffer.wrap(bytes);
@@ -79,6 +92,20 @@ final class AttachmentStore {
 
     void delete(String containerId, String ifName) throws IOException {
         Files.deleteIfExists(file(containerId, ifName));
+    }
+
+    /** This boot's id (the kernel's random boot_id); empty when it cannot be read. */
+    static String currentBootId() {
+        String id = bootId;
+        if (id == null) {
+            try {
+                id = Files.readString(BOOT_ID).trim();
+            } catch (IOException e) {
+                id = "";
+            }
+            bootId = id;
+        }
+        return id;
     }
 
     private Path file(String containerId, String ifName) {

@@ -1,38 +1,39 @@
 package io.enilb.natmap;
 
-import java.util.BitSet;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.Set;
 
 /**
- * Stable integer ids in {@code [min, max]} for keys: a key keeps its id until released, and a
- * new key gets the lowest free id. Ids found in the maps at start are adopted ({@link #adopt})
- * so that a restart does not renumber; ids in use by entries nobody claims yet are
- * {@link #reserve reserved} until {@link #releaseReserved()}.
+ * Stable ids in {@code [min, max]} (unsigned 32-bit; an id above 2^31-1 is a negative int) for
+ * keys, handed out rolling, as Cilium's id allocator does: a new key gets the next free id after
+ * the last one handed out, wrapping at {@code max}. A freed id therefore comes back only after
+ * the whole range has been used once, so conntrack and affinity entries that still name it have
+ * long expired (and the datapath validates what an id points at anyway).
+ *
+ * <p>Ids found in the maps at start are adopted ({@link #adopt}) so that a restart does not
+ * renumber, and the rolling position continues after the highest id seen; ids in use by entries
+ * nobody claims yet are {@link #reserve reserved} until {@link #releaseReserved()}.
  */
 public final class IdAllocator<K> {
-    private final int min;
-    private final int max;
+    private final long min;
+    private final long max;
     private final Map<K, Integer> ids = new HashMap<>();
     private final Map<Integer, K> owners = new HashMap<>();
-    private final BitSet used = new BitSet();
-    private final BitSet reserved = new BitSet();
+    private final Set<Integer> reserved = new HashSet<>();
+    /** Where the search for the next free id starts. */
+    private long next;
 
-    public IdAllocator(int min, int max) {
-        if (min < 0 || max < min) {
+    /** @param min the lowest id (at least 0); @param max the highest id (at most 2^32-1) */
+    public IdAllocator(long min, long max) {
+        if (min < 0 || max < min || max > 0xFFFF_FFFFL) {
             throw new IllegalArgumentException("bad id range " + min + ".." + max);
         }
         this.min = min;
         this.max = max;
-    }
-
-    public int min() {
-        return min;
-    }
-
-    public int max() {
-        return max;
+        this.next = min;
     }
 
     public OptionalInt idOf(K key) {
@@ -45,18 +46,24 @@ public final class IdAllocator<K> {
         return owners.get(id);
     }
 
-    /** The key's id, allocating the lowest free one; empty when every id is taken. */
+    /** The key's id, or the next free one after the last handed out; empty when every id is taken. */
     public OptionalInt acquire(K key) {
         Integer existing = ids.get(key);
         if (existing != null) {
             return OptionalInt.of(existing);
         }
-        int id = used.nextClearBit(min);
-        if (id > max) {
+        long range = max - min + 1;
+        if (owners.size() + reserved.size() >= range) {
             return OptionalInt.empty();
         }
-        take(key, id);
-        return OptionalInt.of(id);
+        // terminates: fewer than 'range' ids are in use, so a free one is met within the range
+        long candidate = next;
+        while (inUse((int) candidate)) {
+            candidate = candidate == max ? min : candidate + 1;
+        }
+        take(key, (int) candidate);
+        next = candidate == max ? min : candidate + 1;
+        return OptionalInt.of((int) candidate);
     }
 
     /**
@@ -64,7 +71,7 @@ public final class IdAllocator<K> {
      * the id is out of range or owned by another key, or the key already has another id.
      */
     public boolean adopt(K key, int id) {
-        if (id < min || id > max) {
+        if (!inRange(id)) {
             return false;
         }
         Integer existing = ids.get(key);
@@ -74,28 +81,28 @@ public final class IdAllocator<K> {
         if (owners.containsKey(id)) {
             return false;
         }
-        reserved.clear(id);
+        reserved.remove(id);
         take(key, id);
+        continueAfter(id);
         return true;
     }
 
-    /** Marks an id as in use by an entry without a known owner; false when out of range or owned. */
+    /** Marks an id as in use by an entry without a known owner; false when out of range or in use. */
     public boolean reserve(int id) {
-        if (id < min || id > max || used.get(id)) {
+        if (!inRange(id) || inUse(id)) {
             return false;
         }
-        used.set(id);
-        reserved.set(id);
+        reserved.add(id);
+        continueAfter(id);
         return true;
     }
 
     public boolean isReserved(int id) {
-        return id >= 0 && reserved.get(id);
+        return reserved.contains(id);
     }
 
-    /** Frees every reserved id that was not adopted. */
+    /** Frees every reserved id that was not adopted; the rolling position stays where it is. */
     public void releaseReserved() {
-        used.andNot(reserved);
         reserved.clear();
     }
 
@@ -104,7 +111,6 @@ public final class IdAllocator<K> {
         Integer id = ids.remove(key);
         if (id != null) {
             owners.remove(id);
-            used.clear(id);
         }
     }
 
@@ -113,14 +119,28 @@ public final class IdAllocator<K> {
         return ids.size();
     }
 
-    /** A snapshot of every key and its id. */
-    public Map<K, Integer> assigned() {
-        return Map.copyOf(ids);
+    private boolean inUse(int id) {
+        return owners.containsKey(id) || reserved.contains(id);
+    }
+
+    private boolean inRange(int id) {
+        long unsigned = Integer.toUnsignedLong(id);
+        return unsigned >= min && unsigned <= max;
     }
 
     private void take(K key, int id) {
         ids.put(key, id);
         owners.put(id, key);
-        used.set(id);
+    }
+
+    /**
+     * At restore: moves the rolling position past {@code id} when it is at or beyond it, so that
+     * the position ends after the highest id found whatever order the maps list them in.
+     */
+    private void continueAfter(int id) {
+        long unsigned = Integer.toUnsignedLong(id);
+        if (unsigned >= next) {
+            next = unsigned == max ? min : unsigned + 1;
+        }
     }
 }

@@ -1,33 +1,25 @@
 package io.enilb.natmap;
 
-import io.enilb.bpf.BpfException;
-import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.KeyValueMap;
-import io.enilb.bpf.KeyValueMap.BatchException;
 import io.enilb.bpf.Structs.BackendEntry;
 import io.enilb.bpf.Structs.RevNatValue;
-import io.enilb.bpf.Structs.SlotKey;
-import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
-import io.enilb.model.Backend;
-import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
-import io.enilb.model.ServiceKey;
-import io.enilb.model.ServicePort;
-import java.util.AbstractMap.SimpleImmutableEntry;
+import io.enilb.natmap.DesiredServices.DesiredBackend;
+import io.enilb.natmap.DesiredServices.Frontend;
+import io.enilb.natmap.WritePhases.Step;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.EnumMap;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
-import java.util.TreeMap;
-import java.util.TreeSet;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,105 +28,94 @@ import org.slf4j.LoggerFactory;
  * backends in slots 0..n-1 in the order the model gives them, TERMINATING backends written
  * flagged and without a slot, reverse NAT per service id.
  *
- * <p>Each {@link #apply} writes only the difference to what this writer knows is in the maps,
- * make-before-break: backends, then slots, then reverse NAT, then the service entries, and
- * only then the deletions (service entries, slots at or beyond the new active count, backends,
- * reverse NAT). A frontend whose writes fail (E2BIG: a map is full, or no free id) is reported
- * in {@link #failures()}, keeps what it had, and is retried on the next apply; other frontends
- * are unaffected.
+ * <p>Three parts, as Cilium's load-balancer reconciler splits them: the desired state
+ * ({@link DesiredServices}), the ids ({@link IdAllocator}s, rolling, so that a freed id is not
+ * handed to another Service while conntrack or affinity entries may still name it) and the BPF
+ * operations ({@link WritePhases}, one table run make-before-break). This class plans each dirty
+ * frontend against what is written ({@link WrittenFrontend}) and hands the plans to the phases.
+ * A frontend whose writes fail (E2BIG: a map is full, or no free id) is reported in
+ * {@link #failures()}, keeps what it had, and is retried on the next apply; other frontends are
+ * unaffected.
  *
  * <p>At start {@link #restore()} adopts the ids already in the maps so that a restart does not
- * renumber; after the first full sync {@link #reconcile()} deletes whatever no desired frontend
- * owns. Not thread-safe by design beyond method-level locking: one caller (a worker) drives it.
+ * renumber, and new ids continue after the highest found; after the first full sync
+ * {@link #reconcile()} deletes whatever no desired frontend owns. Not thread-safe by design beyond
+ * method-level locking: one caller (a worker) drives it.
  */
 public final class NatMapWriter {
     private static final Logger log = LoggerFactory.getLogger(NatMapWriter.class);
-    private static final int E2BIG = 7;
+    /** Backend ids are keys of a hash map, not array indexes: the whole u32 space but 0. */
+    private static final long MAX_BACKEND_ID = 0xFFFF_FFFFL;
 
     /** A backend of one frontend: ids are per frontend, so per-backend state is per frontend. */
     public record BackendRef(SvcKey frontend, int addr, int port) {
     }
 
-    /** How many entries the last {@link #apply} or {@link #reconcile} wrote and deleted, per map. */
-    public record BatchSizes(int backendWrites, int slotWrites, int revNatWrites, int serviceWrites,
-                             int serviceDeletes, int slotDeletes, int backendDeletes, int revNatDeletes) {
-        public static final BatchSizes NONE = new BatchSizes(0, 0, 0, 0, 0, 0, 0, 0);
+    /** How many entries the last {@link #apply} or {@link #reconcile} wrote or deleted, per phase. */
+    public record BatchSizes(Map<Step, Integer> counts) {
+        public static final BatchSizes NONE = new BatchSizes(Map.of());
+
+        public BatchSizes {
+            Map<Step, Integer> nonZero = new EnumMap<>(Step.class);
+            counts.forEach((step, n) -> {
+                if (n != 0) {
+                    nonZero.put(step, n);
+                }
+            });
+            counts = Map.copyOf(nonZero);
+        }
+
+        public int count(Step step) {
+            return counts.getOrDefault(step, 0);
+        }
 
         public int writes() {
-            return backendWrites + slotWrites + revNatWrites + serviceWrites;
+            return sum(WritePhases.Kind.WRITE);
         }
 
         public int deletes() {
-            return serviceDeletes + slotDeletes + backendDeletes + revNatDeletes;
-        }
-    }
-
-    private record BackendSpec(int addr, int port, boolean terminating) {
-    }
-
-    /** One desired frontend, parsed. */
-    private record Spec(int addr, int port, List<BackendSpec> backends, int affinityTimeout) {
-    }
-
-    /** The desired entries of one frontend; {@code service == null} means remove the frontend. */
-    private record Plan(SvcKey frontend, SvcValue service, RevNatValue revNat, Map<Integer, Integer> slots,
-                        Map<Integer, BackendEntry> backends, List<BackendRef> fresh) {
-        boolean removal() {
-            return service == null;
-        }
-    }
-
-    /** What is in the maps for one frontend, entry by entry. */
-    private static final class Written {
-        final int svcId;
-        SvcValue service;
-        RevNatValue revNat;
-        final Map<Integer, Integer> slots = new HashMap<>();
-        final Map<Integer, BackendEntry> backends = new HashMap<>();
-
-        Written(int svcId) {
-            this.svcId = svcId;
+            return sum(WritePhases.Kind.DELETE);
         }
 
-        boolean isEmpty() {
-            return service == null && revNat == null && slots.isEmpty() && backends.isEmpty();
+        private int sum(WritePhases.Kind kind) {
+            return counts.entrySet().stream().filter(e -> e.getKey().kind == kind).mapToInt(Map.Entry::getValue).sum();
         }
-    }
-
-    private record Op<K, V>(SvcKey frontend, K key, V value, Runnable onDone) {
     }
 
     private final NatMaps maps;
+    private final DesiredServices desired = new DesiredServices();
     private final IdAllocator<SvcKey> serviceIds;
     private final IdAllocator<BackendRef> backendIds;
-    private final Map<ServiceKey, NormalizedService> services = new HashMap<>();
-    /** Frontend -> the services claiming it; the first (by key) wins, a conflict is logged. */
-    private final Map<SvcKey, TreeMap<ServiceKey, Spec>> claims = new HashMap<>();
-    private final Map<SvcKey, Written> written = new HashMap<>();
+    private final WritePhases phases;
+    private final Map<SvcKey, WrittenFrontend> written = new HashMap<>();
     private final Map<SvcKey, String> failures = new LinkedHashMap<>();
-    /** Backend entries found by restore that no slot names (terminating ones): addr:port -> ids. */
-    private final Map<Long, TreeSet<Integer>> orphanBackends = new HashMap<>();
-    private final Map<Integer, BackendEntry> orphanEntries = new HashMap<>();
     private BatchSizes lastBatch = BatchSizes.NONE;
 
     public NatMapWriter(NatMaps maps) {
         this.maps = maps;
-        // id 0 is never handed out: it means "no service" to readers of the counters
-        this.serviceIds = new IdAllocator<>(1, maps.maxServices());
-        this.backendIds = new IdAllocator<>(1, maps.maxBackends());
+        // id 0 is never handed out: it means "no service" to readers of the counters, and the
+        // counters array has max-services entries, so the highest service id is one below
+        this.serviceIds = new IdAllocator<>(1, maps.maxServices() - 1);
+        this.backendIds = new IdAllocator<>(1, MAX_BACKEND_ID);
+        this.phases = new WritePhases(maps, id -> {
+            BackendRef owner = backendIds.ownerOf(id);
+            if (owner != null) {
+                backendIds.release(owner);
+            }
+        });
     }
 
     /**
      * Adopts what the maps already hold: frontends and their service ids, slots, reverse NAT,
-     * and the backends the slots name. Backend entries no slot names (terminating backends) are
-     * kept aside and adopted by the first desired backend of the same address and port. Call
-     * once, before the first {@link #apply}.
+     * and the backends of each frontend (by the service id in the entry). Ids of entries no
+     * frontend owns are reserved until {@link #reconcile} deletes those entries. Call once,
+     * before the first {@link #apply}.
      */
     public synchronized void restore() {
         Map<Integer, SvcKey> byId = new HashMap<>();
         maps.services().entries().forEach((fk, v) -> {
             if (serviceIds.adopt(fk, v.svcId())) {
-                Written w = new Written(v.svcId());
+                WrittenFrontend w = new WrittenFrontend(v.svcId());
                 w.service = v;
                 written.put(fk, w);
                 byId.put(v.svcId(), fk);
@@ -158,21 +139,17 @@ public final class NatMapWriter {
                 serviceIds.reserve(id);
             }
         });
-        Map<Integer, BackendEntry> backends = maps.backends().entries();
-        written.forEach((fk, w) -> w.slots.values().forEach(id -> {
-            BackendEntry e = backends.get(id);
-            if (e != null && backendIds.adopt(new BackendRef(fk, e.addr(), e.port()), id)) {
-                w.backends.put(id, e);
-            }
-        }));
-        backends.forEach((id, e) -> {
-            if (backendIds.ownerOf(id) == null && backendIds.reserve(id)) {
-                orphanBackends.computeIfAbsent(addrPort(e.addr(), e.port()), x -> new TreeSet<>()).add(id);
-                orphanEntries.put(id, e);
+        // a backend entry names its frontend's service id (ABI v2): terminating backends, which
+        // no slot names, are adopted as well as active ones
+        maps.backends().entries().forEach((id, e) -> {
+            SvcKey fk = byId.get(e.svcId());
+            if (fk != null && backendIds.adopt(new BackendRef(fk, e.addr(), e.port()), id)) {
+                written.get(fk).backends.put(id, e);
+            } else {
+                backendIds.reserve(id);
             }
         });
-        log.info("restored {} frontends and {} backends from the maps, {} backends not named by a slot",
-                written.size(), backendIds.size(), orphanEntries.size());
+        log.info("restored {} frontends and {} backends from the maps", written.size(), backendIds.size());
     }
 
     /**
@@ -181,41 +158,7 @@ public final class NatMapWriter {
      */
     public synchronized void apply(List<ServiceChange> changes) {
         Set<SvcKey> dirty = new LinkedHashSet<>(failures.keySet());
-        for (ServiceChange change : changes) {
-            ServiceKey key = change.key();
-            NormalizedService next = change.service();
-            Map<SvcKey, Spec> nextSpecs = Map.of();
-            if (next != null) {
-                try {
-                    nextSpecs = specs(next);
-                } catch (IllegalArgumentException e) {
-                    log.warn("service {}: {}; keeping what is programmed", key, e.getMessage());
-                    continue;
-                }
-            }
-            NormalizedService previous = next == null ? services.remove(key) : services.put(key, next);
-            if (previous != null) {
-                for (SvcKey fk : specs(previous).keySet()) {
-                    TreeMap<ServiceKey, Spec> claimants = claims.get(fk);
-                    if (claimants != null) {
-                        claimants.remove(key);
-                        if (claimants.isEmpty()) {
-                            claims.remove(fk);
-                        }
-                    }
-                    dirty.add(fk);
-                }
-            }
-            nextSpecs.forEach((fk, spec) -> {
-                TreeMap<ServiceKey, Spec> claimants = claims.computeIfAbsent(fk, x -> new TreeMap<>());
-                claimants.put(key, spec);
-                if (claimants.size() > 1) {
-                    log.warn("frontend {} claimed by {}; programming it for {}", fk, claimants.keySet(),
-                            claimants.firstKey());
-                }
-                dirty.add(fk);
-            });
-        }
+        dirty.addAll(desired.apply(changes));
         syncSafely(dirty);
     }
 
@@ -226,33 +169,34 @@ public final class NatMapWriter {
      */
     public synchronized int reconcile() {
         Set<SvcKey> all = new LinkedHashSet<>(written.keySet());
-        all.addAll(claims.keySet());
+        all.addAll(desired.frontends());
         syncSafely(all);
-        BatchSizes synced = lastBatch;
+        Map<Step, Integer> counts = new EnumMap<>(Step.class);
+        counts.putAll(lastBatch.counts());
         int services = deleteUnowned(maps.services(), fk -> {
-            Written w = written.get(fk);
+            WrittenFrontend w = written.get(fk);
             return w != null && w.service != null;
         });
         int slots = deleteUnowned(maps.slots(), k -> {
-            Written w = writtenOfService(k.svcId());
+            WrittenFrontend w = writtenOfService(k.svcId());
             return w != null && w.slots.containsKey(k.slot());
         });
         int backends = deleteUnowned(maps.backends(), id -> {
             BackendRef owner = backendIds.ownerOf(id);
-            Written w = owner == null ? null : written.get(owner.frontend());
+            WrittenFrontend w = owner == null ? null : written.get(owner.frontend());
             return w != null && w.backends.containsKey(id);
         });
         int revNat = deleteUnowned(maps.revNat(), id -> {
-            Written w = writtenOfService(id);
+            WrittenFrontend w = writtenOfService(id);
             return w != null && w.revNat != null;
         });
-        orphanBackends.clear();
-        orphanEntries.clear();
         serviceIds.releaseReserved();
         backendIds.releaseReserved();
-        lastBatch = new BatchSizes(synced.backendWrites(), synced.slotWrites(), synced.revNatWrites(),
-                synced.serviceWrites(), synced.serviceDeletes() + services, synced.slotDeletes() + slots,
-                synced.backendDeletes() + backends, synced.revNatDeletes() + revNat);
+        counts.merge(Step.SERVICE_DELETES, services, Integer::sum);
+        counts.merge(Step.SLOT_DELETES, slots, Integer::sum);
+        counts.merge(Step.BACKEND_DELETES, backends, Integer::sum);
+        counts.merge(Step.REVNAT_DELETES, revNat, Integer::sum);
+        lastBatch = new BatchSizes(counts);
         int stray = services + slots + backends + revNat;
         if (stray > 0) {
             log.info("reconcile deleted {} entries no service owns ({} frontends, {} slots, {} backends, {} reverse NAT)",
@@ -305,113 +249,24 @@ public final class NatMapWriter {
 
     private void sync(Collection<SvcKey> dirty) {
         Map<SvcKey, String> failed = new LinkedHashMap<>();
-        List<Plan> plans = new ArrayList<>();
+        List<FrontendPlan> plans = new ArrayList<>();
         for (SvcKey fk : dirty) {
             failures.remove(fk);
-            TreeMap<ServiceKey, Spec> claimants = claims.get(fk);
-            if (claimants == null) {
+            Frontend frontend = desired.get(fk);
+            if (frontend == null) {
                 if (written.containsKey(fk)) {
-                    plans.add(new Plan(fk, null, null, Map.of(), Map.of(), List.of()));
+                    plans.add(FrontendPlan.removal(fk));
                 }
                 continue;
             }
-            Plan plan = plan(fk, claimants.firstEntry().getValue(), failed);
+            FrontendPlan plan = plan(fk, frontend, failed);
             if (plan != null) {
                 plans.add(plan);
             }
         }
-
-        List<Op<Integer, BackendEntry>> backendWrites = new ArrayList<>();
-        for (Plan p : plans) {
-            Written w = written.get(p.frontend());
-            p.backends().forEach((id, e) -> {
-                if (!e.equals(w.backends.get(id))) {
-                    backendWrites.add(new Op<>(p.frontend(), id, e, () -> w.backends.put(id, e)));
-                }
-            });
-        }
-        int nBackends = write(maps.backends(), backendWrites, failed);
-
-        List<Op<SlotKey, SlotValue>> slotWrites = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            p.slots().forEach((slot, id) -> {
-                if (!id.equals(w.slots.get(slot))) {
-                    slotWrites.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), new SlotValue(id),
-                            () -> w.slots.put(slot, id)));
-                }
-            });
-        }
-        int nSlots = write(maps.slots(), slotWrites, failed);
-
-        List<Op<Integer, RevNatValue>> revNatWrites = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            if (!p.removal() && !p.revNat().equals(w.revNat)) {
-                revNatWrites.add(new Op<>(p.frontend(), w.svcId, p.revNat(), () -> w.revNat = p.revNat()));
-            }
-        }
-        int nRevNat = write(maps.revNat(), revNatWrites, failed);
-
-        List<Op<SvcKey, SvcValue>> serviceWrites = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            if (!p.removal() && !p.service().equals(w.service)) {
-                serviceWrites.add(new Op<>(p.frontend(), p.frontend(), p.service(), () -> w.service = p.service()));
-            }
-        }
-        int nServices = write(maps.services(), serviceWrites, failed);
-
-        // Deletions, after everything that replaces them is in place: a removed frontend first
-        // stops taking new flows (service entry), then loses its slots, backends and reverse NAT.
-        List<Op<SvcKey, Void>> serviceDeletes = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            if (p.removal() && w.service != null) {
-                serviceDeletes.add(new Op<>(p.frontend(), p.frontend(), null, () -> w.service = null));
-            }
-        }
-        int dServices = delete(maps.services(), serviceDeletes, failed);
-
-        List<Op<SlotKey, Void>> slotDeletes = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            for (Integer slot : new ArrayList<>(w.slots.keySet())) {
-                if (!p.slots().containsKey(slot)) {
-                    slotDeletes.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), null, () -> w.slots.remove(slot)));
-                }
-            }
-        }
-        int dSlots = delete(maps.slots(), slotDeletes, failed);
-
-        List<Op<Integer, Void>> backendDeletes = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            for (Integer id : new ArrayList<>(w.backends.keySet())) {
-                if (!p.backends().containsKey(id)) {
-                    backendDeletes.add(new Op<>(p.frontend(), id, null, () -> {
-                        w.backends.remove(id);
-                        BackendRef owner = backendIds.ownerOf(id);
-                        if (owner != null) {
-                            backendIds.release(owner);
-                        }
-                    }));
-                }
-            }
-        }
-        int dBackends = delete(maps.backends(), backendDeletes, failed);
-
-        List<Op<Integer, Void>> revNatDeletes = new ArrayList<>();
-        for (Plan p : live(plans, failed)) {
-            Written w = written.get(p.frontend());
-            if (p.removal() && w.revNat != null) {
-                revNatDeletes.add(new Op<>(p.frontend(), w.svcId, null, () -> w.revNat = null));
-            }
-        }
-        int dRevNat = delete(maps.revNat(), revNatDeletes, failed);
-
-        for (Plan p : plans) {
-            Written w = written.get(p.frontend());
+        lastBatch = new BatchSizes(phases.run(plans, written::get, failed));
+        for (FrontendPlan p : plans) {
+            WrittenFrontend w = written.get(p.frontend());
             if (failed.containsKey(p.frontend())) {
                 // Ids taken this round but not in the maps go back, so that the allocator only
                 // holds what is written; a frontend with nothing written loses its service id.
@@ -422,38 +277,35 @@ public final class NatMapWriter {
                     }
                 }
             }
-            if (w.isEmpty() && (p.removal() || failed.containsKey(p.frontend()))) {
+            if (w.isEmpty() && (p.isRemoval() || failed.containsKey(p.frontend()))) {
                 written.remove(p.frontend());
                 serviceIds.release(p.frontend());
             }
         }
         for (Map.Entry<SvcKey, String> f : failed.entrySet()) {
             // a removal that failed is retried as long as something of it is written
-            if (claims.containsKey(f.getKey()) || written.containsKey(f.getKey())) {
+            if (desired.get(f.getKey()) != null || written.containsKey(f.getKey())) {
                 failures.put(f.getKey(), f.getValue());
                 log.warn("frontend {}: not programmed: {}", f.getKey(), f.getValue());
             }
         }
-        lastBatch = new BatchSizes(nBackends, nSlots, nRevNat, nServices, dServices, dSlots, dBackends, dRevNat);
     }
 
-    /** The desired entries of a frontend, allocating ids; null (and a failure) when ids ran out. */
-    private Plan plan(SvcKey fk, Spec spec, Map<SvcKey, String> failed) {
-        OptionalInt svcId = serviceIds.acquire(fk);
-        if (svcId.isEmpty()) {
-            failed.put(fk, "no free service id (" + maps.maxServices() + " in use)");
-            return null;
+    /** The desired entries of a frontend, allocating ids; null (and a failure) when that fails. */
+    private FrontendPlan plan(SvcKey fk, Frontend frontend, Map<SvcKey, String> failed) {
+        WrittenFrontend w = written.get(fk);
+        if (w == null) {
+            w = newFrontend(fk, failed);
+            if (w == null) {
+                return null;
+            }
         }
-        Written w = written.computeIfAbsent(fk, x -> new Written(svcId.getAsInt()));
         Map<Integer, Integer> slots = new HashMap<>();
         Map<Integer, BackendEntry> backends = new HashMap<>();
         List<BackendRef> fresh = new ArrayList<>();
-        for (BackendSpec b : spec.backends()) {
+        for (DesiredBackend b : frontend.backends()) {
             BackendRef ref = new BackendRef(fk, b.addr(), b.port());
             OptionalInt id = backendIds.idOf(ref);
-            if (id.isEmpty()) {
-                id = adoptOrphan(ref, w);
-            }
             if (id.isEmpty()) {
                 id = backendIds.acquire(ref);
                 if (id.isEmpty()) {
@@ -462,82 +314,52 @@ public final class NatMapWriter {
                         written.remove(fk);
                         serviceIds.release(fk);
                     }
-                    failed.put(fk, "no free backend id (" + maps.maxBackends() + " in use)");
+                    failed.put(fk, "no free backend id");
                     return null;
                 }
                 fresh.add(ref);
             }
-            backends.put(id.getAsInt(), new BackendEntry(b.addr(), b.port(), b.terminating() ? BackendEntry.TERMINATING : 0,
-                    w.svcId));
+            backends.put(id.getAsInt(), backendEntry(b, w.svcId));
             if (!b.terminating()) {
                 slots.put(slots.size(), id.getAsInt());
             }
         }
-        return new Plan(fk, new SvcValue(w.svcId, slots.size(), spec.affinityTimeout(), 0),
-                new RevNatValue(spec.addr(), spec.port()), slots, backends, fresh);
+        return new FrontendPlan(fk, new SvcValue(w.svcId, slots.size(), frontend.affinityTimeout(), 0),
+                new RevNatValue(frontend.addr(), frontend.port()), slots, backends, fresh);
     }
 
-    /** Takes over a backend entry restore found without a slot, of the same address and port. */
-    private OptionalInt adoptOrphan(BackendRef ref, Written w) {
-        TreeSet<Integer> ids = orphanBackends.get(addrPort(ref.addr(), ref.port()));
-        while (ids != null && !ids.isEmpty()) {
-            int id = ids.pollFirst();
-            if (ids.isEmpty()) {
-                orphanBackends.remove(addrPort(ref.addr(), ref.port()));
-            }
-            BackendEntry entry = orphanEntries.remove(id);
-            if (entry != null && backendIds.adopt(ref, id)) {
-                w.backends.put(id, entry);
-                return OptionalInt.of(id);
-            }
-        }
-        return OptionalInt.empty();
-    }
-
-    private <K, V> int write(KeyValueMap<K, V> map, List<Op<K, V>> ops, Map<SvcKey, String> failed) {
-        List<Op<K, V>> pending = ops.stream().filter(o -> !failed.containsKey(o.frontend())).toList();
-        int issued = 0;
-        while (!pending.isEmpty()) {
-            issued += pending.size();
-            try {
-                map.putAll(pending.stream().<Map.Entry<K, V>>map(o -> new SimpleImmutableEntry<>(o.key(), o.value())).toList());
-                pending.forEach(o -> o.onDone().run());
-                return issued;
-            } catch (BatchException e) {
-                int applied = Math.max(0, Math.min(e.applied(), pending.size() - 1));
-                pending.subList(0, applied).forEach(o -> o.onDone().run());
-                failed.put(pending.get(applied).frontend(), reason(map, e));
-                issued -= pending.size() - applied - 1;
-                pending = pending.subList(applied + 1, pending.size()).stream()
-                        .filter(o -> !failed.containsKey(o.frontend())).toList();
-            } catch (RuntimeException e) {
-                for (Op<K, V> o : pending) {
-                    failed.putIfAbsent(o.frontend(), reason(map, e));
-                }
-                return issued;
-            }
-        }
-        return issued;
-    }
-
-    private <K> int delete(KeyValueMap<K, ?> map, List<Op<K, Void>> ops, Map<SvcKey, String> failed) {
-        List<Op<K, Void>> pending = ops.stream().filter(o -> !failed.containsKey(o.frontend())).toList();
-        if (pending.isEmpty()) {
-            return 0;
+    /**
+     * A frontend not in the maps gets the next service id, and that id's counters are zeroed
+     * before anything names it: a recycled id must not inherit another Service's traffic.
+     */
+    private WrittenFrontend newFrontend(SvcKey fk, Map<SvcKey, String> failed) {
+        OptionalInt svcId = serviceIds.acquire(fk);
+        if (svcId.isEmpty()) {
+            failed.put(fk, "no free service id (" + (maps.maxServices() - 1) + " in use)");
+            return null;
         }
         try {
-            map.deleteAll(pending.stream().map(Op::key).toList());
-            pending.forEach(o -> o.onDone().run());
+            maps.counters().reset(svcId.getAsInt());
         } catch (RuntimeException e) {
-            // deletes are idempotent: what was not deleted is retried on the next apply
-            for (Op<K, Void> o : pending) {
-                failed.putIfAbsent(o.frontend(), reason(map, e));
-            }
+            serviceIds.release(fk);
+            failed.put(fk, "cannot zero the counters of service id " + svcId.getAsInt() + ": " + e.getMessage());
+            return null;
         }
-        return pending.size();
+        WrittenFrontend w = new WrittenFrontend(svcId.getAsInt());
+        written.put(fk, w);
+        return w;
     }
 
-    private <K> int deleteUnowned(KeyValueMap<K, ?> map, java.util.function.Predicate<K> owned) {
+    /**
+     * The backend entry of a desired backend of the frontend with service id {@code svcId}: the
+     * entry names its frontend, so that the datapath can tell a conntrack or affinity entry whose
+     * backend id now belongs to another Service (ABI v2).
+     */
+    private static BackendEntry backendEntry(DesiredBackend b, int svcId) {
+        return new BackendEntry(b.addr(), b.port(), b.terminating() ? BackendEntry.TERMINATING : 0, svcId);
+    }
+
+    private <K> int deleteUnowned(KeyValueMap<K, ?> map, Predicate<K> owned) {
         List<K> stray = new ArrayList<>();
         for (K key : map.entries().keySet()) {
             if (!owned.test(key)) {
@@ -555,42 +377,8 @@ public final class NatMapWriter {
         }
     }
 
-    private Written writtenOfService(int svcId) {
+    private WrittenFrontend writtenOfService(int svcId) {
         SvcKey fk = serviceIds.ownerOf(svcId);
         return fk == null ? null : written.get(fk);
-    }
-
-    private static String reason(KeyValueMap<?, ?> map, RuntimeException e) {
-        if (e instanceof BpfException be && be.errno() == E2BIG) {
-            return map.name() + " is full (" + map.maxEntries() + " entries)";
-        }
-        return e.getMessage();
-    }
-
-    private static List<Plan> live(List<Plan> plans, Map<SvcKey, String> failed) {
-        return plans.stream().filter(p -> !failed.containsKey(p.frontend())).toList();
-    }
-
-    private static long addrPort(int addr, int port) {
-        return (Integer.toUnsignedLong(addr) << 16) | port;
-    }
-
-    /** The frontends of a Service; throws IllegalArgumentException for an address that does not parse. */
-    private static Map<SvcKey, Spec> specs(NormalizedService s) {
-        int vip = Ipv4.parse(s.clusterIp());
-        Map<SvcKey, Spec> specs = new LinkedHashMap<>();
-        for (ServicePort port : s.ports()) {
-            List<BackendSpec> backends = new ArrayList<>();
-            Set<Long> seen = new HashSet<>();
-            for (Backend b : port.backends()) {
-                int addr = Ipv4.parse(b.ip());
-                if (seen.add(addrPort(addr, b.port()))) {
-                    backends.add(new BackendSpec(addr, b.port(), b.state() == Backend.State.TERMINATING));
-                }
-            }
-            specs.putIfAbsent(new SvcKey(vip, port.port(), port.protocol().number),
-                    new Spec(vip, port.port(), List.copyOf(backends), s.affinityTimeoutSeconds()));
-        }
-        return specs;
     }
 }

@@ -8,31 +8,47 @@ import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcStats;
 import io.enilb.bpf.Structs.SvcValue;
 
 /**
- * The maps the nat-map writer programs (maps.h: enilb_svc4_v1, enilb_slot4_v1, enilb_be4_v1,
- * enilb_rnat4_v1). Conntrack, affinity and the counters belong to the datapath and are not written.
- * Service ids range over 0 .. services.maxEntries()-1, backend ids over 1 .. backends.maxEntries().
+ * The maps the nat-map writer programs (maps.h: enilb_svc4, enilb_slot4, enilb_be4, enilb_rnat4)
+ * and the per-service counters it zeroes when it hands out a service id. Conntrack and affinity
+ * belong to the datapath and are not written. Service ids range over 1 .. services.maxEntries()-1
+ * (they index the counters), backend ids over the whole unsigned 32-bit space.
  */
 public record NatMaps(
         KeyValueMap<SvcKey, SvcValue> services,
         KeyValueMap<SlotKey, SlotValue> slots,
         KeyValueMap<Integer, BackendEntry> backends,
-        KeyValueMap<Integer, RevNatValue> revNat) {
+        KeyValueMap<Integer, RevNatValue> revNat,
+        ServiceCounters counters) {
+
+    /** The per-service counters of the datapath (the per-CPU stats array). */
+    @FunctionalInterface
+    public interface ServiceCounters {
+        /** Zeroes the counters of a service id about to be given to a new frontend. */
+        void reset(int svcId);
+    }
 
     /** Maps in memory with the kernel's capacities, for logic tested without root. */
     public static NatMaps inMemory(int maxServices, int maxBackends) {
+        return inMemory(maxServices, maxBackends, svcId -> { });
+    }
+
+    public static NatMaps inMemory(int maxServices, int maxBackends, ServiceCounters counters) {
         return new NatMaps(
-                new InMemoryMap<>("enilb_svc4_v1", maxServices),
-                new InMemoryMap<>("enilb_slot4_v1", maxBackends),
-                new InMemoryMap<>("enilb_be4_v1", maxBackends),
-                new InMemoryMap<>("enilb_rnat4_v1", maxServices));
+                new InMemoryMap<>("enilb_svc4_v2", maxServices),
+                new InMemoryMap<>("enilb_slot4_v2", maxBackends),
+                new InMemoryMap<>("enilb_be4_v2", maxBackends),
+                new InMemoryMap<>("enilb_rnat4_v2", maxServices),
+                counters);
     }
 
     /** The pinned kernel maps. */
     public static NatMaps of(Maps maps) {
-        return new NatMaps(maps.services(), maps.slots(), maps.backends(), maps.revNat());
+        return new NatMaps(maps.services(), maps.slots(), maps.backends(), maps.revNat(),
+                svcId -> maps.serviceStats().setAll(svcId, SvcStats.ZERO));
     }
 
     public int maxServices() {

@@ -46,6 +46,8 @@ class AttachVerticleTest {
     Path tmp;
     Vertx vertx;
     RecordingPodDatapath datapath;
+    /** What the daemon's step between registering and re-attaching saw: the calls so far. */
+    final List<String> seenBeforeReattach = new java.util.concurrent.CopyOnWriteArrayList<>();
     CniTestClient client;
     Path socket;
     Path stateDir;
@@ -84,7 +86,11 @@ class AttachVerticleTest {
     }
 
     private void deploy() throws Exception {
-        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), datapathLoaded::get);
+        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket),
+                datapathLoaded::get, () -> {
+                    seenBeforeReattach.addAll(datapath.calls);
+                    return Future.succeededFuture();
+                });
         deployment = get(vertx.deployVerticle(verticle));
     }
 
@@ -152,7 +158,7 @@ class AttachVerticleTest {
         assertOk(reply);
         JsonObject expected = config.getJsonObject("prevResult").copy();
         assertThat(reply.getJsonObject(CniWire.RESULT)).isEqualTo(expected);
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0");
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
         PodAttachment published = attached.poll(5, TimeUnit.SECONDS);
         assertThat(published).isEqualTo(new PodAttachment(POD_A, "eth0", nsA.toString(), List.of("198.18.0.5")));
@@ -221,8 +227,10 @@ class AttachVerticleTest {
         assertOk(del(POD_A, nsA));
         assertOk(del(POD_A, nsA));
 
-        assertThat(datapath.calls).containsExactly(
-                "attach " + nsA + " eth0", "detach " + nsA + " eth0", "detach " + nsA + " eth0");
+        long cookie = datapath.netnsCookie(nsA);
+        assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]",
+                "attach " + nsA + " eth0", "detach " + nsA + " eth0", "forget " + cookie + " [198.18.0.5]",
+                "detach " + nsA + " eth0");
         assertThat(stateFiles()).isEmpty();
         assertThat(verticle.attachments()).isEmpty();
         assertThat(detached.poll(5, TimeUnit.SECONDS).containerId()).isEqualTo(POD_A);
@@ -237,7 +245,8 @@ class AttachVerticleTest {
         assertOk(del(POD_A, nsA));
         assertOk(del(POD_B, null));
 
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0",
+                "forget " + datapath.netnsCookie(nsA) + " [198.18.0.5]");
         assertThat(stateFiles()).isEmpty();
     }
 
@@ -289,7 +298,9 @@ class AttachVerticleTest {
 
         deploy();
 
-        assertThat(datapath.calls).containsExactly("attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactlyInAnyOrder("forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]",
+                "register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0");
+        assertThat(datapath.calls).last().isEqualTo("attach " + nsA + " eth0");
         assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
         assertOk(check(POD_A, nsA));
@@ -316,6 +327,54 @@ class AttachVerticleTest {
         assertThat(datapath.calls.indexOf("detach " + nsA + " eth0"))
                 .isGreaterThan(datapath.calls.indexOf("attach " + nsA + " eth0"));
         assertThat(stateFiles()).containsOnlyKeys(POD_B + "@eth0.json");
+    }
+
+    @Test
+    void addRegistersThePodsAddressesUnderItsNamespaceCookieAndDelAndGcForgetThemEvenWhenTheNamespaceIsGone()
+            throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        long cookieA = datapath.netnsCookie(nsA);
+        long cookieB = datapath.netnsCookie(nsB);
+        assertThat(datapath.registered).containsExactlyInAnyOrder(cookieA + " 198.18.0.5", cookieB + " 198.18.0.6");
+        assertThat(datapath.calls.indexOf("register " + nsA + " [198.18.0.5]"))
+                .as("registered before the programs are attached")
+                .isLessThan(datapath.calls.indexOf("attach " + nsA + " eth0"));
+
+        Files.delete(nsA);
+        assertOk(del(POD_A, nsA));
+        assertOk(gc());
+
+        assertThat(datapath.registered).isEmpty();
+    }
+
+    @Test
+    void aFailedAttachLeavesNoRegisteredAddress() throws Exception {
+        datapath.failNextAttachWith = 19; // ENODEV
+
+        assertThat(code(add(POD_A, nsA, "198.18.0.5"))).isEqualTo(999);
+
+        assertThat(datapath.registered).isEmpty();
+        assertThat(stateFiles()).isEmpty();
+    }
+
+    @Test
+    void restartRegistersTheRememberedPodsBeforeTheDaemonsStepAndReattachesAfterIt() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        undeploy();
+        Files.delete(nsB);
+        datapath.calls.clear();
+        seenBeforeReattach.clear();
+
+        deploy();
+
+        assertThat(seenBeforeReattach).as("the gone pod forgotten, the live one registered, no program replaced yet")
+                .containsExactlyInAnyOrder("forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]",
+                        "register " + nsA + " [198.18.0.5]");
+        assertThat(datapath.calls).endsWith("attach " + nsA + " eth0");
+        assertThat(datapath.registered).containsExactly(datapath.netnsCookie(nsA) + " 198.18.0.5");
+        assertThat(stateFiles().get(POD_A + "@eth0.json")).contains("\"netnsCookie\" : " + datapath.netnsCookie(nsA));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.enilb.attach;
 
 import io.enilb.bpf.BpfException;
+import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.PodDatapath;
 import io.vertx.core.Context;
 
@@ -21,6 +22,8 @@ final class RecordingPodDatapath implements PodDatapath {
     final List<String> onEventLoop = new CopyOnWriteArrayList<>();
     /** Attached programs by netns + " " + ifName. */
     final Map<String, List<AttachedProgram>> attached = new ConcurrentHashMap<>();
+    /** "cookie address" pairs as the pods map would hold them. */
+    final java.util.Set<String> registered = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** errno for the next attach to fail with (0: none). */
     volatile int failNextAttachWith;
     /** When set, attach waits for it (to hold a request in flight). */
@@ -56,13 +59,20 @@ final class RecordingPodDatapath implements PodDatapath {
 
     @Override
     public long registerAddresses(Path netns, List<Integer> ipv4) {
-        record("register " + netns + " " + ipv4);
-        return netnsCookie(netns);
+        record("register " + netns + " " + format(ipv4));
+        long cookie = netnsCookie(netns);
+        ipv4.forEach(a -> registered.add(cookie + " " + Ipv4.format(a)));
+        return cookie;
     }
 
     @Override
     public void forgetAddresses(long netnsCookie, List<Integer> ipv4) {
-        record("forget " + netnsCookie + " " + ipv4);
+        record("forget " + netnsCookie + " " + format(ipv4));
+        ipv4.forEach(a -> registered.remove(netnsCookie + " " + Ipv4.format(a)));
+    }
+
+    private static String format(List<Integer> ipv4) {
+        return ipv4.stream().map(Ipv4::format).toList().toString();
     }
 
     /** A stand-in cookie, stable per path. */

@@ -103,7 +103,7 @@ final class Fixtures {
         Set<Integer> ids = new HashSet<>();
         maps.services().entries().forEach((k, v) -> {
             assertThat(ids.add(v.svcId())).as("service id %d unique", v.svcId()).isTrue();
-            assertThat(v.svcId()).isBetween(1, maps.maxServices());
+            assertThat(v.svcId()).as("service ids index the counters").isBetween(1, maps.maxServices() - 1);
             byId.put(v.svcId(), v);
             assertThat(maps.revNat().get(v.svcId())).as("revNat of %s", k).isPresent();
             for (int i = 0; i < v.active(); i++) {
@@ -111,7 +111,7 @@ final class Fixtures {
             }
         });
         Map<Integer, BackendEntry> backends = maps.backends().entries();
-        backends.keySet().forEach(id -> assertThat(id).isBetween(1, maps.maxBackends()));
+        backends.keySet().forEach(id -> assertThat(id).as("backend id 0 is never handed out").isNotZero());
         maps.slots().entries().forEach((k, v) -> {
             SvcValue s = byId.get(k.svcId());
             assertThat(s).as("slot %s has a service", k).isNotNull();

@@ -6,30 +6,45 @@ import org.junit.jupiter.api.Test;
 
 class IdAllocatorTest {
     @Test
-    void keysKeepTheirIdAndNewKeysGetTheLowestFree() {
+    void keysKeepTheirIdAndNewKeysGetTheNextIdRollingOverTheRange() {
         IdAllocator<String> ids = new IdAllocator<>(1, 3);
         assertThat(ids.acquire("a")).hasValue(1);
         assertThat(ids.acquire("b")).hasValue(2);
         assertThat(ids.acquire("a")).hasValue(1);
         ids.release("a");
-        assertThat(ids.acquire("c")).hasValue(1);
-        assertThat(ids.acquire("d")).hasValue(3);
+        // a freed id comes back only after the rest of the range
+        assertThat(ids.acquire("c")).hasValue(3);
+        assertThat(ids.acquire("d")).hasValue(1);
         assertThat(ids.acquire("e")).isEmpty();
         assertThat(ids.ownerOf(2)).isEqualTo("b");
+        ids.release("b");
+        assertThat(ids.acquire("e")).hasValue(2);
     }
 
     @Test
-    void adoptedAndReservedIdsAreNotHandedOut() {
+    void adoptedAndReservedIdsAreNotHandedOutAndNewIdsContinueAfterTheHighest() {
         IdAllocator<String> ids = new IdAllocator<>(0, 9);
-        assertThat(ids.adopt("x", 0)).isTrue();
-        assertThat(ids.reserve(1)).isTrue();
-        assertThat(ids.adopt("y", 0)).isFalse();
+        assertThat(ids.adopt("x", 5)).isTrue();
+        assertThat(ids.reserve(2)).isTrue();
+        assertThat(ids.adopt("y", 5)).isFalse();
         assertThat(ids.adopt("y", 10)).isFalse();
-        assertThat(ids.acquire("z")).hasValue(2);
-        assertThat(ids.adopt("w", 1)).isTrue();
-        assertThat(ids.isReserved(1)).isFalse();
-        assertThat(ids.reserve(3)).isTrue();
+        assertThat(ids.acquire("z")).hasValue(6);
+        assertThat(ids.adopt("w", 2)).isTrue();
+        assertThat(ids.isReserved(2)).isFalse();
+        assertThat(ids.reserve(8)).isTrue();
         ids.releaseReserved();
-        assertThat(ids.acquire("v")).hasValue(3);
+        assertThat(ids.acquire("v")).hasValue(9);
+        assertThat(ids.acquire("u")).hasValue(0);
+        assertThat(ids.acquire("t")).hasValue(1);
+        assertThat(ids.acquire("s")).as("2 is w's").hasValue(3);
+    }
+
+    @Test
+    void idsSpanTheUnsigned32BitSpace() {
+        IdAllocator<String> ids = new IdAllocator<>(1, 0xFFFF_FFFFL);
+        assertThat(ids.adopt("high", (int) 0xFFFF_FFFEL)).isTrue();
+        assertThat(ids.acquire("last")).hasValue((int) 0xFFFF_FFFFL);
+        assertThat(ids.acquire("wrapped")).hasValue(1);
+        assertThat(ids.ownerOf(-1)).isEqualTo("last");
     }
 }

@@ -22,6 +22,7 @@ import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.Protocol;
+import io.enilb.natmap.WritePhases.Step;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -80,12 +81,12 @@ class NatMapWriterTest {
         NormalizedService one = svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.2", 80)));
         writer.apply(upsert(one));
         NatMapWriter.BatchSizes b = writer.lastBatch();
-        assertThat(b.backendWrites()).isZero();
-        assertThat(b.slotWrites()).isEqualTo(1);
-        assertThat(b.serviceWrites()).isEqualTo(1);
-        assertThat(b.slotDeletes()).isEqualTo(1);
-        assertThat(b.backendDeletes()).isEqualTo(1);
-        assertThat(b.revNatWrites()).isZero();
+        assertThat(b.count(Step.BACKEND_WRITES)).isZero();
+        assertThat(b.count(Step.SLOT_WRITES)).isEqualTo(1);
+        assertThat(b.count(Step.SERVICE_WRITES)).isEqualTo(1);
+        assertThat(b.count(Step.SLOT_DELETES)).isEqualTo(1);
+        assertThat(b.count(Step.BACKEND_DELETES)).isEqualTo(1);
+        assertThat(b.count(Step.REVNAT_WRITES)).isZero();
         assertMapsMatch(maps, writer, List.of(one));
     }
 
@@ -94,13 +95,13 @@ class NatMapWriterTest {
         writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)))));
         NormalizedService draining = svc("web", "10.96.0.10", 0, tcp(80, terminating("10.0.0.1", 80), active("10.0.0.2", 80)));
         writer.apply(upsert(draining));
-        assertThat(writer.lastBatch().backendWrites()).isEqualTo(1);
-        assertThat(writer.lastBatch().slotDeletes()).isEqualTo(1);
+        assertThat(writer.lastBatch().count(Step.BACKEND_WRITES)).isEqualTo(1);
+        assertThat(writer.lastBatch().count(Step.SLOT_DELETES)).isEqualTo(1);
         assertMapsMatch(maps, writer, List.of(draining));
     }
 
     @Test
-    void deletedServiceLeavesNothingAndFreesItsIds() {
+    void deletedServiceLeavesNothingAndItsIdsAreNotHandedOutAgainAtOnce() {
         writer.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), terminating("10.0.0.2", 80)))));
         writer.apply(delete("web"));
         assertThat(maps.services().entries()).isEmpty();
@@ -110,33 +111,77 @@ class NatMapWriterTest {
         assertThat(writer.frontendsProgrammed()).isZero();
         assertThat(writer.backendsProgrammed()).isZero();
 
+        // rolling ids: conntrack and affinity entries may still name web's ids 1 (service) and 1, 2 (backends)
         NormalizedService other = svc("other", "10.96.0.11", 0, tcp(80, active("10.0.0.3", 80)));
         writer.apply(upsert(other));
-        assertThat(writer.serviceId(frontend("10.96.0.11", 80, Protocol.TCP))).hasValue(1);
-        assertThat(writer.backendId(frontend("10.96.0.11", 80, Protocol.TCP), Ipv4.parse("10.0.0.3"), 80)).hasValue(1);
+        assertThat(writer.serviceId(frontend("10.96.0.11", 80, Protocol.TCP))).hasValue(2);
+        assertThat(writer.backendId(frontend("10.96.0.11", 80, Protocol.TCP), Ipv4.parse("10.0.0.3"), 80)).hasValue(3);
+        assertMapsMatch(maps, writer, List.of(other));
+    }
+
+    @Test
+    void serviceIdsRollOverSkippingIdsInUseAndEachNewIdStartsWithZeroedCounters() {
+        List<Integer> zeroed = new ArrayList<>();
+        NatMaps small = NatMaps.inMemory(4, 64, zeroed::add); // service ids 1..3
+        NatMapWriter w = new NatMapWriter(small);
+        NormalizedService a = svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)));
+        NormalizedService b = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)));
+        NormalizedService c = svc("c", "10.96.0.3", 0, tcp(80, active("10.0.0.3", 80)));
+        NormalizedService d = svc("d", "10.96.0.4", 0, tcp(80, active("10.0.0.4", 80)));
+        w.apply(upsert(a));
+        w.apply(upsert(b));
+        w.apply(upsert(c));
+        w.apply(delete("b"));
+        w.apply(delete("a"));
+        w.apply(upsert(d));
+        // after 3 the range wraps to 1 (free again); 2 would come next, 3 is in use
+        assertThat(w.serviceId(frontend("10.96.0.4", 80, Protocol.TCP))).hasValue(1);
+        w.apply(upsert(a));
+        assertThat(w.serviceId(frontend("10.96.0.1", 80, Protocol.TCP))).hasValue(2);
+        assertThat(zeroed).containsExactly(1, 2, 3, 1, 2);
+        assertMapsMatch(small, w, List.of(c, d, a));
+    }
+
+    @Test
+    void aRestartContinuesAfterTheHighestIdsInTheMaps() {
+        writer.apply(upsert(svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)))));
+        writer.apply(upsert(svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)))));
+        NormalizedService c = svc("c", "10.96.0.3", 0, tcp(80, active("10.0.0.3", 80)));
+        writer.apply(upsert(c));
+        writer.apply(delete("b"));
+        writer.apply(delete("a"));
+
+        NatMapWriter restarted = new NatMapWriter(maps);
+        restarted.restore();
+        NormalizedService d = svc("d", "10.96.0.4", 0, tcp(80, active("10.0.0.4", 80)));
+        restarted.apply(upsert(c, d));
+        // c holds service id 3 and backend id 3: the lower free ids 1 and 2 are skipped
+        assertThat(restarted.serviceId(frontend("10.96.0.4", 80, Protocol.TCP))).hasValue(4);
+        assertThat(restarted.backendId(frontend("10.96.0.4", 80, Protocol.TCP), Ipv4.parse("10.0.0.4"), 80)).hasValue(4);
+        assertMapsMatch(maps, restarted, List.of(c, d));
     }
 
     @Test
     void writesAreMakeBeforeBreak() {
         List<String> log = new ArrayList<>();
         NatMaps recorded = new NatMaps(new Recording<>(maps.services(), log), new Recording<>(maps.slots(), log),
-                new Recording<>(maps.backends(), log), new Recording<>(maps.revNat(), log));
+                new Recording<>(maps.backends(), log), new Recording<>(maps.revNat(), log), maps.counters());
         NatMapWriter w = new NatMapWriter(recorded);
         w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)))));
-        assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_rnat4_v1", "put enilb_svc4_v1");
+        assertThat(log).containsExactly("put enilb_be4_v2", "put enilb_slot4_v2", "put enilb_rnat4_v2", "put enilb_svc4_v2");
         log.clear();
         w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.3", 80)))));
-        assertThat(log).containsExactly("put enilb_be4_v1", "put enilb_slot4_v1", "put enilb_svc4_v1",
-                "delete enilb_slot4_v1", "delete enilb_be4_v1");
+        assertThat(log).containsExactly("put enilb_be4_v2", "put enilb_slot4_v2", "put enilb_svc4_v2",
+                "delete enilb_slot4_v2", "delete enilb_be4_v2");
         log.clear();
         w.apply(delete("web"));
-        assertThat(log).containsExactly("delete enilb_svc4_v1", "delete enilb_slot4_v1", "delete enilb_be4_v1",
-                "delete enilb_rnat4_v1");
+        assertThat(log).containsExactly("delete enilb_svc4_v2", "delete enilb_slot4_v2", "delete enilb_be4_v2",
+                "delete enilb_rnat4_v2");
     }
 
     @Test
     void fullServiceMapFailsOnlyTheFrontendsThatDoNotFit() {
-        NatMaps small = NatMaps.inMemory(2, 64);
+        NatMaps small = NatMaps.inMemory(3, 64); // service ids 1..2
         NatMapWriter w = new NatMapWriter(small);
         NormalizedService a = svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)));
         NormalizedService b = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)));
@@ -158,10 +203,10 @@ class NatMapWriterTest {
 
     @Test
     void fullBackendMapFailsOnlyTheFrontendThatDoesNotFitAndKeepsItsOldState() {
-        NatMaps small = new NatMaps(new InMemoryMap<>("enilb_svc4_v1", 8), new InMemoryMap<>("enilb_slot4_v1", 64),
-                new InMemoryMap<>("enilb_be4_v1", 3), new InMemoryMap<>("enilb_rnat4_v1", 8));
+        NatMaps small = new NatMaps(new InMemoryMap<>("enilb_svc4_v2", 8), new InMemoryMap<>("enilb_slot4_v2", 64),
+                new InMemoryMap<>("enilb_be4_v2", 3), new InMemoryMap<>("enilb_rnat4_v2", 8), svcId -> { });
         NatMapWriter w = new NatMapWriter(new NatMaps(small.services(), small.slots(),
-                new Capped<>(small.backends(), 3), small.revNat()));
+                new Capped<>(small.backends(), 3), small.revNat(), small.counters()));
         NormalizedService a = svc("a", "10.96.0.1", 0, tcp(80, active("10.0.0.1", 80)));
         NormalizedService b = svc("b", "10.96.0.2", 0, tcp(80, active("10.0.0.2", 80)));
         w.apply(upsert(a, b));
@@ -170,7 +215,7 @@ class NatMapWriterTest {
         w.apply(upsert(bigger));
         SvcKey fb = frontend("10.96.0.2", 80, Protocol.TCP);
         assertThat(w.failures()).containsOnlyKeys(fb);
-        assertThat(w.failures().get(fb)).contains("enilb_be4_v1");
+        assertThat(w.failures().get(fb)).contains("enilb_be4_v2");
         assertThat(small.services().get(frontend("10.96.0.1", 80, Protocol.TCP))).isPresent();
         assertThat(small.services().get(fb).orElseThrow().active()).isEqualTo(1);
         Fixtures.assertInvariants(small);

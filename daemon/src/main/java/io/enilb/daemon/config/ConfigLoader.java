@@ -12,6 +12,7 @@ import java.net.InetAddress;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -43,6 +44,9 @@ public final class ConfigLoader {
     private static final Logger LOG = LoggerFactory.getLogger(ConfigLoader.class);
     public static final String ENV_PREFIX = "ENILB_";
     private static final int MAP_SIZE_LIMIT = 1 << 26;
+    /** The longest conntrack lifetime accepted: 30 days (kube-proxy's established default is 1 day). */
+    private static final int LIFETIME_LIMIT_S = 30 * 24 * 3600;
+    private static final int GC_INTERVAL_LIMIT_S = 24 * 3600;
 
     /** Every key with its kind and default, in the order errors are looked for. */
     private final Map<String, KeySpec> keys = new LinkedHashMap<>();
@@ -83,6 +87,13 @@ public final class ConfigLoader {
         key("natmap.batch-size", Kind.intRange(1, 1 << 16), 1024);
         key("natmap.linger-ms", Kind.intRange(0, 10_000), 5);
         key("natmap.queue-capacity", Kind.intRange(1, MAP_SIZE_LIMIT), 200_000);
+        // lifetimes in seconds; defaults as Cilium's (established: 6 h)
+        key("conntrack.tcp-syn", Kind.intRange(1, LIFETIME_LIMIT_S), 60);
+        key("conntrack.tcp-established", Kind.intRange(1, LIFETIME_LIMIT_S), 6 * 3600);
+        key("conntrack.tcp-closing", Kind.intRange(1, LIFETIME_LIMIT_S), 10);
+        key("conntrack.other", Kind.intRange(1, LIFETIME_LIMIT_S), 60);
+        key("conntrack.gc-interval-min", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 1);
+        key("conntrack.gc-interval-max", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 300);
         key("state.dir", Kind.PATH, "/var/lib/enilb");
         key("flows.rate", Kind.intRange(0, 1_000_000), 1000);
         key("flows.burst", Kind.intRange(1, 1_000_000), 1000);
@@ -149,7 +160,7 @@ public final class ConfigLoader {
         for (KeySpec spec : keys.values()) {
             boolean given = values.containsKey(spec.name) && values.get(spec.name) != null;
             Object raw = given ? values.get(spec.name) : spec.defaultValue.get();
-            String where = fromEnv.contains(spec.name) ? spec.name + " (from " + envName(spec.name) + ")" : spec.name;
+            String where = where(spec.name, fromEnv);
             try {
                 typed.put(spec.name, spec.kind.convert.apply(raw));
             } catch (IllegalArgumentException e) {
@@ -169,9 +180,38 @@ public final class ConfigLoader {
                         (Integer) typed.get("bpf.ct-size")),
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
+                conntrack(typed, fromEnv),
                 new EnilbConfig.State(path(typed, "state.dir")),
                 new EnilbConfig.Flows((Integer) typed.get("flows.rate"), (Integer) typed.get("flows.burst"),
                         (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")));
+    }
+
+    /** The conntrack section, with the checks that span keys. */
+    private static EnilbConfig.Conntrack conntrack(Map<String, Object> typed, Set<String> fromEnv) {
+        Duration established = seconds(typed, "conntrack.tcp-established");
+        for (String key : List.of("conntrack.tcp-syn", "conntrack.tcp-closing")) {
+            if (seconds(typed, key).compareTo(established) > 0) {
+                throw new ConfigException(where(key, fromEnv), "must not exceed conntrack.tcp-established ("
+                        + established.toSeconds() + "), got " + seconds(typed, key).toSeconds());
+            }
+        }
+        Duration gcMax = seconds(typed, "conntrack.gc-interval-max");
+        if (seconds(typed, "conntrack.gc-interval-min").compareTo(gcMax) > 0) {
+            throw new ConfigException(where("conntrack.gc-interval-min", fromEnv), "must not exceed "
+                    + "conntrack.gc-interval-max (" + gcMax.toSeconds() + "), got "
+                    + seconds(typed, "conntrack.gc-interval-min").toSeconds());
+        }
+        return new EnilbConfig.Conntrack(seconds(typed, "conntrack.tcp-syn"), established,
+                seconds(typed, "conntrack.tcp-closing"), seconds(typed, "conntrack.other"),
+                seconds(typed, "conntrack.gc-interval-min"), gcMax);
+    }
+
+    private static Duration seconds(Map<String, Object> typed, String key) {
+        return Duration.ofSeconds((Integer) typed.get(key));
+    }
+
+    private static String where(String key, Set<String> fromEnv) {
+        return fromEnv.contains(key) ? key + " (from " + envName(key) + ")" : key;
     }
 
     private static Path path(Map<String, Object> typed, String key) {

@@ -2,6 +2,7 @@ package io.enilb.daemon.config;
 
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 
@@ -10,7 +11,7 @@ import java.util.Objects;
  * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
-                          Bpf bpf, NatMap natmap, State state, Flows flows) {
+                          Bpf bpf, NatMap natmap, Conntrack conntrack, State state, Flows flows) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -21,8 +22,9 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(health, "health");
         Objects.requireNonNull(bpf, "bpf");
         Objects.requireNonNull(natmap, "natmap");
-        Objects.requireNonNull(flows, "flows");
+        Objects.requireNonNull(conntrack, "conntrack");
         Objects.requireNonNull(state, "state");
+        Objects.requireNonNull(flows, "flows");
     }
 
     /** Where Services and EndpointSlices come from. */
@@ -76,12 +78,20 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
     public record NatMap(int batchSize, int lingerMs, int queueCapacity) {
     }
 
-    /** {@code state.*}: where the daemon keeps state across restarts. */
-    /** {@code flows.*}: flow events (per CPU rate and burst the datapath may emit; events kept; hand-off queue). */
-    public record Flows(int rate, int burst, int recent, int queueCapacity) {
+    /**
+     * {@code conntrack.*}: how long a flow's entry lives without traffic, by state, and the
+     * bounds of the adaptive GC interval.
+     */
+    public record Conntrack(Duration tcpSyn, Duration tcpEstablished, Duration tcpClosing, Duration other,
+                            Duration gcIntervalMin, Duration gcIntervalMax) {
     }
 
+    /** {@code state.*}: where the daemon keeps state across restarts. */
     public record State(Path dir) {
+    }
+
+    /** {@code flows.*}: flow events (per CPU rate and burst the datapath may emit; events kept; hand-off queue). */
+    public record Flows(int rate, int burst, int recent, int queueCapacity) {
     }
 
     /** The configuration {@code io.enilb.watch.WatcherVerticle} reads. */

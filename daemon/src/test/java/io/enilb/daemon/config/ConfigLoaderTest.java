@@ -7,6 +7,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -46,6 +47,8 @@ class ConfigLoaderTest {
             new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876)),
             new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144),
             new EnilbConfig.NatMap(1024, 5, 200_000),
+            new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
+                    Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
             new EnilbConfig.State(Path.of("/var/lib/enilb")),
             new EnilbConfig.Flows(1000, 1000, 1000, 8192));
 
@@ -111,6 +114,13 @@ class ConfigLoaderTest {
                   max-backends: 1000
                   ct-size: 4096
                 natmap: {batch-size: 64, linger-ms: 0, queue-capacity: 1000}
+                conntrack:
+                  tcp-syn: 30
+                  tcp-established: 86400
+                  tcp-closing: 5
+                  other: 120
+                  gc-interval-min: 2
+                  gc-interval-max: 60
                 state: {dir: /var/lib/enilb2}
                 flows: {rate: 50, burst: 10, recent: 200, queue-capacity: 64}
                 """);
@@ -124,6 +134,8 @@ class ConfigLoaderTest {
                 new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb2"), Path.of("/usr/lib/enilb/enilb.bpf.o"), 100, 1000,
                         4096),
                 new EnilbConfig.NatMap(64, 0, 1000),
+                new EnilbConfig.Conntrack(Duration.ofSeconds(30), Duration.ofDays(1), Duration.ofSeconds(5),
+                        Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
                 new EnilbConfig.State(Path.of("/var/lib/enilb2")),
                 new EnilbConfig.Flows(50, 10, 200, 64)));
     }
@@ -183,6 +195,16 @@ class ConfigLoaderTest {
                 Arguments.of("natmap: {linger-ms: 99999}", "natmap.linger-ms", "expected 0..10000, got 99999"),
                 Arguments.of("natmap: {queue-capacity: lots}", "natmap.queue-capacity",
                         "expected an integer, got 'lots'"),
+                Arguments.of("conntrack: {tcp-syn: 0}", "conntrack.tcp-syn", "expected 1..2592000, got 0"),
+                Arguments.of("conntrack: {tcp-established: 6h}", "conntrack.tcp-established", "expected an integer, got '6h'"),
+                Arguments.of("conntrack: {tcp-established: 5}", "conntrack.tcp-syn",
+                        "must not exceed conntrack.tcp-established (5), got 60"),
+                Arguments.of("conntrack: {tcp-closing: 30000}", "conntrack.tcp-closing",
+                        "must not exceed conntrack.tcp-established (21600), got 30000"),
+                Arguments.of("conntrack: {other: -1}", "conntrack.other", "expected 1..2592000, got -1"),
+                Arguments.of("conntrack: {gc-interval-min: 400}", "conntrack.gc-interval-min",
+                        "must not exceed conntrack.gc-interval-max (300), got 400"),
+                Arguments.of("conntrack: {gc-interval-max: 0}", "conntrack.gc-interval-max", "expected 1..86400, got 0"),
                 Arguments.of("state: {dir: ''}", "state.dir", "must not be empty"),
                 Arguments.of("sorce: file", "sorce", "unknown key"),
                 Arguments.of("bpf: {pin-rot: /x}", "bpf.pin-rot", "unknown key"),
