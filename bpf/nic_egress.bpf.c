@@ -122,11 +122,11 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *
 	/* only the pod's own addresses open flows, so no pod can make or overwrite another's */
 	if (!bpf_map_lookup_elem(&enilb_pod4_v2, &pk)) {
 		count_drop(DROP_SPOOFED);
-		flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, DROP_SPOOFED);
+		flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, DROP_SPOOFED, now);
 		return -1;
 	}
 	if (svc->active == 0) {
-		flow_event_refused(k, svc->svc_id, FLOW_EV_REJECT, DROP_NO_BACKEND);
+		flow_event_refused(k, svc->svc_id, FLOW_EV_REJECT, DROP_NO_BACKEND, now);
 		*verdict = reject_port_unreachable(skb);
 		return -1;
 	}
@@ -134,7 +134,7 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *
 		via = FLOW_VIA_RANDOM;
 		reason = random_backend(svc, &be, &backend_id);
 		if (reason) {
-			flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, reason);
+			flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, reason, now);
 			return -1;
 		}
 	}
@@ -150,12 +150,12 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *
 	if (ct_store(k, ct, 1)) {
 		/* full of live flows: refuse the new one, never evict (netfilter does the same) */
 		count_drop(DROP_CT_FULL);
-		flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, DROP_CT_FULL);
+		flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, DROP_CT_FULL, now);
 		return -1;
 	}
 	if (stats)
 		stats->new_flows += 1;
-	flow_event_new(k, ct, via);
+	flow_event_new(k, ct, via, now);
 	return 0;
 }
 

@@ -41,14 +41,16 @@ struct {
 
 /* GCRA (a token bucket kept as one timestamp): an event is admitted while the CPU's
  * theoretical arrival time runs less than burst events ahead of now. Returns the limiter when
- * the event may be written, else NULL (disabled, or counted as lost to the rate). */
-static __always_inline struct flow_limiter *flow_event_admit(void)
+ * the event may be written, else NULL (disabled, or counted as lost to the rate).
+ * now is the caller's tick-resolution clock (ct_now()): a helper call costs more than the rest
+ * of this check (every kernel return pays the SRSO mitigation), and the rate holds over ticks. */
+static __always_inline struct flow_limiter *flow_event_admit(__u64 now)
 {
 	__u32 zero = 0;
 	struct flow_config *p = bpf_map_lookup_elem(&enilb_flowcfg4_v2, &zero);
 	struct flow_config cfg;
 	struct flow_limiter *lim;
-	__u64 now, cost, next;
+	__u64 cost, limit, next;
 
 	if (!p)
 		return NULL;
@@ -58,10 +60,13 @@ static __always_inline struct flow_limiter *flow_event_admit(void)
 	lim = bpf_map_lookup_elem(&enilb_flowlim4_v2, &zero);
 	if (!lim)
 		return NULL;
-	now = bpf_ktime_get_ns();
 	cost = NSEC_PER_SEC / cfg.rate;
+	limit = (__u64)cfg.burst * cost;
 	next = lim->next_ns > now ? lim->next_ns : now;
-	if (next + cost - now > (__u64)cfg.burst * cost) {
+	/* further ahead than this rate ever gets: left by a slower rate the daemon replaced */
+	if (next - now > limit)
+		next = now;
+	if (next + cost - now > limit) {
 		lim->lost_rate += 1;
 		return NULL;
 	}
@@ -81,9 +86,9 @@ static __noinline void flow_event_write(struct flow_limiter *lim, struct flow_ev
 }
 
 /* A new flow of the pod (k: its original-direction conntrack key) got the backend in ct. */
-static __always_inline void flow_event_new(const struct ct_key *k, const struct ct_value *ct, __u8 via)
+static __always_inline void flow_event_new(const struct ct_key *k, const struct ct_value *ct, __u8 via, __u64 now)
 {
-	struct flow_limiter *lim = flow_event_admit();
+	struct flow_limiter *lim = flow_event_admit(now);
 	struct flow_event ev = {};
 
 	if (!lim)
@@ -104,9 +109,10 @@ static __always_inline void flow_event_new(const struct ct_key *k, const struct 
 }
 
 /* A new flow of the pod refused: FLOW_EV_REJECT (no endpoints) or FLOW_EV_DROP, and why. */
-static __always_inline void flow_event_refused(const struct ct_key *k, __u32 svc_id, __u8 type, __u8 reason)
+static __always_inline void flow_event_refused(const struct ct_key *k, __u32 svc_id, __u8 type, __u8 reason,
+					       __u64 now)
 {
-	struct flow_limiter *lim = flow_event_admit();
+	struct flow_limiter *lim = flow_event_admit(now);
 	struct flow_event ev = {};
 
 	if (!lim)

@@ -158,6 +158,22 @@ class FlowEventsTest {
     }
 
     @Test
+    void aFasterRateTakesEffectAtOnce() {
+        load(null);
+        dp.service(1, VIP, 80, TCP, 0, active(BE1, 8080));
+        events.configure(new FlowConfig(1, 1));
+        for (int i = 0; i < 20; i++) {
+            dp.egress().testRun(Packets.tcp(POD, 30000 + i, VIP, 80, SYN, ""), 1);
+        }
+        events.configure(new FlowConfig(1_000_000, 1_000));
+        FlowLimiter before = events.counts();
+        for (int i = 0; i < 100; i++) {
+            dp.egress().testRun(Packets.tcp(POD, 31000 + i, VIP, 80, SYN, ""), 1);
+        }
+        assertThat(events.counts().emitted() - before.emitted()).isEqualTo(100);
+    }
+
+    @Test
     void aFullRingLosesEventsCountedNotFlows() {
         load(Map.of(BpfObject.MapNames.CONNTRACK, 65536, BpfObject.MapNames.PODS, 64));
         events.configure(new FlowConfig(Integer.MAX_VALUE, Integer.MAX_VALUE / 2));
