@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 
 /**
- * enilbd: loads the configuration and the datapath, deploys the verticles (health, nat-map,
+ * enilbd: loads the configuration and the datapath, deploys the verticles (health, flows, nat-map,
  * conntrack, watcher, attach: observers before the producers they observe), tells systemd when it is
  * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
  */

@@ -265,21 +265,11 @@ class FlowEventsEndToEndTest {
     /** enilb_flow_events_* from /metrics: read, emitted, lost:REASON. */
     static Map<String, Double> flowMetrics() {
         Map<String, Double> out = new java.util.HashMap<>();
-        for (String line : daemon.get("/metrics").body().lines().toList()) {
-            if (line.startsWith("enilb_flow_events_total ")) {
-                out.put("read", value(line));
-            } else if (line.startsWith("enilb_flow_events_emitted_total ")) {
-                out.put("emitted", value(line));
-            } else if (line.startsWith("enilb_flow_events_lost_total{")) {
-                String reason = line.substring(line.indexOf("reason=\"") + 8);
-                out.put("lost:" + reason.substring(0, reason.indexOf('"')), value(line));
-            }
-        }
+        daemon.metrics("enilb_flow_events_").forEach((series, value) -> out.put(
+                series.equals("enilb_flow_events_total") ? "read"
+                        : series.equals("enilb_flow_events_emitted_total") ? "emitted"
+                        : "lost:" + series.replaceAll(".*reason=\"([^\"]*)\".*", "$1"), value));
         return out;
-    }
-
-    private static double value(String line) {
-        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
     }
 
     private static double delta(Map<String, Double> now, Map<String, Double> before, String key) {
