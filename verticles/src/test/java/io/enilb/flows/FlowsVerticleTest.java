@@ -36,14 +36,22 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import org.awaitility.Awaitility;
-import org.junit.jupiter.api.AfterEach;
+import io.enilb.bus.Flow;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import io.vertx.junit5.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * flows without a kernel: a feed a test fills, the verticle naming events from the bus, its
- * bounded ring, and GET /v1/flows (filters, errors, follow) on a real HTTP server.
+ * bounded ring, and GET /v1/flows (filters, errors, follow) on a real HTTP server. The HTTP
+ * checks run on the test thread with a blocking client; bus assertions through
+ * {@link VertxTestContext#verify}.
  */
+@ExtendWith(VertxExtension.class)
+@Timeout(value = 30, timeUnit = TimeUnit.SECONDS)
 class FlowsVerticleTest {
     private static final Duration WITHIN = Duration.ofSeconds(10);
     private static final String POD = "5ddb4f0c1a2b3c4d";
@@ -94,8 +102,8 @@ class FlowsVerticleTest {
     }
 
     @BeforeEach
-    void start() throws Exception {
-        vertx = Vertx.vertx();
+    void start(Vertx vertx) throws Exception {
+        this.vertx = vertx;
         LocalCodecs.register(vertx.eventBus());
         vertx.deployVerticle(new FlowsVerticle(feed, new FlowsVerticle.Settings(100, 10, 3, 16), registry))
                 .await(10, TimeUnit.SECONDS);
@@ -107,11 +115,6 @@ class FlowsVerticleTest {
                         List.of(new ServicePort("http", Protocol.TCP, 80, List.of())), 0)));
         vertx.eventBus().publish(Addresses.POD_ATTACHED, new PodAttachment(POD, "eth0", "/run/netns/x",
                 List.of("198.18.0.10")));
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        vertx.close().await(10, TimeUnit.SECONDS);
     }
 
     private static FlowEvent newFlow(int sport) {
@@ -153,6 +156,20 @@ class FlowsVerticleTest {
         assertThat(lost.getLong("rate")).isEqualTo(7);
         assertThat(lost.getLong("ringFull")).isEqualTo(1);
         assertThat(registry.get("enilb.flow.events").functionCounter().count()).isEqualTo(1);
+    }
+
+    @Test
+    void eachEventIsPublishedWithItsNames(VertxTestContext ctx) {
+        vertx.eventBus().<Flow>localConsumer(Addresses.FLOWS, m -> ctx.verify(() -> {
+            Flow f = m.body();
+            assertThat(f.verdict()).isEqualTo(Flow.Verdict.DROP);
+            assertThat(f.reason()).isEqualTo("CT_FULL");
+            assertThat(f.pod()).isEqualTo(POD);
+            assertThat(f.service()).isEqualTo("default/web");
+            assertThat(f.backend()).isEmpty();
+            ctx.completeNow();
+        })).completion().onComplete(ctx.succeeding(v -> kernel.add(refused(FlowEvent.DROP, DropReason.CT_FULL,
+                "198.18.0.10"))));
     }
 
     @Test
