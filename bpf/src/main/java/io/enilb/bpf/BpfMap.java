@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 
 import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
@@ -114,6 +115,41 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
         return true;
     }
 
+    /**
+     * Deletes each of {@code candidates} whose value, read again right before its delete, still
+     * satisfies {@code condition}; absent keys are skipped. One lookup and one delete per key
+     * (no batch: the re-read must be the last word before the delete), on buffers allocated once.
+     *
+     * @return how many were deleted
+     */
+    @Override
+    public int deleteIf(List<K> candidates, Predicate<V> condition) {
+        Pointer k = bpf.allocate(keys.size());
+        Pointer v = bpf.allocate(values.size());
+        byte[] vb = new byte[values.size()];
+        int deleted = 0;
+        for (K key : candidates) {
+            byte[] kb = keys.encode(key);
+            k.put(0, kb, 0, kb.length);
+            int rc = bpf.lib.bpf_map_lookup_elem(fd, k, v);
+            if (rc == -ENOENT) {
+                continue;
+            }
+            bpf.check(rc, "bpf_map_lookup_elem " + name);
+            v.get(0, vb, 0, vb.length);
+            if (!condition.test(values.decode(vb))) {
+                continue;
+            }
+            rc = bpf.lib.bpf_map_delete_elem(fd, k);
+            if (rc == -ENOENT) {
+                continue;
+            }
+            bpf.check(rc, "bpf_map_delete_elem " + name + " " + key);
+            deleted++;
+        }
+        return deleted;
+    }
+
     @Override
     public void putAll(List<Map.Entry<K, V>> entries) {
         int done = 0;
@@ -179,6 +215,7 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
      *
      * @return how many entries were handed over
      */
+    @Override
     public long forEachBatch(int batchSize, BiConsumer<K, V> action) {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be positive: " + batchSize);
@@ -223,11 +260,6 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
             outBatch.get(0, token, 0, token.length);
             inBatch.put(0, token, 0, token.length);
         }
-    }
-
-    /** The number of entries, counted with batch lookups (the kernel keeps no count user space can read). */
-    public long count() {
-        return forEachBatch(BATCH_CHUNK, (key, value) -> { });
     }
 
     /** Every key, walked with get_next_key: for map types without batch lookup. */
