@@ -178,6 +178,6 @@ class MonitoringConfigTest {
         String instances = dashboard.getJsonObject("templating").getJsonArray("list").getJsonObject(1)
                 .getString("definition");
         assertThat(exported).containsAll(metricsIn(instances));
-        assertThat(queries).isGreaterThanOrEqualTo(14);
+        assertThat(queries).isGreaterThanOrEqualTo(20);
     }
 }
