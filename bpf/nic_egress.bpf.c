@@ -12,6 +12,7 @@
 #include "fib.h"
 #include "frag.h"
 #include "guard.h"
+#include "events.h"
 
 /* Whether a live flow keeps the translation its entry holds. Established TCP always does,
  * whatever became of its backend (removed, not ready, terminating, its id recycled) or its
@@ -77,7 +78,8 @@ static __always_inline void remember_affinity(const struct svc_value *svc, const
 		bpf_map_update_elem(&enilb_aff4_v2, &k, &v, BPF_ANY);
 }
 
-/* A random active backend of the service: 0 and be/backend_id filled, or -1 (counted). */
+/* A random active backend of the service: 0 and be/backend_id filled, or the drop reason
+ * (counted; never DROP_NO_BACKEND, which is 0). */
 static __always_inline int random_backend(const struct svc_value *svc, struct backend *be, __u32 *backend_id)
 {
 	struct slot_key k = { .svc_id = svc->svc_id, .slot = bpf_get_prandom_u32() % svc->active };
@@ -88,19 +90,19 @@ static __always_inline int random_backend(const struct svc_value *svc, struct ba
 	slot = bpf_map_lookup_elem(&enilb_slot4_v2, &k);
 	if (!slot) {
 		count_drop(DROP_SLOT_MISSING);
-		return -1;
+		return DROP_SLOT_MISSING;
 	}
 	id = slot->backend_id;
 	b = bpf_map_lookup_elem(&enilb_be4_v2, &id);
 	if (!b) {
 		count_drop(DROP_BACKEND_MISSING);
-		return -1;
+		return DROP_BACKEND_MISSING;
 	}
 	*be = *b;
 	if (be->svc_id != svc->svc_id) {
 		/* the slot names an id handed to another service meanwhile */
 		count_drop(DROP_BACKEND_MISSING);
-		return -1;
+		return DROP_BACKEND_MISSING;
 	}
 	*backend_id = id;
 	return 0;
@@ -115,19 +117,29 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *
 	struct pod_key pk = { .netns_cookie = k->netns_cookie, .addr = t->saddr, .pad = 0 };
 	struct backend be;
 	__u32 backend_id;
+	__u8 via = FLOW_VIA_AFFINITY;
+	int reason;
 
 	*verdict = TC_ACT_SHOT;
 	/* only the pod's own addresses open flows, so no pod can make or overwrite another's */
 	if (!bpf_map_lookup_elem(&enilb_pod4_v2, &pk)) {
 		count_drop(DROP_SPOOFED);
+		flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, DROP_SPOOFED, now);
 		return -1;
 	}
 	if (svc->active == 0) {
+		flow_event_refused(k, svc->svc_id, FLOW_EV_REJECT, DROP_NO_BACKEND, now);
 		*verdict = reject_port_unreachable(skb, t, DROP_NO_BACKEND);
 		return -1;
 	}
-	if (affine_backend(svc, t, now, &be, &backend_id) && random_backend(svc, &be, &backend_id))
-		return -1;
+	if (affine_backend(svc, t, now, &be, &backend_id)) {
+		via = FLOW_VIA_RANDOM;
+		reason = random_backend(svc, &be, &backend_id);
+		if (reason) {
+			flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, reason, now);
+			return -1;
+		}
+	}
 	remember_affinity(svc, t, now, backend_id);
 
 	ct->state = ct_initial_state(t);
@@ -140,10 +152,12 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *
 	if (ct_store(k, ct, 1)) {
 		/* full of live flows: refuse the new one, never evict (netfilter does the same) */
 		count_drop(DROP_CT_FULL);
+		flow_event_refused(k, svc->svc_id, FLOW_EV_DROP, DROP_CT_FULL, now);
 		return -1;
 	}
 	if (stats)
 		stats->new_flows += 1;
+	flow_event_new(k, ct, via, now);
 	return 0;
 }
 

@@ -24,9 +24,10 @@ fi
 #   mmdebstrap         the image's minimal Debian root filesystem (image/build.sh)
 #   podman, runc       building the image and running the daemon from it in the tests; runc
 #                      because crun refuses hosts with cgroups v1 and v2 mounted side by side
+#   prometheus         only for promtool: the tests check config/prometheus rules (check + unit tests)
 packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
-          procps util-linux kmod python3-scapy mmdebstrap podman runc)
+          procps util-linux kmod python3-scapy mmdebstrap podman runc prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -42,6 +43,10 @@ fi
 # nginx-light's package starts a server on install; the benchmarks run their own instances.
 if [[ " ${missing[*]:-} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now nginx >/dev/null 2>&1 || true
+fi
+# prometheus is here for promtool; its server is not wanted on a test machine.
+if [[ " ${missing[*]:-} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 # The BPF filesystem holds the pinned maps that outlive the daemon.

@@ -175,4 +175,47 @@ struct vip_value {
 	__u32 frontends;	/* how many frontends the address has (informational; presence is what counts) */
 };
 
+/* ---- Flow events (issue 15): what the datapath tells the daemon, through enilb_flows4_v2 ---- */
+
+#define FLOW_EV_NEW 1		/* a flow got its backend (conntrack entries written) */
+#define FLOW_EV_REJECT 2	/* a frontend without endpoints: answered with ICMP port unreachable */
+#define FLOW_EV_DROP 3		/* a new flow refused: drop_reason says why (CT_FULL, SPOOFED ...) */
+
+#define FLOW_VIA_RANDOM 1	/* a random active backend */
+#define FLOW_VIA_AFFINITY 2	/* the client's ClientIP-affinity backend */
+
+/* One event, written into the ring buffer as is. Established packets never emit one. */
+struct flow_event {
+	__u64 ts_ns;		/* bpf_ktime_get_ns(), CLOCK_MONOTONIC */
+	__u64 netns_cookie;	/* the pod's network namespace */
+	__be32 saddr;		/* the client (pod) address and port */
+	__be32 daddr;		/* the frontend: ClusterIP, port, proto */
+	__be16 sport;
+	__be16 dport;
+	__be32 backend_addr;	/* FLOW_EV_NEW: the chosen backend, else 0 */
+	__be16 backend_port;
+	__u8 proto;
+	__u8 type;		/* FLOW_EV_* */
+	__u32 svc_id;
+	__u32 backend_id;	/* FLOW_EV_NEW, else 0 */
+	__u8 via;		/* FLOW_EV_NEW: FLOW_VIA_*, else 0 */
+	__u8 reason;		/* FLOW_EV_DROP / FLOW_EV_REJECT: enum drop_reason */
+	__u16 pad;
+};
+
+/* How many events each CPU may emit, written by the daemon (flows.rate, flows.burst); all
+ * zero (never written) means no events at all. */
+struct flow_config {
+	__u32 rate;		/* events per second per CPU */
+	__u32 burst;		/* events a CPU may emit at once after a quiet spell */
+};
+
+/* One CPU's rate limiter state and what it emitted and lost. */
+struct flow_limiter {
+	__u64 next_ns;		/* GCRA theoretical arrival time of the next event */
+	__u64 emitted;
+	__u64 lost_rate;	/* over the rate: not emitted */
+	__u64 lost_full;	/* the ring buffer was full: the reader falls behind */
+};
+
 #endif

@@ -8,6 +8,9 @@ storm IP PORT N fin|rst RATE
                         (SO_LINGER 0); prints {"ok": n, "fail": k, "errors": [...]}
 stream IP PORT N SECS   N long-lived connections, one line every 50 ms each for SECS;
                         prints [{"backend": name, "ok": lines, "fail": 0|1}, ...]
+udpstorm IPS PORT FIRST N  one datagram from each source port FIRST..FIRST+N-1 to each of the
+                        comma-separated IPS (N x len(IPS) new UDP flows, no answer awaited);
+                        prints {"sent": datagrams, "fail": k, "seconds": t}
 """
 import json
 import socket
@@ -111,6 +114,23 @@ def stream(ip, port, n, seconds):
     return [{"backend": c["backend"], "ok": c["ok"], "fail": c["fail"]} for c in conns]
 
 
+def udpstorm(ips, port, first, n):
+    sent, fail, start = 0, 0, time.time()
+    for sport in range(first, first + n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("", sport))
+            for ip in ips:
+                s.sendto(b"x", (ip, port))
+                sent += 1
+        except OSError:
+            fail += 1
+        finally:
+            s.close()
+    return {"sent": sent, "fail": fail, "seconds": round(time.time() - start, 3)}
+
+
 mode = sys.argv[1]
 if mode == "count":
     print(json.dumps(count(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
@@ -120,5 +140,7 @@ elif mode == "storm":
     print(json.dumps(storm(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6]))))
 elif mode == "stream":
     print(json.dumps(stream(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))))
+elif mode == "udpstorm":
+    print(json.dumps(udpstorm(sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))))
 else:
     sys.exit("unknown mode " + mode)

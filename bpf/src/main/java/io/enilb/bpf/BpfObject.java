@@ -100,6 +100,11 @@ public final class BpfObject implements AutoCloseable {
                 bpf.lib.bpf_map__max_entries(map), bpf.lib.bpf_map__value_size(map), values);
     }
 
+    /** The fd of a map that has no key/value layout (a ring buffer); valid until close. */
+    int mapFd(String name) {
+        return bpf.check(bpf.lib.bpf_map__fd(findMap(name)), "bpf_map__fd " + name);
+    }
+
     private Pointer findMap(String name) {
         Pointer map = bpf.lib.bpf_object__find_map_by_name(obj, name);
         if (map == null || map.address() == 0) {
@@ -185,7 +190,14 @@ public final class BpfObject implements AutoCloseable {
         /** issue 11: ClusterIP addresses, so that nothing to one leaks untranslated. */
         public static final String CLUSTER_IPS = "enilb_vip4_v2";
 
+        /** flow events: a ring buffer, pinned so that a restarted daemon reads what attached programs write */
+        public static final String FLOWS = "enilb_flows4_v2";
+        /** flow events per second and burst per CPU (one entry) */
+        public static final String FLOW_CONFIG = "enilb_flowcfg4_v2";
+        /** per-CPU flow event limiter and emitted/lost counts */
+        public static final String FLOW_LIMITER = "enilb_flowlim4_v2";
+
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
-                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS);
+                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS, FLOWS, FLOW_CONFIG, FLOW_LIMITER);
     }
 }

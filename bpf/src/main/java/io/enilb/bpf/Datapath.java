@@ -123,6 +123,11 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         return cookies.cookieOf(ns);
     }
 
+    /** The flow events of this datapath: rate, counts, readers of its ring buffer. */
+    public FlowEvents flowEvents() {
+        return new FlowEvents(object);
+    }
+
     /** The conntrack garbage collector over this datapath's table. */
     public ConntrackGc conntrackGc() {
         return new ConntrackGc(maps.conntrack());

@@ -5,6 +5,7 @@ import jnr.ffi.annotations.Delegate;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
 import jnr.ffi.annotations.SaveError;
+import jnr.ffi.types.size_t;
 
 /**
  * libbpf (libbpf.so.1), the functions enilb calls, named exactly as in C. Nothing else lives
@@ -58,6 +59,20 @@ public interface LibBpf {
     int bpf_tc_detach(Pointer hook, Pointer opts);
 
     int bpf_tc_query(Pointer hook, Pointer opts);
+
+    // --- ring buffer (libbpf.h): rb = struct ring_buffer *
+    /** {@code typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size)}. */
+    interface RingBufferSampleFn {
+        @Delegate
+        int call(Pointer ctx, Pointer data, @size_t long size);
+    }
+
+    @SaveError
+    Pointer ring_buffer__new(int mapFd, RingBufferSampleFn sampleCb, Pointer ctx, Pointer opts);
+
+    int ring_buffer__poll(Pointer rb, int timeoutMs);
+
+    void ring_buffer__free(Pointer rb);
 
     // --- raw syscall wrappers (bpf.h)
     int bpf_map_update_elem(int fd, @In Pointer key, @In Pointer value, long flags);

@@ -240,4 +240,56 @@ public final class Structs {
         public static final StructCodec<VipValue> CODEC = struct("vip_value", 4, v -> new VipValue((int) v[0]),
                 u32("frontends", 0, VipValue::frontends));
     }
+
+    // ---- flow events (issue 15): the section of structs.h after enum drop_reason
+
+    /**
+     * {@code struct flow_event}: one event of the datapath's ring buffer: a new flow and its
+     * backend, a reject (no endpoints) or a refused new flow and why ({@link Maps.DropReason} ordinal).
+     */
+    public record FlowEvent(long tsNs, long netnsCookie, int saddr, int daddr, int sport, int dport, int backendAddr,
+                            int backendPort, int proto, int type, int svcId, int backendId, int via, int reason) {
+        /** FLOW_EV_*. */
+        public static final int NEW = 1;
+        public static final int REJECT = 2;
+        public static final int DROP = 3;
+        /** FLOW_VIA_*. */
+        public static final int VIA_RANDOM = 1;
+        public static final int VIA_AFFINITY = 2;
+
+        public static final StructCodec<FlowEvent> CODEC = struct("flow_event", 48,
+                v -> new FlowEvent(v[0], v[1], (int) v[2], (int) v[3], (int) v[4], (int) v[5], (int) v[6], (int) v[7],
+                        (int) v[8], (int) v[9], (int) v[10], (int) v[11], (int) v[12], (int) v[13]),
+                u64("ts_ns", 0, FlowEvent::tsNs), u64("netns_cookie", 8, FlowEvent::netnsCookie),
+                be32("saddr", 16, FlowEvent::saddr), be32("daddr", 20, FlowEvent::daddr),
+                be16("sport", 24, FlowEvent::sport), be16("dport", 26, FlowEvent::dport),
+                be32("backend_addr", 28, FlowEvent::backendAddr), be16("backend_port", 32, FlowEvent::backendPort),
+                u8("proto", 34, FlowEvent::proto), u8("type", 35, FlowEvent::type), u32("svc_id", 36, FlowEvent::svcId),
+                u32("backend_id", 40, FlowEvent::backendId), u8("via", 44, FlowEvent::via),
+                u8("reason", 45, FlowEvent::reason), pad("pad", 46, 2));
+    }
+
+    /** {@code struct flow_config}: events per second and burst per CPU; zero rate: no events. */
+    public record FlowConfig(int rate, int burst) {
+        public static final FlowConfig OFF = new FlowConfig(0, 0);
+
+        public static final StructCodec<FlowConfig> CODEC = struct("flow_config", 8,
+                v -> new FlowConfig((int) v[0], (int) v[1]),
+                u32("rate", 0, FlowConfig::rate), u32("burst", 4, FlowConfig::burst));
+    }
+
+    /** {@code struct flow_limiter}: one CPU's limiter state, and the events it emitted and lost. */
+    public record FlowLimiter(long nextNs, long emitted, long lostRate, long lostFull) {
+        public static final FlowLimiter ZERO = new FlowLimiter(0, 0, 0, 0);
+
+        public static final StructCodec<FlowLimiter> CODEC = struct("flow_limiter", 32,
+                v -> new FlowLimiter(v[0], v[1], v[2], v[3]),
+                u64("next_ns", 0, FlowLimiter::nextNs), u64("emitted", 8, FlowLimiter::emitted),
+                u64("lost_rate", 16, FlowLimiter::lostRate), u64("lost_full", 24, FlowLimiter::lostFull));
+
+        /** Counts summed over CPUs (next_ns is per CPU and means nothing summed: 0). */
+        public FlowLimiter plus(FlowLimiter o) {
+            return new FlowLimiter(0, emitted + o.emitted, lostRate + o.lostRate, lostFull + o.lostFull);
+        }
+    }
 }

@@ -39,6 +39,7 @@ public final class Enilbctl {
               endpoints  pods whose NIC carries enilb's programs
               programs   loaded BPF programs and where they are attached
               counters   packets, bytes and new flows per Service frontend; drops; CNI requests
+              flows      recent flow events (new flow, reject, drop); flows --help for its options
             --health     enilbd's health.listen (default $ENILB_HEALTH_LISTEN, else 127.0.0.1:9876)
             --json       print JSON instead of tables
             enilbctl cni install|uninstall   the plugin and the node's CNI chain (enilbctl cni --help)
@@ -74,6 +75,7 @@ public final class Enilbctl {
         }
         boolean json = false;
         String command = null;
+        String[] rest = new String[0];
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
             if (arg.equals("--json")) {
@@ -92,6 +94,11 @@ public final class Enilbctl {
                 return usage("unknown option " + arg);
             } else if (command == null) {
                 command = arg;
+                if (command.equals(FlowsCommand.NAME)) {
+                    // flows has options of its own: they are its to parse
+                    rest = java.util.Arrays.copyOfRange(args, i + 1, args.length);
+                    break;
+                }
             } else {
                 return usage("one command at a time (got " + command + " and " + arg + ")");
             }
@@ -112,6 +119,7 @@ public final class Enilbctl {
                 case "endpoints" -> endpoints(client, json);
                 case "programs" -> programs(client, json);
                 case "counters" -> counters(client, json);
+                case FlowsCommand.NAME -> new FlowsCommand(out, err).run(client, json, rest);
                 default -> usage("unknown command " + command);
             };
         } catch (HealthClient.NotRunning e) {

@@ -57,6 +57,11 @@ final class HealthClient {
         return address;
     }
 
+    /** The URI of a path on the health server. */
+    java.net.URI uri(String path) {
+        return base.resolve(path);
+    }
+
     /** A response whatever its status. */
     record Response(int status, String body) {
     }

@@ -27,6 +27,9 @@ import io.enilb.daemon.config.ConfigException;
 import io.enilb.daemon.config.ConfigLoader;
 import io.enilb.daemon.config.EnilbConfig;
 import io.enilb.daemon.systemd.SdNotify;
+import io.enilb.flows.FlowFeed;
+import io.enilb.flows.FlowsHttp;
+import io.enilb.flows.FlowsVerticle;
 import io.enilb.health.DatapathView;
 import io.enilb.health.HealthMetrics;
 import io.enilb.health.HealthSources;
@@ -45,7 +48,7 @@ import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 
 /**
- * enilbd: loads the configuration and the datapath, deploys the verticles (health, nat-map,
+ * enilbd: loads the configuration and the datapath, deploys the verticles (health, flows, nat-map,
  * conntrack, watcher, attach: observers before the producers they observe; over v1 pins the
  * upgrade steps of {@link UpgradeFromV1} run between attach's re-registration and re-attach), tells systemd when it is
  * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
@@ -149,6 +152,7 @@ public final class Enilbd {
 
         deployments.add(deployHealth(watcher, natMap, attach));
         LOG.info("health listening on {}", config.health().listen());
+        deployments.add(deployFlows());
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
         LOG.info("nat-map deployed");
@@ -190,9 +194,17 @@ public final class Enilbd {
         DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
         HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
         HealthVerticle health = new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
-                registry, sources);
+                registry, sources).mount(FlowsHttp.routes());
         config.health().probeListen().ifPresent(probes -> health.withProbeListener(probes.host(), probes.port()));
         return vertx.deployVerticle(health).await(30, TimeUnit.SECONDS);
+    }
+
+    /** Before watcher and attach: flows names events from what they publish. */
+    private String deployFlows() throws Exception {
+        EnilbConfig.Flows f = config.flows();
+        return vertx.deployVerticle(new FlowsVerticle(FlowFeed.of(datapath.flowEvents()),
+                new FlowsVerticle.Settings(f.rate(), f.burst(), f.recent(), f.queueCapacity()), registry))
+                .await(30, TimeUnit.SECONDS);
     }
 
     private boolean announcedReady;

@@ -12,10 +12,13 @@ import io.enilb.bpf.BpfObject;
 import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.BpfProgram;
 import io.enilb.bpf.Datapath;
+import io.enilb.bpf.FlowEvents;
 import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Netns;
 import io.enilb.bpf.Structs.BackendEntry;
 import io.enilb.bpf.Structs.CtConfig;
+import io.enilb.bpf.Structs.FlowConfig;
+import io.enilb.bpf.Structs.FlowLimiter;
 import io.enilb.bpf.Structs.PodKey;
 import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
@@ -36,6 +39,10 @@ import io.enilb.bpf.Structs.SvcValue;
  * no Service packet from the second repetition on (figures before 2026-11-28 measured that). So
  * the column has the lookups and validation of the established path without the rewrite, which
  * costs the same for every flow; the same holds for the reply.
+ *
+ * <p>Then the cost of flow events on the new-flow path in one run (rounds alternate: events off,
+ * on with every event written, on but over the rate), and how many events/s a ring buffer
+ * reader ({@link FlowEvents.Reader}, one thread) takes while test runs produce them at full speed.
  *
  * <p>Run: {@code mvn -q -pl integration exec:java -Dexec.mainClass=io.enilb.bench.EgressBench}
  */
@@ -74,6 +81,87 @@ public final class EgressBench {
                 BpfObject.unpinAll(pins);
             }
         }
+        flowEvents(object);
+    }
+
+    private static final int EVENT_SAMPLES = 2_000;
+    private static final long CONSUMER_NS = 3_000_000_000L;
+
+    private static void flowEvents(Path object) {
+        Path pins = Path.of("/sys/fs/bpf/enilb-bench-" + UUID.randomUUID().toString().substring(0, 8));
+        try (Datapath dp = Datapath.load(object, pins, Map.of(MapNames.SERVICES, 131_072, MapNames.REV_NAT, 131_072,
+                MapNames.SERVICE_STATS, 131_073, MapNames.CONNTRACK, 262_144))) {
+            fill(dp, 1_000);
+            int vip = Ipv4.parse("198.19.0.0") + 500;
+            BpfProgram egress = dp.program(Datapath.EGRESS);
+            FlowEvents events = dp.flowEvents();
+            String[] names = {"off", "on, every event written", "on, all over the rate (1/s)"};
+            FlowConfig[] modes = {FlowConfig.OFF, new FlowConfig(Integer.MAX_VALUE, Integer.MAX_VALUE / 2),
+                    new FlowConfig(1, 1)};
+            long[][] samples = new long[modes.length][ROUNDS * EVENT_SAMPLES];
+            int sport = 1024;
+            try (FlowEvents.Reader reader = events.reader(e -> { })) {
+                for (int r = 0; r < ROUNDS; r++) {
+                    for (int m = 0; m < modes.length; m++) {
+                        events.configure(modes[m]);
+                        for (int i = 0; i < EVENT_SAMPLES; i++) {
+                            samples[m][r * EVENT_SAMPLES + i] = egress.testRun(syn(vip, sport++, 1), 1).durationNs();
+                        }
+                        while (reader.poll(0) > 0) {
+                            // the ring holds ~4 600 events: empty it between batches
+                        }
+                    }
+                }
+            }
+            System.out.println();
+            System.out.println("| flow events (1 000 Services) | new flow ns/pkt (median of " + ROUNDS * EVENT_SAMPLES
+                    + ", rounds interleaved) |");
+            System.out.println("|---|---:|");
+            for (int m = 0; m < modes.length; m++) {
+                System.out.printf("| %s | %d |%n", names[m], median(samples[m]));
+            }
+            consumer(egress, events, vip);
+        } finally {
+            BpfObject.unpinAll(pins);
+        }
+    }
+
+    /** A reader thread against test runs producing events as fast as they can (new flows, then refusals). */
+    private static void consumer(BpfProgram egress, FlowEvents events, int vip) {
+        events.configure(new FlowConfig(Integer.MAX_VALUE, Integer.MAX_VALUE / 2));
+        FlowLimiter before = events.counts();
+        java.util.concurrent.atomic.AtomicLong read = new java.util.concurrent.atomic.AtomicLong();
+        java.util.concurrent.atomic.AtomicBoolean producing = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread consumer = new Thread(() -> {
+            try (FlowEvents.Reader reader = events.reader(e -> read.incrementAndGet())) {
+                while (producing.get()) {
+                    reader.poll(100);
+                }
+                while (reader.poll(0) > 0) {
+                    // what is left
+                }
+            }
+        }, "bench-flow-reader");
+        consumer.start();
+        long start = System.nanoTime();
+        int n = 0;
+        while (System.nanoTime() - start < CONSUMER_NS) {
+            egress.testRun(syn(vip, 1024 + n % 60_000, 2 + n / 60_000), 1);
+            n++;
+        }
+        long elapsed = System.nanoTime() - start;
+        producing.set(false);
+        try {
+            consumer.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        FlowLimiter after = events.counts();
+        System.out.println();
+        System.out.printf("flow event reader: %d events produced in %.1f s (%.0f/s), written %d, lost to a full ring %d,"
+                        + " read %d: %.0f events/s%n", n, elapsed / 1e9, n * 1e9 / elapsed,
+                after.emitted() - before.emitted(), after.lostFull() - before.lostFull(), read.get(),
+                read.get() * 1e9 / elapsed);
     }
 
     private static byte[] ack(byte[] syn) {

@@ -82,6 +82,8 @@ public final class Demo {
                 daemon.healthPort());
         System.out.printf("  %s --health 127.0.0.1:%d counters%n", Enilbd.distribution().resolve("bin/enilbctl"),
                 daemon.healthPort());
+        System.out.printf("  %s --health 127.0.0.1:%d flows --follow   (then the curl above)%n",
+                Enilbd.distribution().resolve("bin/enilbctl"), daemon.healthPort());
         System.out.printf("  curl -s 127.0.0.1:%d/metrics | grep ^enilb_service%n", daemon.healthPort());
         System.out.printf("  edit or remove the Service files in %s (changes apply within a second)%n",
                 daemon.configFile().getParent().resolve("services"));

@@ -212,6 +212,21 @@ public final class Enilbd implements AutoCloseable {
         }
     }
 
+    /**
+     * The samples of /metrics whose name starts with {@code prefix}, by their series as printed
+     * (name and labels, e.g. {@code enilb_flow_events_lost_total{reason="rate"}}).
+     */
+    public Map<String, Double> metrics(String prefix) {
+        Map<String, Double> out = new java.util.TreeMap<>();
+        for (String line : get("/metrics").body().lines().toList()) {
+            if (line.startsWith(prefix)) {
+                int space = line.lastIndexOf(' ');
+                out.put(line.substring(0, space), Double.parseDouble(line.substring(space + 1)));
+            }
+        }
+        return out;
+    }
+
     public String logText() {
         try {
             return Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "";

@@ -17,6 +17,12 @@ public final class Addresses {
     /** {@link io.enilb.bus.PodAttachment}, published by attach after a pod was detached/forgotten; no reply. */
     public static final String POD_DETACHED = "enilb.pod.detached";
 
+    /** {@link io.enilb.bus.Flow}, published by flows for every flow event of the datapath it reads; no reply. */
+    public static final String FLOWS = "enilb.flows";
+
+    /** Sent to flows (any body); the reply is a {@link io.enilb.bus.RecentFlows} of the events it keeps. */
+    public static final String FLOWS_RECENT = "enilb.flows.recent";
+
     /** {@link io.enilb.bus.Readiness}, published by each verticle when its readiness changes; no reply. */
     public static final String READINESS = "enilb.readiness";
 }

@@ -56,6 +56,8 @@ public final class HealthVerticle extends VerticleBase {
     private String probeHost;
     private int probePortWanted;
     private HttpServer probeServer;
+    /** Routes other capabilities add to this server (GET /v1/flows); health does not know them. */
+    private final List<java.util.function.Consumer<Router>> mounts = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /**
      * @param host     address to listen on ({@code health.listen}), e.g. 127.0.0.1 or 0.0.0.0
@@ -75,6 +77,12 @@ public final class HealthVerticle extends VerticleBase {
         this.registry = Objects.requireNonNull(registry, "registry");
         this.sources = sources == null ? HealthSources.NONE : sources;
         this.required = List.copyOf(required);
+    }
+
+    /** Adds routes to the server this verticle starts; call before deploying it. */
+    public HealthVerticle mount(java.util.function.Consumer<Router> routes) {
+        mounts.add(Objects.requireNonNull(routes, "routes"));
+        return this;
     }
 
     /** The port the server listens on (useful with port 0); -1 before start. */
@@ -100,6 +108,7 @@ public final class HealthVerticle extends VerticleBase {
         router.get("/v1/endpoints").handler(ctx -> json(ctx, () -> StateJson.endpoints(sources.attachmentsNow())));
         router.get("/v1/programs").handler(ctx ->
                 json(ctx, () -> StateJson.programs(sources.datapathNow(), sources.attachmentsNow())));
+        mounts.forEach(m -> m.accept(router));
         return consumer.completion()
                 .compose(v -> vertx.createHttpServer().requestHandler(router).listen(port, host))
                 .onSuccess(s -> {

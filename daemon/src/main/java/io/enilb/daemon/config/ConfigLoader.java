@@ -99,6 +99,10 @@ public final class ConfigLoader {
         key("conntrack.gc-interval-min", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 1);
         key("conntrack.gc-interval-max", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 300);
         key("state.dir", Kind.PATH, "/var/lib/enilb");
+        key("flows.rate", Kind.intRange(0, 1_000_000), 1000);
+        key("flows.burst", Kind.intRange(1, 1_000_000), 1000);
+        key("flows.recent", Kind.intRange(1, 100_000), 1000);
+        key("flows.queue-capacity", Kind.intRange(1, 1_000_000), 8192);
     }
 
     private void key(String name, Kind kind, Object defaultValue) {
@@ -184,7 +188,9 @@ public final class ConfigLoader {
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
                 conntrack(typed, fromEnv),
-                new EnilbConfig.State(path(typed, "state.dir")));
+                new EnilbConfig.State(path(typed, "state.dir")),
+                new EnilbConfig.Flows((Integer) typed.get("flows.rate"), (Integer) typed.get("flows.burst"),
+                        (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")));
     }
 
     /** The conntrack section, with the checks that span keys. */

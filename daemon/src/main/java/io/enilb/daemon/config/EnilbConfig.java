@@ -12,7 +12,7 @@ import java.util.Optional;
  * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
-                          Bpf bpf, NatMap natmap, Conntrack conntrack, State state) {
+                          Bpf bpf, NatMap natmap, Conntrack conntrack, State state, Flows flows) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -25,6 +25,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(natmap, "natmap");
         Objects.requireNonNull(conntrack, "conntrack");
         Objects.requireNonNull(state, "state");
+        Objects.requireNonNull(flows, "flows");
     }
 
     /** Where Services and EndpointSlices come from. */
@@ -94,6 +95,10 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
 
     /** {@code state.*}: where the daemon keeps state across restarts. */
     public record State(Path dir) {
+    }
+
+    /** {@code flows.*}: flow events (per CPU rate and burst the datapath may emit; events kept; hand-off queue). */
+    public record Flows(int rate, int burst, int recent, int queueCapacity) {
     }
 
     /** The configuration {@code io.enilb.watch.WatcherVerticle} reads. */

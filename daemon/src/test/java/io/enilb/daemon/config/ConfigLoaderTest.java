@@ -50,7 +50,8 @@ class ConfigLoaderTest {
             new EnilbConfig.NatMap(1024, 5, 200_000),
             new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
                     Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
-            new EnilbConfig.State(Path.of("/var/lib/enilb")));
+            new EnilbConfig.State(Path.of("/var/lib/enilb")),
+            new EnilbConfig.Flows(1000, 1000, 1000, 8192));
 
     private static ConfigLoader loader(Map<String, String> env) {
         return new ConfigLoader(vertx, env, () -> "host-a", BPF_OBJECT);
@@ -123,6 +124,7 @@ class ConfigLoaderTest {
                   gc-interval-min: 2
                   gc-interval-max: 60
                 state: {dir: /var/lib/enilb2}
+                flows: {rate: 50, burst: 10, recent: 200, queue-capacity: 64}
                 """);
         assertThat(join(loader(Map.of()).load(file))).isEqualTo(new EnilbConfig(
                 EnilbConfig.Source.KUBERNETES,
@@ -138,7 +140,8 @@ class ConfigLoaderTest {
                 new EnilbConfig.NatMap(64, 0, 1000),
                 new EnilbConfig.Conntrack(Duration.ofSeconds(30), Duration.ofDays(1), Duration.ofSeconds(5),
                         Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
-                new EnilbConfig.State(Path.of("/var/lib/enilb2"))));
+                new EnilbConfig.State(Path.of("/var/lib/enilb2")),
+                new EnilbConfig.Flows(50, 10, 200, 64)));
     }
 
     @Test
