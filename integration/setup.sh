@@ -49,6 +49,11 @@ if [[ " ${missing[*]:-} " == *" prometheus "* ]] && command -v systemctl >/dev/n
   systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
+# prometheus's package starts a server on install; only its promtool is wanted.
+if [[ " ${missing[*]:-} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
 # The BPF filesystem holds the pinned maps that outlive the daemon.
 if ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf
