@@ -92,8 +92,12 @@ public final class FlowsVerticle extends VerticleBase {
         consumers.add(bus.<PodAttachment>localConsumer(Addresses.POD_ATTACHED, m -> names.attached(m.body())));
         consumers.add(bus.<PodAttachment>localConsumer(Addresses.POD_DETACHED, m -> names.detached(m.body())));
         consumers.add(bus.localConsumer(Addresses.FLOWS_RECENT, m -> {
-            CountsAt k = kernelCounts();
-            m.reply(new RecentFlows(List.copyOf(recent), k.counts.lostRate(), k.counts.lostFull(), lostDaemon.get()));
+            List<Flow> now = List.copyOf(recent);
+            // the kernel's counts are a map read: a worker's job, not the event loop's
+            vertx.executeBlocking(this::kernelCounts, false).onComplete(k -> {
+                FlowLimiter c = k.succeeded() ? k.result().counts : FlowLimiter.ZERO;
+                m.reply(new RecentFlows(now, c.lostRate(), c.lostFull(), lostDaemon.get()));
+            });
         }));
         registerMeters();
         return vertx.executeBlocking(() -> {
