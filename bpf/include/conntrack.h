@@ -74,126 +74,45 @@ static __always_inline __u64 ct_lifetime(__u8 state)
 
 /* The state a flow's first packet puts it in (a TCP flow may be picked up mid-stream, e.g.
  * after its entry expired while idle). */
+static __always_inline __u8 ct_initial_state_of(__u8 proto, __u8 tcp_flags)
+{
+	if (proto != IPPROTO_TCP)
+		return CT_OTHER;
+	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		return CT_CLOSING;
+	return tcp_syn_only(proto, tcp_flags) ? CT_SYN_SENT : CT_ESTABLISHED;
+}
+
 static __always_inline __u8 ct_initial_state(const struct tuple4 *t)
 {
-	if (t->proto != IPPROTO_TCP)
-		return CT_OTHER;
-	if (t->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		return CT_CLOSING;
-	return is_tcp_syn_only(t) ? CT_SYN_SENT : CT_ESTABLISHED;
+	return ct_initial_state_of(t->proto, t->tcp_flags);
 }
 
 /* The state after a packet of the flow in direction dir: anything from the backend or more
  * than a SYN from the client establishes; a FIN or RST either way closes; a client's SYN on
  * a closing tuple is a new connection. */
-static __always_inline __u8 ct_next_state(__u8 state, const struct tuple4 *t, __u8 dir)
+static __always_inline __u8 ct_next_state_of(__u8 state, __u8 proto, __u8 tcp_flags, __u8 dir)
 {
-	if (t->proto != IPPROTO_TCP)
+	if (proto != IPPROTO_TCP)
 		return CT_OTHER;
-	if (t->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		return CT_CLOSING;
-	if (is_tcp_syn_only(t) && dir == CT_DIR_ORIGINAL)
+	if (tcp_syn_only(proto, tcp_flags) && dir == CT_DIR_ORIGINAL)
 		return state == CT_CLOSING ? CT_SYN_SENT : state;
 	return state == CT_SYN_SENT ? CT_ESTABLISHED : state;
 }
 
-/* The key of a packet as it is, in direction dir, of the pod in namespace cookie. */
-static __always_inline void ct_key_of(struct ct_key *k, __u64 cookie, const struct tuple4 *t, __u8 dir)
+static __always_inline __u8 ct_next_state(__u8 state, const struct tuple4 *t, __u8 dir)
 {
-	k->netns_cookie = cookie;
-	k->saddr = t->saddr;
-	k->daddr = t->daddr;
-	k->sport = t->sport;
-	k->dport = t->dport;
-	k->proto = t->proto;
-	k->dir = dir;
-	k->pad = 0;
+	return ct_next_state_of(state, t->proto, t->tcp_flags, dir);
 }
 
-/* The other direction's entry, derived from one entry alone: the original's translation is
- * the reply's source and the reply's translation the original's destination. */
-static __always_inline void ct_twin(const struct ct_key *k, const struct ct_value *v, struct ct_key *tk,
-				    struct ct_value *tv)
-{
-	*tv = *v;
-	tk->netns_cookie = k->netns_cookie;
-	tk->proto = k->proto;
-	tk->pad = 0;
-	if (k->dir == CT_DIR_ORIGINAL) {
-		tk->dir = CT_DIR_REPLY;
-		tk->saddr = v->nat_addr;
-		tk->sport = v->nat_port;
-		tk->daddr = k->saddr;
-		tk->dport = k->sport;
-		tv->nat_addr = k->daddr;
-		tv->nat_port = k->dport;
-	} else {
-		tk->dir = CT_DIR_ORIGINAL;
-		tk->saddr = k->daddr;
-		tk->sport = k->dport;
-		tk->daddr = v->nat_addr;
-		tk->dport = v->nat_port;
-		tv->nat_addr = k->saddr;
-		tv->nat_port = k->sport;
-	}
-}
-
-/* Copies the entry under k to v: 0, or -1 when there is none. The copy is what the packet
- * uses: the element may be recycled by a concurrent update. */
-static __always_inline int ct_lookup(const struct ct_key *k, struct ct_value *v)
-{
-	struct ct_value *p = bpf_map_lookup_elem(&enilb_ct4_v2, k);
-
-	if (!p)
-		return -1;
-	*v = *p;
-	return 0;
-}
-
-/* An expired entry counts as absent: the next write of its tuple replaces it, the GC removes
- * the rest. Sets *now (the clock is read only for packets that found an entry). */
-static __always_inline int ct_live(struct ct_key *k, struct ct_value *v, __u64 *now)
-{
-	if (ct_lookup(k, v))
-		return 0;
-	*now = ct_now();
-	return v->expires_ns >= *now;
-}
-
-/* Writes both entries of a flow, the twin first: a new flow's original entry goes last, so
- * that once later packets find it their replies are already translatable. A new flow that
- * does not fit leaves nothing behind; an existing key is always replaced, even in a full
- * table. Returns 0 or the negative errno (E2BIG: full). */
-static __always_inline int ct_store(const struct ct_key *k, const struct ct_value *v, int fresh)
-{
-	struct ct_key tk;
-	struct ct_value tv;
-	int err;
-
-	ct_twin(k, v, &tk, &tv);
-	err = bpf_map_update_elem(&enilb_ct4_v2, &tk, &tv, BPF_ANY);
-	if (err)
-		return err;
-	err = bpf_map_update_elem(&enilb_ct4_v2, k, v, BPF_ANY);
-	if (err && fresh)
-		bpf_map_delete_elem(&enilb_ct4_v2, &tk);
-	return err;
-}
-
-/* After a packet of a live flow: a changed state, or an expiry more than 1/8 of the lifetime
- * behind, rewrites both entries (re-creating a twin that went missing); any other packet
- * writes nothing, so a busy flow does not cost a map update per packet. */
-static __always_inline void ct_refresh(const struct ct_key *k, struct ct_value *v, __u8 state, __u64 now)
-{
-	__u64 lifetime = ct_lifetime(state);
-
-	/* unsigned: a lifetime configured shorter than the one stored also refreshes */
-	if (state == v->state && now + lifetime - v->expires_ns <= lifetime / 8)
-		return;
-	v->state = state;
-	v->expires_ns = now + lifetime;
-	ct_store(k, v, 0);
-}
+#define CT_TUPLE struct tuple4
+#define CT_KEY struct ct_key
+#define CT_VALUE struct ct_value
+#define CT_MAP enilb_ct4_v2
+#define CT_FN(name) ct_##name
+#include "conntrack_family.h"
 
 /* Translates a reply (backend -> client, parsed into t) back to ClusterIP -> client from its
  * conntrack entry. Returns the tc verdict: TC_ACT_UNSPEC for a packet of no live enilb flow (or

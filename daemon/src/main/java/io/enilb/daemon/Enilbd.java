@@ -240,6 +240,13 @@ public final class Enilbd {
         sizes.put(MapNames.BACKENDS, bpf.maxBackends());
         sizes.put(MapNames.CONNTRACK, bpf.ctSize());
         sizes.put(MapNames.PODS, bpf.maxPods());
+        // IPv6: the same limits per family (service ids are one space, see Maps)
+        sizes.put(MapNames.SERVICES6, bpf.maxServices());
+        sizes.put(MapNames.REV_NAT6, bpf.maxServices());
+        sizes.put(MapNames.SLOTS6, bpf.maxBackends());
+        sizes.put(MapNames.BACKENDS6, bpf.maxBackends());
+        sizes.put(MapNames.CONNTRACK6, bpf.ctSize());
+        sizes.put(MapNames.PODS6, bpf.maxPods());
         return sizes;
     }
 
