@@ -75,7 +75,7 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 #define EG_CT_CLEAR_PAD(ct) ((ct)->pad = 0)
 /* flow events carry IPv4 addresses (struct flow_event); IPv6 flows emit none yet */
 #define EG_EVENT_REFUSED(k, svc_id, type, reason, now)
-#define EG_EVENT_NEW(k, ct, via, now)
+#define EG_EVENT_NEW(k, ct, via, now) ((void)(via))
 #include "egress_family.h"
 
 /* Tail-called by enilb_egress for every packet that is not IPv4 (family6.h). */
