@@ -12,6 +12,7 @@ import io.enilb.bpf.Structs.SvcStats;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.bpf.Structs.VipKey;
 import io.enilb.bpf.Structs.VipValue;
+import io.enilb.model.IpFamily;
 
 /**
  * The maps the nat-map writer programs (maps.h: enilb_svc4, enilb_slot4, enilb_be4, enilb_rnat4,
@@ -54,6 +55,11 @@ public record NatMaps(
     public static NatMaps of(Maps maps) {
         return new NatMaps(maps.services(), maps.slots(), maps.backends(), maps.revNat(), maps.clusterIps(),
                 svcId -> maps.serviceStats().setAll(svcId, SvcStats.ZERO));
+    }
+
+    /** The IPv4 maps as the writer programs them. */
+    NatFamily<SvcKey, Integer, BackendEntry, RevNatValue, VipKey> ipv4() {
+        return new NatFamily<>(IpFamily.IPV4, services, slots, backends, revNat, clusterIps, NatFamily.IPV4);
     }
 
     public int maxServices() {
