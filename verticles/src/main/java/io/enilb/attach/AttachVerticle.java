@@ -2,6 +2,7 @@ package io.enilb.attach;
 
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.Ipv4;
+import io.enilb.model.IpFamily;
 import io.enilb.bpf.PodDatapath;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
@@ -32,7 +33,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
-import java.util.regex.Pattern;
 
 /**
  * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD
@@ -53,8 +53,6 @@ public final class AttachVerticle extends VerticleBase {
     private static final Logger LOG = LoggerFactory.getLogger(AttachVerticle.class);
     /** Readiness component name. */
     public static final String COMPONENT = "cni-socket";
-    private static final Pattern IPV4 =
-            Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
     private static final Set<String> DEVICE_GONE = Set.of("ENODEV", "ENOENT", "ENXIO");
 
     private final PodDatapath datapath;
@@ -228,7 +226,7 @@ public final class AttachVerticle extends VerticleBase {
     }
 
     private static List<Integer> ipv4(PodAttachment pod) {
-        return pod.ips().stream().map(Ipv4::parse).toList();
+        return pod.ips().stream().filter(ip -> IpFamily.of(ip) == IpFamily.IPV4).map(Ipv4::parse).toList();
     }
 
     /** Called on a socket thread: hands the request to the event loop, returns the reply's future. */
@@ -281,10 +279,10 @@ public final class AttachVerticle extends VerticleBase {
             throw new CniFailure(CniWire.INVALID_CONFIG, "enilb is a chained plugin: ADD needs a prevResult",
                     "put enilb after the plugin that creates the pod's interface");
         }
-        List<String> ips = ipv4Addresses(result);
+        List<String> ips = addresses(result);
         if (ips.isEmpty()) {
-            throw new CniFailure(CniWire.INVALID_CONFIG, "prevResult has no IPv4 address in ips",
-                    "enilb serves IPv4 pods");
+            throw new CniFailure(CniWire.INVALID_CONFIG, "prevResult has no IP address in ips",
+                    "enilb serves IPv4, IPv6 and dual-stack pods: the previous plugin must assign an address");
         }
         if (!datapathLoaded.getAsBoolean()) {
             throw new CniFailure(CniWire.TRY_AGAIN_LATER, "enilb's datapath is not loaded yet");
@@ -486,8 +484,11 @@ public final class AttachVerticle extends VerticleBase {
         return printed;
     }
 
-    /** The IPv4 addresses (without prefix length) in prevResult's ips. */
-    static List<String> ipv4Addresses(JsonObject prevResult) {
+    /**
+     * The IPv4 and IPv6 addresses in prevResult's ips, without prefix length, in canonical text
+     * ({@link IpFamily#canonical}), in the order given; anything else is left out.
+     */
+    static List<String> addresses(JsonObject prevResult) {
         List<String> found = new ArrayList<>();
         Object ips = prevResult.getValue("ips");
         if (!(ips instanceof JsonArray array)) {
@@ -496,8 +497,8 @@ public final class AttachVerticle extends VerticleBase {
         for (Object ip : array) {
             if (ip instanceof JsonObject entry && entry.getValue("address") instanceof String address) {
                 int slash = address.indexOf('/');
-                String bare = slash < 0 ? address : address.substring(0, slash);
-                if (IPV4.matcher(bare).matches()) {
+                String bare = IpFamily.canonical(slash < 0 ? address : address.substring(0, slash));
+                if (bare != null && !found.contains(bare)) {
                     found.add(bare);
                 }
             }
