@@ -12,6 +12,7 @@
 #include "fib.h"
 #include "frag.h"
 #include "guard.h"
+#include "family6.h"
 
 /* Whether a live flow keeps the translation its entry holds. It does while its backend is
  * still the one it chose (same id, address, port and service: ids are recycled eventually),
@@ -194,6 +195,8 @@ int enilb_egress(struct __sk_buff *skb)
 	int rc;
 
 	rc = parse_flow4(skb, &t);
+	if (rc == PARSE_NOT_IPV4)
+		return to_family6(skb, FAMILY6_EGRESS);
 	if (rc != PARSE_FLOW)
 		return egress_untranslated(skb, &t, rc);
 	sk.addr = t.daddr;

@@ -3,24 +3,49 @@ package io.enilb.bpf;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.ToLongFunction;
 
 import io.enilb.bpf.Structs.CtKey;
+import io.enilb.bpf.Structs.CtKey6;
 import io.enilb.bpf.Structs.CtValue;
+import io.enilb.bpf.Structs.CtValue6;
 
 /**
  * Removes expired conntrack entries. The datapath already treats an expired entry as absent;
  * removing it gives its room back, which a full table (it never evicts) needs before new flows
  * can be recorded. One sweep walks the whole map with batch lookups and deletes each expired
  * entry after reading it once more, so that an entry a packet refreshed in the meantime stays.
- * Blocking and single-threaded: run it on a worker, never on an event loop.
+ * Blocking and single-threaded: run it on a worker, never on an event loop. One instance per
+ * table: {@link #v4} for {@code enilb_ct4_v2}, {@link #v6} for {@code enilb_ct6_v2}; both kinds of
+ * entry carry the same expiry (CLOCK_MONOTONIC ns).
+ *
+ * @param <K> the table's key
+ * @param <V> the table's value
  */
-public final class ConntrackGc {
+public final class ConntrackGc<K, V> {
     private static final int BATCH = 4096;
 
-    private final BpfMap<CtKey, CtValue> conntrack;
+    private final BpfMap<K, V> conntrack;
+    private final ToLongFunction<V> expiresNs;
 
-    public ConntrackGc(BpfMap<CtKey, CtValue> conntrack) {
+    public ConntrackGc(BpfMap<K, V> conntrack, ToLongFunction<V> expiresNs) {
         this.conntrack = conntrack;
+        this.expiresNs = expiresNs;
+    }
+
+    /** The collector of the IPv4 table. */
+    public static ConntrackGc<CtKey, CtValue> v4(BpfMap<CtKey, CtValue> conntrack) {
+        return new ConntrackGc<>(conntrack, CtValue::expiresNs);
+    }
+
+    /** The collector of the IPv6 table. */
+    public static ConntrackGc<CtKey6, CtValue6> v6(BpfMap<CtKey6, CtValue6> conntrack) {
+        return new ConntrackGc<>(conntrack, CtValue6::expiresNs);
+    }
+
+    /** Whether the datapath still follows an entry expiring at {@code expires} at {@code nowNs}. */
+    private static boolean liveAt(long expires, long nowNs) {
+        return expires - nowNs >= 0;
     }
 
     /**
@@ -50,22 +75,22 @@ public final class ConntrackGc {
     /** {@link #sweep(long)} with {@code afterWalk} run between the walk and the deletes (tests: a racing refresh). */
     GcResult sweep(long nowNs, Runnable afterWalk) {
         long start = System.nanoTime();
-        List<CtKey> expired = new ArrayList<>();
+        List<K> expired = new ArrayList<>();
         long scanned = conntrack.forEachBatch(BATCH, (key, value) -> {
-            if (!value.liveAt(nowNs)) {
+            if (!liveAt(expiresNs.applyAsLong(value), nowNs)) {
                 expired.add(key);
             }
         });
         afterWalk.run();
         long removed = 0;
         long refreshed = 0;
-        for (CtKey key : expired) {
+        for (K key : expired) {
             // read again right before the delete: a packet may have refreshed it since the walk
-            Optional<CtValue> current = conntrack.get(key);
+            Optional<V> current = conntrack.get(key);
             if (current.isEmpty()) {
                 continue;
             }
-            if (current.get().liveAt(nowNs)) {
+            if (liveAt(expiresNs.applyAsLong(current.get()), nowNs)) {
                 refreshed++;
             } else if (conntrack.delete(key)) {
                 removed++;
