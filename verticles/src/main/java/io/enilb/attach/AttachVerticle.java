@@ -2,6 +2,7 @@ package io.enilb.attach;
 
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
 import io.enilb.model.IpFamily;
 import io.enilb.bpf.PodDatapath;
 import io.enilb.bus.Addresses;
@@ -36,7 +37,7 @@ import java.util.function.Supplier;
 
 /**
  * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD
- * registers the pod's IPv4 addresses for the datapath's source check, puts enilb's
+ * registers the pod's IPv4 and IPv6 addresses for the datapath's source check, puts enilb's
  * programs on the pod's NIC and loopback and remembers the pod in the state directory; DEL takes
  * them off and forgets it; CHECK verifies; GC forgets what the runtime no longer knows; STATUS
  * says whether enilb can serve ADD. On start, remembered pods whose namespace still exists get
@@ -193,9 +194,9 @@ public final class AttachVerticle extends VerticleBase {
 
     // --- source verification: the pod's addresses in the datapath's pods map, under its netns cookie
 
-    /** Registers the pod's IPv4 addresses under its namespace's cookie and returns the cookie; blocks. */
+    /** Registers the pod's IPv4 and IPv6 addresses under its namespace's cookie and returns the cookie; blocks. */
     private long registerSources(PodAttachment pod) {
-        long cookie = datapath.registerAddresses(Path.of(pod.netns()), ipv4(pod));
+        long cookie = datapath.registerAddresses(Path.of(pod.netns()), ipv4(pod), ipv6(pod));
         cookies.put(key(pod.containerId(), pod.ifName()), cookie);
         return cookie;
     }
@@ -204,7 +205,7 @@ public final class AttachVerticle extends VerticleBase {
     private void forgetSources(String key, PodAttachment pod) {
         Long cookie = cookies.remove(key);
         if (cookie != null && pod != null) {
-            datapath.forgetAddresses(cookie, ipv4(pod));
+            datapath.forgetAddresses(cookie, ipv4(pod), ipv6(pod));
         }
     }
 
@@ -217,7 +218,7 @@ public final class AttachVerticle extends VerticleBase {
         if (stored.netnsCookie() != 0 && !stored.bootId().isEmpty()
                 && stored.bootId().equals(AttachmentStore.currentBootId())) {
             try {
-                datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()));
+                datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()), ipv6(stored.pod()));
             } catch (RuntimeException e) {
                 LOG.warn("pod {}: addresses {} could not be forgotten: {}",
                         label(stored.pod().containerId(), stored.pod().ifName()), stored.pod().ips(), e.getMessage());
@@ -227,6 +228,10 @@ public final class AttachVerticle extends VerticleBase {
 
     private static List<Integer> ipv4(PodAttachment pod) {
         return pod.ips().stream().filter(ip -> IpFamily.of(ip) == IpFamily.IPV4).map(Ipv4::parse).toList();
+    }
+
+    private static List<Ipv6> ipv6(PodAttachment pod) {
+        return pod.ips().stream().filter(ip -> IpFamily.of(ip) == IpFamily.IPV6).map(Ipv6::parse).toList();
     }
 
     /** Called on a socket thread: hands the request to the event loop, returns the reply's future. */

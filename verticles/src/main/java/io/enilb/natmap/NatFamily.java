@@ -1,14 +1,19 @@
 package io.enilb.natmap;
 
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
 import io.enilb.bpf.KeyValueMap;
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.BackendEntry6;
 import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.RevNatValue6;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcKey6;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.bpf.Structs.VipKey;
+import io.enilb.bpf.Structs.VipKey6;
 import io.enilb.bpf.Structs.VipValue;
 import io.enilb.model.IpFamily;
 
@@ -111,6 +116,63 @@ record NatFamily<K, A, B, R, V>(
 
         @Override
         public Integer vipAddress(VipKey vip) {
+            return vip.addr();
+        }
+    };
+
+    static final Layout<SvcKey6, Ipv6, BackendEntry6, RevNatValue6, VipKey6> IPV6 = new Layout<>() {
+        @Override
+        public Ipv6 parse(String address) {
+            return Ipv6.parse(address);
+        }
+
+        @Override
+        public String format(Ipv6 address) {
+            return address.toString();
+        }
+
+        @Override
+        public SvcKey6 frontend(Ipv6 address, int port, int proto) {
+            return new SvcKey6(address, port, proto);
+        }
+
+        @Override
+        public Ipv6 frontendAddress(SvcKey6 frontend) {
+            return frontend.addr();
+        }
+
+        @Override
+        public BackendEntry6 backend(Ipv6 address, int port, boolean terminating, int svcId) {
+            return new BackendEntry6(address, port, terminating ? BackendEntry.TERMINATING : 0, svcId);
+        }
+
+        @Override
+        public Ipv6 backendAddress(BackendEntry6 backend) {
+            return backend.addr();
+        }
+
+        @Override
+        public int backendPort(BackendEntry6 backend) {
+            return backend.port();
+        }
+
+        @Override
+        public int backendSvcId(BackendEntry6 backend) {
+            return backend.svcId();
+        }
+
+        @Override
+        public RevNatValue6 revNat(Ipv6 address, int port) {
+            return new RevNatValue6(address, port);
+        }
+
+        @Override
+        public VipKey6 vip(Ipv6 address) {
+            return new VipKey6(address);
+        }
+
+        @Override
+        public Ipv6 vipAddress(VipKey6 vip) {
             return vip.addr();
         }
     };

@@ -90,7 +90,8 @@ public final class NatMapWriter {
         this.serviceIds = new IdAllocator<>(1, maps.maxServices() - 1);
         this.backendIds = new IdAllocator<>(1, MAX_BACKEND_ID);
         this.families = List.of(
-                new FamilyWriter<>(maps.ipv4(), maps.counters(), serviceIds, backendIds));
+                new FamilyWriter<>(maps.ipv4(), maps.counters(), serviceIds, backendIds),
+                new FamilyWriter<>(maps.ipv6(), maps.counters(), serviceIds, backendIds));
     }
 
     /**
