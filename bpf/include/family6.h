@@ -28,7 +28,9 @@ struct {
  * filled: nothing of IPv6 is translated then, and the packet goes on as it is). */
 static __always_inline int to_family6(struct __sk_buff *skb, __u32 index)
 {
+#ifndef ENILB_NO_FAMILY6	/* defined only for EgressBench's baseline: IPv4 without the dispatch */
 	bpf_tail_call(skb, &enilb_family6, index);
+#endif
 	return TC_ACT_UNSPEC;
 }
 

@@ -2,7 +2,7 @@ package io.enilb.bpf;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
+
 import java.util.function.ToLongFunction;
 
 import io.enilb.bpf.Structs.CtKey;
@@ -25,27 +25,31 @@ import io.enilb.bpf.Structs.CtValue6;
 public final class ConntrackGc<K, V> {
     private static final int BATCH = 4096;
 
-    private final BpfMap<K, V> conntrack;
+    private final KeyValueMap<K, V> conntrack;
     private final ToLongFunction<V> expiresNs;
 
-    public ConntrackGc(BpfMap<K, V> conntrack, ToLongFunction<V> expiresNs) {
+    /**
+     * Over a kernel table ({@code Maps.conntrack()} / {@code conntrack6()}), or an
+     * {@link InMemoryMap} for tests without root; {@code expiresNs} reads an entry's expiry.
+     */
+    public ConntrackGc(KeyValueMap<K, V> conntrack, ToLongFunction<V> expiresNs) {
         this.conntrack = conntrack;
         this.expiresNs = expiresNs;
     }
 
     /** The collector of the IPv4 table. */
-    public static ConntrackGc<CtKey, CtValue> v4(BpfMap<CtKey, CtValue> conntrack) {
+    public static ConntrackGc<CtKey, CtValue> v4(KeyValueMap<CtKey, CtValue> conntrack) {
         return new ConntrackGc<>(conntrack, CtValue::expiresNs);
     }
 
     /** The collector of the IPv6 table. */
-    public static ConntrackGc<CtKey6, CtValue6> v6(BpfMap<CtKey6, CtValue6> conntrack) {
+    public static ConntrackGc<CtKey6, CtValue6> v6(KeyValueMap<CtKey6, CtValue6> conntrack) {
         return new ConntrackGc<>(conntrack, CtValue6::expiresNs);
     }
 
-    /** Whether the datapath still follows an entry expiring at {@code expires} at {@code nowNs}. */
-    private static boolean liveAt(long expires, long nowNs) {
-        return expires - nowNs >= 0;
+    /** Whether the datapath still follows the entry at {@code nowNs} (as CtValue.liveAt). */
+    private boolean liveAt(V value, long nowNs) {
+        return expiresNs.applyAsLong(value) - nowNs >= 0;
     }
 
     /**
@@ -53,7 +57,7 @@ public final class ConntrackGc<K, V> {
      *
      * @param scanned   entries read
      * @param removed   expired entries deleted
-     * @param live      entries not expired (including those refreshed during the pass)
+     * @param live      entries scanned and not removed (including those refreshed during the pass)
      * @param capacity  the table's max_entries
      * @param elapsedNs wall time of the pass
      */
@@ -77,26 +81,14 @@ public final class ConntrackGc<K, V> {
         long start = System.nanoTime();
         List<K> expired = new ArrayList<>();
         long scanned = conntrack.forEachBatch(BATCH, (key, value) -> {
-            if (!liveAt(expiresNs.applyAsLong(value), nowNs)) {
+            if (!liveAt(value, nowNs)) {
                 expired.add(key);
             }
         });
         afterWalk.run();
-        long removed = 0;
-        long refreshed = 0;
-        for (K key : expired) {
-            // read again right before the delete: a packet may have refreshed it since the walk
-            Optional<V> current = conntrack.get(key);
-            if (current.isEmpty()) {
-                continue;
-            }
-            if (liveAt(expiresNs.applyAsLong(current.get()), nowNs)) {
-                refreshed++;
-            } else if (conntrack.delete(key)) {
-                removed++;
-            }
-        }
-        long live = scanned - expired.size() + refreshed;
+        // read again right before each delete: a packet may have refreshed the entry since the walk
+        long removed = conntrack.deleteIf(expired, v -> !liveAt(v, nowNs));
+        long live = scanned - removed;
         return new GcResult(scanned, removed, live, conntrack.maxEntries(), System.nanoTime() - start);
     }
 }

@@ -90,6 +90,25 @@ class TcCoexistenceTest {
     }
 
     @Test
+    void attachingToAFreshDeviceLogsNoLibbpfWarning() {
+        String other = "enilb-h1-" + id + "-fresh";
+        run("ip", "netns", "add", other);
+        java.io.PrintStream stderr = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        try {
+            run("ip", "-n", other, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1");
+            System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+            // tc answers "no such filter" and "qdisc exists" on purpose: not worth a warning
+            dp.datapath.attach(netns(other), "eth0");
+            dp.datapath.attach(netns(other), "eth0");
+        } finally {
+            System.setErr(stderr);
+            quietly("ip", "netns", "del", other);
+        }
+        assertThat(captured.toString(StandardCharsets.UTF_8)).doesNotContain("WARN");
+    }
+
+    @Test
     void aServiceFlowIsTranslatedBothWaysOnRealTraffic() {
         dp.service(2, VIP, 53, Packets.UDP, 0, DatapathFixture.Be.active(PEER_IP, 5353));
         servers.add(start("nsenter", "--net=" + netns(peer), "python3", "-c",
@@ -123,11 +142,11 @@ class TcCoexistenceTest {
                         + "for i in range(" + count + "): s.sendto(b'x',('" + ip + "'," + port + "))");
     }
 
-    private static Path netns(String name) {
+    static Path netns(String name) {
         return Path.of("/run/netns", name);
     }
 
-    private static Process start(String... command) {
+    static Process start(String... command) {
         try {
             Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
             String first = new String(p.getInputStream().readNBytes(6), StandardCharsets.UTF_8);
@@ -153,7 +172,7 @@ class TcCoexistenceTest {
         }
     }
 
-    private static void quietly(String... command) {
+    static void quietly(String... command) {
         try {
             new ProcessBuilder(command).redirectErrorStream(true).start().waitFor(30, TimeUnit.SECONDS);
         } catch (IOException | InterruptedException e) {

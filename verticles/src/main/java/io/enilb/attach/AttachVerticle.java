@@ -226,6 +226,19 @@ public final class AttachVerticle extends VerticleBase {
         }
     }
 
+    /** After an ADD again for the same container and interface: what the earlier ADD registered and this one did not. */
+    private void forgetReplaced(PodAttachment previous, Long previousCookie, PodAttachment pod, long cookie) {
+        if (previous == null || previousCookie == null) {
+            return;
+        }
+        boolean sameNetns = previousCookie == cookie;
+        List<Integer> stale = ipv4(previous).stream().filter(addr -> !sameNetns || !ipv4(pod).contains(addr)).toList();
+        List<Ipv6> stale6 = ipv6(previous).stream().filter(addr -> !sameNetns || !ipv6(pod).contains(addr)).toList();
+        if (!stale.isEmpty() || !stale6.isEmpty()) {
+            datapath.forgetAddresses(previousCookie, stale, stale6);
+        }
+    }
+
     private static List<Integer> ipv4(PodAttachment pod) {
         return pod.ips().stream().filter(ip -> IpFamily.of(ip) == IpFamily.IPV4).map(Ipv4::parse).toList();
     }
@@ -299,6 +312,9 @@ public final class AttachVerticle extends VerticleBase {
                 throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
                         "CNI_NETNS " + netns + " is not a network namespace");
             }
+            String key = key(pod.containerId(), pod.ifName());
+            PodAttachment previous = attachments.get(key);
+            Long previousCookie = cookies.get(key);
             long cookie;
             try {
                 cookie = registerSources(pod);
@@ -316,6 +332,7 @@ public final class AttachVerticle extends VerticleBase {
                 }
                 throw e;
             }
+            forgetReplaced(previous, previousCookie, pod, cookie);
             return pod;
         }, false).map(saved -> {
             remember(saved);

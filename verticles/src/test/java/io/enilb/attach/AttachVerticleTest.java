@@ -379,6 +379,18 @@ class AttachVerticleTest {
     }
 
     @Test
+    void anAddAgainReplacesTheAddressesTheEarlierAddRegistered() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_A, nsA, "198.18.0.7"));
+
+        assertThat(datapath.registered).containsExactly(datapath.netnsCookie(nsA) + " 198.18.0.7");
+
+        assertOk(add(POD_A, nsA, "2001:db8:18::7"));
+        assertOk(add(POD_A, nsA, "2001:db8:18::8"));
+        assertThat(datapath.registered).as("IPv6 too").containsExactly(datapath.netnsCookie(nsA) + " 2001:db8:18::8");
+    }
+
+    @Test
     void aFailedAttachLeavesNoRegisteredAddress() throws Exception {
         datapath.failNextAttachWith = 19; // ENODEV
 
