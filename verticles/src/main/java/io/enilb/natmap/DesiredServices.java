@@ -112,19 +112,19 @@ final class DesiredServices<K, A> {
             if (clusterIp.family() != family.family()) {
                 continue;
             }
-            A vip = family.layout().parse(clusterIp.address());
+            A vip = family.layout().parse().apply(clusterIp.address());
             for (ServicePort port : clusterIp.ports()) {
                 List<DesiredBackend<A>> backends = new ArrayList<>();
                 Set<DesiredBackend<A>> seen = new HashSet<>();
                 for (Backend b : port.backends()) {
-                    DesiredBackend<A> backend = new DesiredBackend<>(family.layout().parse(b.ip()), b.port(),
+                    DesiredBackend<A> backend = new DesiredBackend<>(family.layout().parse().apply(b.ip()), b.port(),
                             b.state() == Backend.State.TERMINATING);
                     // one entry per address and port, whatever its state
                     if (seen.add(new DesiredBackend<>(backend.addr(), backend.port(), false))) {
                         backends.add(backend);
                     }
                 }
-                frontends.putIfAbsent(family.layout().frontend(vip, port.port(), port.protocol().number),
+                frontends.putIfAbsent(family.layout().frontend().make(vip, port.port(), port.protocol().number),
                         new Frontend<>(vip, port.port(), List.copyOf(backends), s.affinityTimeoutSeconds()));
             }
         }

@@ -103,14 +103,16 @@ final class FamilyWriter<K, A, B, R, V> {
         // a backend entry names its frontend's service id (ABI v2): terminating backends, which
         // no slot names, are adopted as well as active ones
         maps.backends().entries().forEach((id, e) -> {
-            K fk = byId.get(layout.backendSvcId(e));
-            if (fk != null && backendIds.adopt(new BackendRef(fk, layout.backendAddress(e), layout.backendPort(e)), id)) {
+            K fk = byId.get(layout.backendSvcId().applyAsInt(e));
+            BackendRef ref = fk == null ? null
+                    : new BackendRef(fk, layout.backendAddress().apply(e), layout.backendPort().applyAsInt(e));
+            if (ref != null && backendIds.adopt(ref, id)) {
                 written.get(fk).backends.put(id, e);
             } else {
                 backendIds.reserve(id);
             }
         });
-        maps.clusterIps().entries().forEach((k, v) -> clusterIpsWritten.put(layout.vipAddress(k), v.frontends()));
+        maps.clusterIps().entries().forEach((k, v) -> clusterIpsWritten.put(layout.vipAddress().apply(k), v.frontends()));
         syncClusterIps();
     }
 
@@ -247,16 +249,16 @@ final class FamilyWriter<K, A, B, R, V> {
         Map<A, Integer> addresses = new HashMap<>();
         written.forEach((fk, w) -> {
             if (w.service != null) {
-                addresses.merge(layout.frontendAddress(fk), 1, Integer::sum);
+                addresses.merge(layout.frontendAddress().apply(fk), 1, Integer::sum);
             }
         });
         addresses.forEach((addr, n) -> {
             if (!n.equals(clusterIpsWritten.get(addr))) {
                 try {
-                    maps.clusterIps().put(layout.vip(addr), new VipValue(n));
+                    maps.clusterIps().put(layout.vip().apply(addr), new VipValue(n));
                     clusterIpsWritten.put(addr, n);
                 } catch (RuntimeException e) {
-                    log.warn("ClusterIP {}: not written to {}: {}", layout.format(addr), maps.clusterIps().name(),
+                    log.warn("ClusterIP {}: not written to {}: {}", layout.format().apply(addr), maps.clusterIps().name(),
                             e.getMessage());
                 }
             }
@@ -264,10 +266,10 @@ final class FamilyWriter<K, A, B, R, V> {
         for (A addr : new ArrayList<>(clusterIpsWritten.keySet())) {
             if (!addresses.containsKey(addr)) {
                 try {
-                    maps.clusterIps().delete(layout.vip(addr));
+                    maps.clusterIps().delete(layout.vip().apply(addr));
                     clusterIpsWritten.remove(addr);
                 } catch (RuntimeException e) {
-                    log.warn("ClusterIP {}: not removed from {}: {}", layout.format(addr), maps.clusterIps().name(),
+                    log.warn("ClusterIP {}: not removed from {}: {}", layout.format().apply(addr), maps.clusterIps().name(),
                             e.getMessage());
                 }
             }
@@ -304,13 +306,13 @@ final class FamilyWriter<K, A, B, R, V> {
             }
             // the entry names its frontend's service id, so that the datapath can tell a conntrack
             // or affinity entry whose backend id now belongs to another Service (ABI v2)
-            backends.put(id.getAsInt(), layout.backend(b.addr(), b.port(), b.terminating(), w.svcId));
+            backends.put(id.getAsInt(), layout.backend().make(b.addr(), b.port(), b.terminating(), w.svcId));
             if (!b.terminating()) {
                 slots.put(slots.size(), id.getAsInt());
             }
         }
         return new FrontendPlan<>(fk, new SvcValue(w.svcId, slots.size(), frontend.affinityTimeout(), 0),
-                layout.revNat(frontend.addr(), frontend.port()), slots, backends, fresh);
+                layout.revNat().apply(frontend.addr(), frontend.port()), slots, backends, fresh);
     }
 
     /**

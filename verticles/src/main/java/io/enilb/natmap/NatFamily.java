@@ -16,6 +16,9 @@ import io.enilb.bpf.Structs.VipKey;
 import io.enilb.bpf.Structs.VipKey6;
 import io.enilb.bpf.Structs.VipValue;
 import io.enilb.model.IpFamily;
+import java.util.function.BiFunction;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
 
 /**
  * One address family as the nat-map writer programs it: the family's maps and how its entries
@@ -37,143 +40,50 @@ record NatFamily<K, A, B, R, V>(
         KeyValueMap<V, VipValue> clusterIps,
         Layout<K, A, B, R, V> layout) {
 
-    /** The family's entry layouts (the structs' constructors and accessors). */
-    interface Layout<K, A, B, R, V> {
-        /** An address in canonical text ({@link IpFamily#canonical}); IllegalArgumentException otherwise. */
-        A parse(String address);
-
-        String format(A address);
-
-        K frontend(A address, int port, int proto);
-
-        A frontendAddress(K frontend);
-
-        B backend(A address, int port, boolean terminating, int svcId);
-
-        A backendAddress(B backend);
-
-        int backendPort(B backend);
-
-        int backendSvcId(B backend);
-
-        R revNat(A address, int port);
-
-        V vip(A address);
-
-        A vipAddress(V vip);
+    /** Makes a frontend key from its address, port and protocol. */
+    @FunctionalInterface
+    interface FrontendOf<K, A> {
+        K make(A address, int port, int proto);
     }
 
-    static final Layout<SvcKey, Integer, BackendEntry, RevNatValue, VipKey> IPV4 = new Layout<>() {
-        @Override
-        public Integer parse(String address) {
-            return Ipv4.parse(address);
-        }
+    /** Makes a backend entry from its address, port, state and its frontend's service id. */
+    @FunctionalInterface
+    interface BackendOf<B, A> {
+        B make(A address, int port, boolean terminating, int svcId);
+    }
 
-        @Override
-        public String format(Integer address) {
-            return Ipv4.format(address);
-        }
+    /**
+     * The family's entry layouts: the structs' constructors and accessors.
+     *
+     * @param parse an address in canonical text ({@link IpFamily#canonical}); IllegalArgumentException otherwise
+     */
+    record Layout<K, A, B, R, V>(
+            Function<String, A> parse,
+            Function<A, String> format,
+            FrontendOf<K, A> frontend,
+            Function<K, A> frontendAddress,
+            BackendOf<B, A> backend,
+            Function<B, A> backendAddress,
+            ToIntFunction<B> backendPort,
+            ToIntFunction<B> backendSvcId,
+            BiFunction<A, Integer, R> revNat,
+            Function<A, V> vip,
+            Function<V, A> vipAddress) {
+    }
 
-        @Override
-        public SvcKey frontend(Integer address, int port, int proto) {
-            return new SvcKey(address, port, proto);
-        }
+    static final Layout<SvcKey, Integer, BackendEntry, RevNatValue, VipKey> IPV4 = new Layout<>(
+            Ipv4::parse, Ipv4::format, SvcKey::new, SvcKey::addr,
+            (addr, port, terminating, svcId) -> new BackendEntry(addr, port, flags(terminating), svcId),
+            BackendEntry::addr, BackendEntry::port, BackendEntry::svcId, RevNatValue::new, VipKey::new, VipKey::addr);
 
-        @Override
-        public Integer frontendAddress(SvcKey frontend) {
-            return frontend.addr();
-        }
+    static final Layout<SvcKey6, Ipv6, BackendEntry6, RevNatValue6, VipKey6> IPV6 = new Layout<>(
+            Ipv6::parse, Ipv6::toString, SvcKey6::new, SvcKey6::addr,
+            (addr, port, terminating, svcId) -> new BackendEntry6(addr, port, flags(terminating), svcId),
+            BackendEntry6::addr, BackendEntry6::port, BackendEntry6::svcId, RevNatValue6::new, VipKey6::new,
+            VipKey6::addr);
 
-        @Override
-        public BackendEntry backend(Integer address, int port, boolean terminating, int svcId) {
-            return new BackendEntry(address, port, terminating ? BackendEntry.TERMINATING : 0, svcId);
-        }
-
-        @Override
-        public Integer backendAddress(BackendEntry backend) {
-            return backend.addr();
-        }
-
-        @Override
-        public int backendPort(BackendEntry backend) {
-            return backend.port();
-        }
-
-        @Override
-        public int backendSvcId(BackendEntry backend) {
-            return backend.svcId();
-        }
-
-        @Override
-        public RevNatValue revNat(Integer address, int port) {
-            return new RevNatValue(address, port);
-        }
-
-        @Override
-        public VipKey vip(Integer address) {
-            return new VipKey(address);
-        }
-
-        @Override
-        public Integer vipAddress(VipKey vip) {
-            return vip.addr();
-        }
-    };
-
-    static final Layout<SvcKey6, Ipv6, BackendEntry6, RevNatValue6, VipKey6> IPV6 = new Layout<>() {
-        @Override
-        public Ipv6 parse(String address) {
-            return Ipv6.parse(address);
-        }
-
-        @Override
-        public String format(Ipv6 address) {
-            return address.toString();
-        }
-
-        @Override
-        public SvcKey6 frontend(Ipv6 address, int port, int proto) {
-            return new SvcKey6(address, port, proto);
-        }
-
-        @Override
-        public Ipv6 frontendAddress(SvcKey6 frontend) {
-            return frontend.addr();
-        }
-
-        @Override
-        public BackendEntry6 backend(Ipv6 address, int port, boolean terminating, int svcId) {
-            return new BackendEntry6(address, port, terminating ? BackendEntry.TERMINATING : 0, svcId);
-        }
-
-        @Override
-        public Ipv6 backendAddress(BackendEntry6 backend) {
-            return backend.addr();
-        }
-
-        @Override
-        public int backendPort(BackendEntry6 backend) {
-            return backend.port();
-        }
-
-        @Override
-        public int backendSvcId(BackendEntry6 backend) {
-            return backend.svcId();
-        }
-
-        @Override
-        public RevNatValue6 revNat(Ipv6 address, int port) {
-            return new RevNatValue6(address, port);
-        }
-
-        @Override
-        public VipKey6 vip(Ipv6 address) {
-            return new VipKey6(address);
-        }
-
-        @Override
-        public Ipv6 vipAddress(VipKey6 vip) {
-            return vip.addr();
-        }
-    };
+    /** BACKEND_F_TERMINATING, the same bit in both families' backend entries. */
+    private static int flags(boolean terminating) {
+        return terminating ? BackendEntry.TERMINATING : 0;
+    }
 }

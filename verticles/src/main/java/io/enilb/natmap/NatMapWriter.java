@@ -181,6 +181,6 @@ public final class NatMapWriter {
     }
 
     private static <K, A> Object frontendKey(NatFamily<K, A, ?, ?, ?> family, String clusterIp, int port, int proto) {
-        return family.layout().frontend(family.layout().parse(clusterIp), port, proto);
+        return family.layout().frontend().make(family.layout().parse().apply(clusterIp), port, proto);
     }
 }
