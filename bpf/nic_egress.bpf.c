@@ -14,168 +14,30 @@
 #include "guard.h"
 #include "family6.h"
 
-/* Whether a live flow keeps the translation its entry holds. Established TCP always does,
- * whatever became of its backend (removed, not ready, terminating, its id recycled) or its
- * Service (deleted, or given another id): kube-proxy leaves the conntrack entries of such TCP
- * flows alone; so the established TCP path needs no backend lookup. A SYN or a datagram keeps
- * it while the backend is still the one the flow chose (same id, address, port and service:
- * ids are recycled eventually), unless a new connection reuses the tuple of a terminating
- * backend. Everything else chooses again, so UDP of a removed backend moves at its next
- * datagram (kube-proxy flushes its entries). */
-static __always_inline int ct_keeps(const struct ct_value *ct, const struct tuple4 *t, const struct svc_value *svc)
-{
-	int syn_only = is_tcp_syn_only(t);
-	struct backend *p;
-
-	if (t->proto == IPPROTO_TCP && !syn_only)
-		return 1;
-	p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
-	if (p) {
-		struct backend be = *p;
-
-		if (be.addr == ct->nat_addr && be.port == ct->nat_port && be.svc_id == ct->svc_id &&
-		    svc->svc_id == ct->svc_id)
-			return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
-	}
-	return 0;
-}
-
-/* ClientIP affinity: the client's last backend while it is fresh, still belongs to this
- * service and takes new flows. Returns 0 and fills be/backend_id, or -1. */
-static __always_inline int affine_backend(const struct svc_value *svc, const struct tuple4 *t, __u64 now,
-					  struct backend *be, __u32 *backend_id)
-{
-	struct affinity_key k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value *p;
-	struct affinity_value a;
-	struct backend *b;
-
-	if (!svc->affinity_timeout)
-		return -1;
-	p = bpf_map_lookup_elem(&enilb_aff4_v2, &k);
-	if (!p)
-		return -1;
-	a = *p;
-	if (now - a.last_used_ns > svc->affinity_timeout * NSEC_PER_SEC)
-		return -1;
-	b = bpf_map_lookup_elem(&enilb_be4_v2, &a.backend_id);
-	if (!b)
-		return -1;
-	*be = *b;
-	if (be->svc_id != svc->svc_id || (be->flags & BACKEND_F_TERMINATING))
-		return -1;
-	*backend_id = a.backend_id;
-	return 0;
-}
-
-static __always_inline void remember_affinity(const struct svc_value *svc, const struct tuple4 *t,
-					      __u64 now, __u32 backend_id)
-{
-	struct affinity_key k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value v = { .last_used_ns = now, .backend_id = backend_id, .pad = 0 };
-
-	if (svc->affinity_timeout)
-		bpf_map_update_elem(&enilb_aff4_v2, &k, &v, BPF_ANY);
-}
-
-/* A random active backend of the service: 0 and be/backend_id filled, or -1 (counted). */
-static __always_inline int random_backend(const struct svc_value *svc, struct backend *be, __u32 *backend_id)
-{
-	struct slot_key k = { .svc_id = svc->svc_id, .slot = bpf_get_prandom_u32() % svc->active };
-	struct slot_value *slot;
-	struct backend *b;
-	__u32 id;
-
-	slot = bpf_map_lookup_elem(&enilb_slot4_v2, &k);
-	if (!slot) {
-		count_drop(DROP_SLOT_MISSING);
-		return -1;
-	}
-	id = slot->backend_id;
-	b = bpf_map_lookup_elem(&enilb_be4_v2, &id);
-	if (!b) {
-		count_drop(DROP_BACKEND_MISSING);
-		return -1;
-	}
-	*be = *b;
-	if (be->svc_id != svc->svc_id) {
-		/* the slot names an id handed to another service meanwhile */
-		count_drop(DROP_BACKEND_MISSING);
-		return -1;
-	}
-	*backend_id = id;
-	return 0;
-}
-
-/* A new flow (or one that must choose again): source check, backend selection, both conntrack
- * entries. Returns 0 with ct filled, or -1 with *verdict set. */
-static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *t, const struct svc_value *svc,
-				    const struct ct_key *k, struct ct_value *ct, __u64 now, struct svc_stats *stats,
-				    int *verdict)
-{
-	struct pod_key pk = { .netns_cookie = k->netns_cookie, .addr = t->saddr, .pad = 0 };
-	struct backend be;
-	__u32 backend_id;
-
-	*verdict = TC_ACT_SHOT;
-	/* only the pod's own addresses open flows, so no pod can make or overwrite another's */
-	if (!bpf_map_lookup_elem(&enilb_pod4_v2, &pk)) {
-		count_drop(DROP_SPOOFED);
-		return -1;
-	}
-	if (svc->active == 0) {
-		*verdict = reject_port_unreachable(skb, t, DROP_NO_BACKEND);
-		return -1;
-	}
-	if (affine_backend(svc, t, now, &be, &backend_id) && random_backend(svc, &be, &backend_id))
-		return -1;
-	remember_affinity(svc, t, now, backend_id);
-
-	ct->state = ct_initial_state(t);
-	ct->expires_ns = now + ct_lifetime(ct->state);
-	ct->nat_addr = be.addr;
-	ct->nat_port = be.port;
-	ct->flags = be.addr == t->saddr ? CT_F_SELF : 0;
-	ct->backend_id = backend_id;
-	ct->svc_id = svc->svc_id;
-	if (ct_store(k, ct, 1)) {
-		/* full of live flows: refuse the new one, never evict (netfilter does the same) */
-		count_drop(DROP_CT_FULL);
-		return -1;
-	}
-	if (stats)
-		stats->new_flows += 1;
-	return 0;
-}
-
-/* DNAT to what the flow's entry says, then out towards the backend (or to loopback). */
-static __always_inline int translate(struct __sk_buff *skb, const struct tuple4 *t, const struct ct_value *ct)
-{
-	if (nat_rewrite4(skb, t, 1, ct->nat_addr, ct->nat_port)) {
-		count_drop(DROP_REWRITE_FAILED);
-		return TC_ACT_SHOT;
-	}
-	if (frag_remember(skb, t))
-		return TC_ACT_SHOT;
-	return (ct->flags & CT_F_SELF) ? to_loopback(skb) : to_next_hop(skb);
-}
-
-/* A packet to no frontend: still translated when it belongs to a live established TCP flow
- * of a Service deleted meanwhile; anything else is not enilb's. */
-static __always_inline int without_frontend(struct __sk_buff *skb, const struct tuple4 *t)
-{
-	struct ct_key k;
-	struct ct_value ct;
-	__u64 now;
-
-	if (t->proto != IPPROTO_TCP || is_tcp_syn_only(t) || !ct_frontend_range(t->daddr))
-		return TC_ACT_UNSPEC;
-	ct_key_of(&k, netns_cookie_inline(skb), t, CT_DIR_ORIGINAL);
-	if (!ct_live(&k, &ct, &now))
-		return TC_ACT_UNSPEC;
-	ct_refresh(&k, &ct, ct_next_state(ct.state, t, CT_DIR_ORIGINAL), now);
-	return translate(skb, t, &ct);
-}
+/* The egress logic of both families is egress_family.h; these make it IPv4 (egress6.bpf.c: IPv6). */
+#define EG_TUPLE struct tuple4
+#define EG_SVC_KEY struct svc_key
+#define EG_BACKEND struct backend
+#define EG_AFF_KEY struct affinity_key
+#define EG_POD_KEY struct pod_key
+#define EG_CT_KEY struct ct_key
+#define EG_CT_VALUE struct ct_value
+#define EG_SVC_MAP enilb_svc4_v2
+#define EG_SLOT_MAP enilb_slot4_v2
+#define EG_BE_MAP enilb_be4_v2
+#define EG_AFF_MAP enilb_aff4_v2
+#define EG_POD_MAP enilb_pod4_v2
+#define EG_FN(name) name
+#define EG_CT(name) ct_##name
+#define EG_ADDR_EQ(a, b) ((a) == (b))
+#define EG_DNAT(skb, t, ct) nat_rewrite4(skb, t, 1, (ct)->nat_addr, (ct)->nat_port)
+#define EG_REJECT(skb, t, reason) reject_port_unreachable(skb, t, reason)
+#define EG_FRAG_REMEMBER(skb, t) frag_remember(skb, t)
+#define EG_FRONTEND_RANGE(t) ct_frontend_range((t)->daddr)
+#define EG_COOKIE(skb) netns_cookie_inline(skb)
+#define EG_UNTRANSLATED(skb, t, rc) egress_untranslated(skb, t, rc)
+#define EG_CT_CLEAR_PAD(ct)
+#include "egress_family.h"
 
 /* For the ingress and loopback programs, which are other objects (see netns.h). */
 __u64 pod_netns_cookie(struct __sk_buff *skb)
@@ -188,43 +50,11 @@ SEC("tc")
 int enilb_egress(struct __sk_buff *skb)
 {
 	struct tuple4 t;
-	struct svc_key sk = {};
-	struct svc_value *p;
-	struct svc_value svc;
-	struct svc_stats *stats;
-	struct ct_key k;
-	struct ct_value ct;
-	__u64 now;
-	int verdict;
-	int rc;
+	int rc = parse_flow4(skb, &t);
 
-	rc = parse_flow4(skb, &t);
 	if (rc == PARSE_NOT_IPV4)
 		return to_family6(skb, FAMILY6_EGRESS);
-	if (rc != PARSE_FLOW)
-		return egress_untranslated(skb, &t, rc);
-	sk.addr = t.daddr;
-	sk.port = t.dport;
-	sk.proto = t.proto;
-	p = bpf_map_lookup_elem(&enilb_svc4_v2, &sk);
-	if (!p) {
-		verdict = without_frontend(skb, &t);
-		return verdict != TC_ACT_UNSPEC ? verdict : egress_untranslated(skb, &t, rc);
-	}
-	svc = *p;
-
-	stats = svc_stats(svc.svc_id);
-	if (stats) {
-		stats->packets += 1;
-		stats->bytes += skb->len;
-	}
-
-	ct_key_of(&k, netns_cookie_inline(skb), &t, CT_DIR_ORIGINAL);
-	if (ct_live(&k, &ct, &now) && ct_keeps(&ct, &t, &svc))
-		ct_refresh(&k, &ct, ct_next_state(ct.state, &t, CT_DIR_ORIGINAL), now);
-	else if (new_flow(skb, &t, &svc, &k, &ct, ct_now(), stats, &verdict))
-		return verdict;
-	return translate(skb, &t, &ct);
+	return egress_flow(skb, &t, rc);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -107,28 +107,12 @@ static __always_inline __u8 ct_next_state(__u8 state, const struct tuple4 *t, __
 	return ct_next_state_of(state, t->proto, t->tcp_flags, dir);
 }
 
-/* The key of a packet as it is, in direction dir, of the pod in namespace cookie. */
-static __always_inline void ct_key_of(struct ct_key *k, __u64 cookie, const struct tuple4 *t, __u8 dir)
-{
-	k->netns_cookie = cookie;
-	k->saddr = t->saddr;
-	k->daddr = t->daddr;
-	k->sport = t->sport;
-	k->dport = t->dport;
-	k->proto = t->proto;
-	k->dir = dir;
-	k->pad = 0;
-}
-
+#define CT_TUPLE struct tuple4
 #define CT_KEY struct ct_key
 #define CT_VALUE struct ct_value
 #define CT_MAP enilb_ct4_v2
 #define CT_FN(name) ct_##name
 #include "conntrack_family.h"
-#undef CT_KEY
-#undef CT_VALUE
-#undef CT_MAP
-#undef CT_FN
 
 /* Translates a reply (backend -> client, parsed into t) back to ClusterIP -> client from its
  * conntrack entry. Returns the tc verdict: TC_ACT_UNSPEC for a packet of no live enilb flow (or

@@ -27,28 +27,13 @@ static __always_inline int ct6_frontend_range(const struct in6_addr *daddr)
 	return (a[0] & mask[0]) == net[0] && (a[1] & mask[1]) == net[1];
 }
 
-static __always_inline void ct6_key_of(struct ct6_key *k, __u64 cookie, const struct tuple6 *t, __u8 dir)
-{
-	k->netns_cookie = cookie;
-	k->saddr = t->saddr;
-	k->daddr = t->daddr;
-	k->sport = t->sport;
-	k->dport = t->dport;
-	k->proto = t->proto;
-	k->dir = dir;
-	k->pad = 0;
-}
-
-/* ct6_twin, ct6_lookup, ct6_live, ct6_store, ct6_refresh: conntrack.h's rules on the IPv6 table */
+/* ct6_key_of, ct6_twin, ct6_lookup, ct6_live, ct6_store, ct6_refresh: conntrack.h's rules on the IPv6 table */
+#define CT_TUPLE struct tuple6
 #define CT_KEY struct ct6_key
 #define CT_VALUE struct ct6_value
 #define CT_MAP enilb_ct6_v2
 #define CT_FN(name) ct6_##name
 #include "conntrack_family.h"
-#undef CT_KEY
-#undef CT_VALUE
-#undef CT_MAP
-#undef CT_FN
 
 /* Translates an IPv6 reply back to ClusterIP -> client from its conntrack entry (as reverse_nat). */
 static __always_inline int reverse_nat6(struct __sk_buff *skb, const struct tuple6 *t, __u8 wanted_flags)

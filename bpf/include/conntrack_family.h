@@ -1,10 +1,24 @@
-/* conntrack_family.h: one family's conntrack entry operations (twin, live lookup, store, refresh), written once for both. */
+/* conntrack_family.h: one family's conntrack entry operations (key, twin, live lookup, store, refresh), written once for both. */
 /* No include guard: conntrack.h includes it for IPv4 and conntrack6.h for IPv6, each after defining
+ *   CT_TUPLE          the family's parsed packet (packet.h tuple4, packet6.h tuple6),
  *   CT_KEY, CT_VALUE  the family's key and value structs (same members, addresses of its width),
  *   CT_MAP            the family's conntrack map,
  *   CT_FN(name)       the family's name for each function (ct_twin / ct6_twin ...);
- * and undefines them after. The rules (twins, expiry, refresh) are the family-independent part of
- * the flow table; only the types and the map differ. */
+ * the macros are undefined at the end, ready for the next family. The rules (twins, expiry,
+ * refresh) are the family-independent part of the flow table; only the types and the map differ. */
+
+/* The key of a packet as it is, in direction dir, of the pod in namespace cookie. */
+static __always_inline void CT_FN(key_of)(CT_KEY *k, __u64 cookie, const CT_TUPLE *t, __u8 dir)
+{
+	k->netns_cookie = cookie;
+	k->saddr = t->saddr;
+	k->daddr = t->daddr;
+	k->sport = t->sport;
+	k->dport = t->dport;
+	k->proto = t->proto;
+	k->dir = dir;
+	k->pad = 0;
+}
 
 /* The other direction's entry, derived from one entry alone: the original's translation is
  * the reply's source and the reply's translation the original's destination. */
@@ -89,3 +103,9 @@ static __always_inline void CT_FN(refresh)(const CT_KEY *k, CT_VALUE *v, __u8 st
 	v->expires_ns = now + lifetime;
 	CT_FN(store)(k, v, 0);
 }
+
+#undef CT_TUPLE
+#undef CT_KEY
+#undef CT_VALUE
+#undef CT_MAP
+#undef CT_FN

@@ -148,76 +148,15 @@ static __always_inline int icmp_rewrite_outer(struct __sk_buff *skb, int dst, __
 	return bpf_skb_store_bytes(skb, off, &new_addr, sizeof(new_addr), 0);
 }
 
-/* The live conntrack entry of the flow a quoted packet belongs to, in direction dir: the quote
- * seen from the other side (its source is the key's destination). Errors do not refresh it. */
-static __always_inline int icmp_flow(struct __sk_buff *skb, const struct icmp_error *e, __u8 dir, struct ct_value *ct)
-{
-	struct ct_key k = {
-		.netns_cookie = pod_netns_cookie(skb),
-		.saddr = e->inner.daddr,
-		.daddr = e->inner.saddr,
-		.sport = e->inner.dport,
-		.dport = e->inner.sport,
-		.proto = e->inner.proto,
-		.dir = dir,
-		.pad = 0,
-	};
-	__u64 now;
-
-	return ct_live(&k, ct, &now) ? 0 : -1;
-}
-
-/* An ICMP error arriving for the pod (NIC ingress, or loopback egress for self-access with
- * wanted_flags = CT_F_SELF) about a packet the pod sent to a ClusterIP: the quoted destination
- * becomes the ClusterIP:port again, and so does the outer source when the backend itself sent
- * the error (port unreachable); a router's address (fragmentation needed, time exceeded) stays.
- * The pod's stack then matches the error to its socket (ECONNREFUSED, a lower path MTU towards
- * the ClusterIP). Returns TC_ACT_OK when translated, TC_ACT_SHOT on failure (counted), or
- * ICMP_NOT_ERROR / ICMP_NO_FLOW. */
-static __always_inline int icmp_error_reverse(struct __sk_buff *skb, const struct tuple4 *outer, __u32 wanted_flags)
-{
-	struct icmp_error e;
-	struct ct_value ct;
-
-	if (icmp_parse_error(skb, outer, &e))
-		return ICMP_NOT_ERROR;
-	/* the quote is client -> backend: its flow's reply entry holds the ClusterIP:port */
-	if (icmp_flow(skb, &e, CT_DIR_REPLY, &ct) || (ct.flags & wanted_flags) != wanted_flags)
-		return ICMP_NO_FLOW;
-	if (outer->saddr == e.inner.daddr && icmp_rewrite_outer(skb, 0, outer->saddr, ct.nat_addr))
-		goto fail;
-	if (icmp_rewrite_quote(skb, &e, 1, ct.nat_addr, ct.nat_port))
-		goto fail;
-	return TC_ACT_OK;
-fail:
-	count_drop(DROP_REWRITE_FAILED);
-	return TC_ACT_SHOT;
-}
-
-/* An ICMP error the pod sends about a reply it received from a ClusterIP (NIC egress): the
- * quoted source becomes the backend's address:port and the outer destination the backend, as
- * netfilter translates it, so the backend learns about it. *ct_flags tells the caller where the
- * packet goes (CT_F_SELF: loopback). Returns 0 when translated, TC_ACT_SHOT on failure
- * (counted), or ICMP_NOT_ERROR / ICMP_NO_FLOW. */
-static __always_inline int icmp_error_forward(struct __sk_buff *skb, const struct tuple4 *outer, __u32 *ct_flags)
-{
-	struct icmp_error e;
-	struct ct_value ct;
-
-	if (icmp_parse_error(skb, outer, &e))
-		return ICMP_NOT_ERROR;
-	/* the quote is ClusterIP -> client: its flow's original entry holds the backend */
-	if (icmp_flow(skb, &e, CT_DIR_ORIGINAL, &ct))
-		return ICMP_NO_FLOW;
-	if (outer->daddr == e.inner.saddr && icmp_rewrite_outer(skb, 1, outer->daddr, ct.nat_addr))
-		goto fail;
-	if (icmp_rewrite_quote(skb, &e, 0, ct.nat_addr, ct.nat_port))
-		goto fail;
-	*ct_flags = ct.flags;
-	return 0;
-fail:
-	count_drop(DROP_REWRITE_FAILED);
-	return TC_ACT_SHOT;
-}
+#define IC_TUPLE struct tuple4
+#define IC_ERROR struct icmp_error
+#define IC_CT_KEY struct ct_key
+#define IC_CT_VALUE struct ct_value
+#define IC_FN(name) icmp_##name
+#define IC_CT(name) ct_##name
+#define IC_ADDR_EQ(a, b) ((a) == (b))
+#define IC_REWRITE_OUTER(skb, e, dst, old, new) icmp_rewrite_outer(skb, dst, old, new)
+#define IC_REWRITE_QUOTE(skb, e, dst, addr, port) icmp_rewrite_quote(skb, e, dst, addr, port)
+#include "icmp_family.h"
 
 #endif

@@ -128,66 +128,19 @@ static __always_inline int icmp6_rewrite_outer(struct __sk_buff *skb, const stru
 	return store_addr6(skb, off, new_addr);
 }
 
-/* The live IPv6 conntrack entry of the flow a quoted packet belongs to, in direction dir. */
-static __always_inline int icmp6_flow(struct __sk_buff *skb, const struct icmp6_error *e, __u8 dir,
-				      struct ct6_value *ct)
-{
-	struct ct6_key k = {
-		.netns_cookie = pod_netns_cookie(skb),
-		.saddr = e->inner.daddr,
-		.daddr = e->inner.saddr,
-		.sport = e->inner.dport,
-		.dport = e->inner.sport,
-		.proto = e->inner.proto,
-		.dir = dir,
-		.pad = 0,
-	};
-	__u64 now;
-
-	return ct6_live(&k, ct, &now) ? 0 : -1;
-}
-
-/* An ICMPv6 error arriving for the pod about a packet it sent to a ClusterIP (as
- * icmp_error_reverse): destination unreachable, packet too big (the pod lowers its path MTU
- * towards the ClusterIP), time exceeded, parameter problem. */
-static __always_inline int icmp6_error_reverse(struct __sk_buff *skb, const struct tuple6 *outer, __u32 wanted_flags)
-{
-	struct icmp6_error e;
-	struct ct6_value ct;
-
-	if (icmp6_parse_error(skb, outer, &e))
-		return ICMP_NOT_ERROR;
-	if (icmp6_flow(skb, &e, CT_DIR_REPLY, &ct) || (ct.flags & wanted_flags) != wanted_flags)
-		return ICMP_NO_FLOW;
-	if (addr6_eq(&outer->saddr, &e.inner.daddr) && icmp6_rewrite_outer(skb, &e, 0, &outer->saddr, &ct.nat_addr))
-		goto fail;
-	if (icmp6_rewrite_quote(skb, &e, 1, &ct.nat_addr, ct.nat_port))
-		goto fail;
-	return TC_ACT_OK;
-fail:
-	count_drop(DROP_REWRITE_FAILED);
-	return TC_ACT_SHOT;
-}
-
-/* An ICMPv6 error the pod sends about a reply it received from a ClusterIP (as icmp_error_forward). */
-static __always_inline int icmp6_error_forward(struct __sk_buff *skb, const struct tuple6 *outer, __u32 *ct_flags)
-{
-	struct icmp6_error e;
-	struct ct6_value ct;
-
-	if (icmp6_parse_error(skb, outer, &e))
-		return ICMP_NOT_ERROR;
-	if (icmp6_flow(skb, &e, CT_DIR_ORIGINAL, &ct))
-		return ICMP_NO_FLOW;
-	if (addr6_eq(&outer->daddr, &e.inner.saddr) && icmp6_rewrite_outer(skb, &e, 1, &outer->daddr, &ct.nat_addr))
-		goto fail;
-	if (icmp6_rewrite_quote(skb, &e, 0, &ct.nat_addr, ct.nat_port))
-		goto fail;
-	*ct_flags = ct.flags;
-	return 0;
-fail:
-	count_drop(DROP_REWRITE_FAILED);
-	return TC_ACT_SHOT;
-}
+/* icmp6_flow, icmp6_error_reverse (an error arriving for the pod about a packet it sent to a
+ * ClusterIP: destination unreachable, packet too big, so that the pod lowers its path MTU towards
+ * the ClusterIP, time exceeded, parameter problem) and icmp6_error_forward (an error the pod
+ * sends about a reply): icmp.h's rules with ICMPv6's parsing and checksums */
+#define IC_TUPLE struct tuple6
+#define IC_ERROR struct icmp6_error
+#define IC_CT_KEY struct ct6_key
+#define IC_CT_VALUE struct ct6_value
+#define IC_FN(name) icmp6_##name
+#define IC_CT(name) ct6_##name
+#define IC_ADDR_EQ(a, b) addr6_eq(&(a), &(b))
+#define IC_REWRITE_OUTER(skb, e, dst, old, new) icmp6_rewrite_outer(skb, e, dst, &(old), &(new))
+#define IC_REWRITE_QUOTE(skb, e, dst, addr, port) icmp6_rewrite_quote(skb, e, dst, &(addr), port)
+#include "icmp_family.h"
 
 #endif

@@ -1,6 +1,7 @@
 package io.enilb.bpf;
 
 import static io.enilb.bpf.TcCoexistenceTest.netns;
+import static io.enilb.bpf.TcCoexistenceTest.podAndPeer;
 import static io.enilb.bpf.TcCoexistenceTest.quietly;
 import static io.enilb.bpf.TcCoexistenceTest.run;
 import static io.enilb.bpf.TcCoexistenceTest.start;
@@ -34,17 +35,8 @@ class Ipv6RealTrafficTest {
 
     @BeforeEach
     void namespaces() {
-        run("ip", "netns", "add", pod);
-        run("ip", "netns", "add", peer);
-        run("ip", "-n", pod, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer);
-        for (String ns : List.of(pod, peer)) {
-            run("ip", "-n", ns, "link", "set", "lo", "up");
-            run("ip", "-n", ns, "link", "set", "eth0", "up");
-        }
         // nodad: usable at once (duplicate address detection would hold the addresses for a second)
-        run("ip", "-n", pod, "addr", "add", POD_IP + "/64", "dev", "eth0", "nodad");
-        run("ip", "-n", peer, "addr", "add", PEER_IP + "/64", "dev", "eth0", "nodad");
-        run("ip", "-n", pod, "route", "add", "2001:db8:19::/108", "via", PEER_IP);
+        podAndPeer(pod, peer, POD_IP + "/64", PEER_IP + "/64", "2001:db8:19::/108", "nodad");
         dp = new DatapathFixture();
         dp.datapath.attach(netns(pod), "eth0");
         dp.datapath.registerAddresses(netns(pod), List.of(), List.of(Ipv6.parse(POD_IP)));

@@ -37,16 +37,7 @@ class TcCoexistenceTest {
 
     @BeforeEach
     void namespaces() {
-        run("ip", "netns", "add", pod);
-        run("ip", "netns", "add", peer);
-        run("ip", "-n", pod, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer);
-        for (String ns : List.of(pod, peer)) {
-            run("ip", "-n", ns, "link", "set", "lo", "up");
-            run("ip", "-n", ns, "link", "set", "eth0", "up");
-        }
-        run("ip", "-n", pod, "addr", "add", POD_IP + "/24", "dev", "eth0");
-        run("ip", "-n", peer, "addr", "add", PEER_IP + "/24", "dev", "eth0");
-        run("ip", "-n", pod, "route", "add", "198.19.0.0/16", "via", PEER_IP);
+        podAndPeer(pod, peer, POD_IP + "/24", PEER_IP + "/24", "198.19.0.0/16");
         dp = new DatapathFixture();
         dp.datapath.attach(netns(pod), "eth0");
         dp.datapath.registerAddresses(netns(pod), List.of(Ipv4.parse(POD_IP)));
@@ -140,6 +131,28 @@ class TcCoexistenceTest {
         run("nsenter", "--net=" + netns(pod), "python3", "-c",
                 "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
                         + "for i in range(" + count + "): s.sendto(b'x',('" + ip + "'," + port + "))");
+    }
+
+    /**
+     * Namespaces pod and peer joined by a veth pair (eth0 on both sides), up, with the addresses
+     * given (extra {@code ip addr} flags after them, e.g. nodad), and serviceRange routed from the
+     * pod via the peer's address.
+     */
+    static void podAndPeer(String pod, String peer, String podCidr, String peerCidr, String serviceRange,
+                           String... addrFlags) {
+        run("ip", "netns", "add", pod);
+        run("ip", "netns", "add", peer);
+        run("ip", "-n", pod, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer);
+        for (String ns : List.of(pod, peer)) {
+            run("ip", "-n", ns, "link", "set", "lo", "up");
+            run("ip", "-n", ns, "link", "set", "eth0", "up");
+        }
+        for (String[] nsAddr : List.of(new String[] {pod, podCidr}, new String[] {peer, peerCidr})) {
+            List<String> cmd = new ArrayList<>(List.of("ip", "-n", nsAddr[0], "addr", "add", nsAddr[1], "dev", "eth0"));
+            cmd.addAll(List.of(addrFlags));
+            run(cmd.toArray(String[]::new));
+        }
+        run("ip", "-n", pod, "route", "add", serviceRange, "via", peerCidr.substring(0, peerCidr.indexOf('/')));
     }
 
     static Path netns(String name) {

@@ -44,8 +44,9 @@ import io.enilb.bpf.Structs.SvcValue;
  *
  * <p>IPv6 rows: the same four paths for IPv6 frontends (the IPv4 programs tail-call the IPv6
  * ones), with as many IPv6 as IPv4 Services in the maps. With {@code -Denilb.bpf.baseline=<object>}
- * (the same sources built with {@code EXTRA_CFLAGS=-DENILB_NO_FAMILY6}: IPv4 without the IPv6
- * dispatch) each IPv4 row is measured on both objects, interleaved in one run.
+ * (an object built with {@code EXTRA_CFLAGS=-DENILB_NO_FAMILY6}: IPv4 without the IPv6 dispatch,
+ * from these sources or an earlier commit's) each IPv4 row is measured on both objects,
+ * interleaved in one run.
  *
  * <p>Run: {@code mvn -q -pl integration exec:java -Dexec.mainClass=io.enilb.bench.EgressBench}
  */
