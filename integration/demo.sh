@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: builds enilb, starts a small lab (3 pods with their own NIC, 2 Services) with the
-# real daemon and CNI plugin, prints what answers, and stays up until Ctrl-C, which removes it all.
+# The demo: builds enilb, starts a small lab (3 dual-stack pods with their own NIC, 2 Services, one of
+# them dual-stack: reached over IPv4 and IPv6) with the real daemon and CNI plugin, prints what
+# answers, and stays up until Ctrl-C, which removes it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then

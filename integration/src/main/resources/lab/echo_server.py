@@ -26,27 +26,39 @@ class Http(socketserver.BaseRequestHandler):
                 f.write(f"{name}\n".encode())
                 f.flush()
             return
-        body = f"{name} {self.client_address[0]}\n".encode()
+        body = f"{name} {peer(self.client_address)}\n".encode()
         head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
         self.request.sendall(head + body)
 
 
+def peer(addr):
+    """The client's address as it sent it: IPv4 clients of the dual-stack sockets show as ::ffff:a.b.c.d."""
+    return addr[0][7:] if addr[0].startswith("::ffff:") else addr[0]
+
+
 class Server(socketserver.ThreadingTCPServer):
+    # one socket for both families (IPV6_V6ONLY off): IPv4, IPv6 and dual-stack pods run the same server
+    address_family = socket.AF_INET6
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 512
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 def serve_udp(s):
     while True:
         _, addr = s.recvfrom(2048)
-        s.sendto(f"{name} {addr[0]}\n".encode(), addr)
+        s.sendto(f"{name} {peer(addr)}\n".encode(), addr)
 
 
-tcp = Server(("0.0.0.0", tcp_port), Http)
+tcp = Server(("::", tcp_port), Http)
 # bound before "ready": a datagram that arrived before the bind would be lost silently
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.bind(("0.0.0.0", udp_port))
+udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+udp.bind(("::", udp_port))
 threading.Thread(target=serve_udp, args=(udp,), daemon=True).start()
 print("ready", flush=True)
 tcp.serve_forever()

@@ -29,12 +29,23 @@ source = None
 source_port = 0
 
 
+def family(ip):
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def transparent(s, ip):
+    """IP_TRANSPARENT / IPV6_TRANSPARENT: bind to and route from an address that is not ours (a spoofer)."""
+    if ":" in ip:
+        s.setsockopt(socket.IPPROTO_IPV6, 75, 1)
+    else:
+        s.setsockopt(socket.SOL_IP, 19, 1)
+
+
 def connect(ip, port, timeout=3):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = socket.socket(family(ip), socket.SOCK_STREAM)
     s.settimeout(timeout)
     if source:
-        # IP_TRANSPARENT: bind to and route from an address that is not ours (a spoofer)
-        s.setsockopt(socket.SOL_IP, 19, 1)
+        transparent(s, source)
         s.bind((source, source_port))
     s.connect((ip, port))
     return s
@@ -92,10 +103,10 @@ def serve():
                 added.append(c["backend"])
             out = added
         elif cmd[0] == "udp":
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(family(cmd[1]), socket.SOCK_DGRAM)
             s.settimeout(2)
             if source:
-                s.setsockopt(socket.SOL_IP, 19, 1)
+                transparent(s, source)
                 s.bind((source, source_port))
             try:
                 s.connect((cmd[1], int(cmd[2])))

@@ -270,7 +270,8 @@ public final class Enilbctl {
             for (JsonObject frontend : objects(service.getJsonArray("frontends"))) {
                 List<String> backends = new ArrayList<>();
                 for (JsonObject backend : objects(frontend.getJsonArray("backends"))) {
-                    backends.add(backend.getString("ip") + ":" + backend.getValue("port")
+                    String ip = backend.getString("ip");
+                    backends.add((ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + backend.getValue("port")
                             + ("terminating".equals(backend.getString("state")) ? "(terminating)" : ""));
                 }
                 table.row(service.getString("service"), frontend.getString("frontend"), frontend.getString("state"),

@@ -76,6 +76,21 @@ class EnilbctlTest {
     }
 
     @Test
+    void ipv6FrontendsAndBackendsAreWrittenWithBrackets() {
+        JsonObject body = new JsonObject().put("services", new JsonArray().add(new JsonObject()
+                .put("service", "default/web")
+                .put("frontends", new JsonArray()
+                        .add(new JsonObject().put("frontend", "[2001:db8:19::10]:80/TCP").put("state", "programmed")
+                                .put("svcId", 4).put("error", null).put("backends", new JsonArray()
+                                        .add(new JsonObject().put("ip", "2001:db8:18::5").put("port", 8080)
+                                                .put("state", "active")))))));
+        assertThat(Enilbctl.servicesTable(body).render()).isEqualTo("""
+                SERVICE      FRONTEND                  STATE       SVC-ID  BACKENDS               ERROR
+                default/web  [2001:db8:19::10]:80/TCP  programmed       4  [2001:db8:18::5]:8080  -
+                """);
+    }
+
+    @Test
     void servicesTableHasOneRowPerFrontend() {
         JsonObject body = new JsonObject().put("services", new JsonArray().add(new JsonObject()
                 .put("service", "default/web")

@@ -3,6 +3,8 @@ package io.enilb.lab;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -80,11 +82,24 @@ public final class CniPlugin {
         return pod.name() + "-" + pod.namespace();
     }
 
-    /** A chained config as the runtime hands it to enilb: its own entry plus the previous plugin's result. */
+    /**
+     * A chained config as the runtime hands it to enilb: its own entry plus the previous plugin's
+     * result, with each of the pod's addresses (IPv4, IPv6 or both).
+     */
     public static String config(Pod pod, Path socket) {
+        List<String> ips = new ArrayList<>();
+        if (pod.ip() != null) {
+            ips.add(ip(pod.ip() + "/" + Lab.POD_PREFIX_LEN, Lab.GATEWAY));
+        }
+        if (pod.ip6() != null) {
+            ips.add(ip(pod.ip6() + "/" + Lab.POD_PREFIX_LEN6, Lab.GATEWAY6));
+        }
         return "{\"cniVersion\":\"1.1.0\",\"name\":\"lab\",\"type\":\"enilb\",\"socket\":\"" + socket + "\","
                 + "\"prevResult\":{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\""
-                + pod.netns() + "\"}],\"ips\":[{\"address\":\"" + pod.ip() + "/16\",\"interface\":0,"
-                + "\"gateway\":\"" + Lab.GATEWAY + "\"}]}}";
+                + pod.netns() + "\"}],\"ips\":[" + String.join(",", ips) + "]}}";
+    }
+
+    private static String ip(String cidr, String gateway) {
+        return "{\"address\":\"" + cidr + "\",\"interface\":0,\"gateway\":\"" + gateway + "\"}";
     }
 }

@@ -18,11 +18,16 @@ import java.util.concurrent.TimeUnit;
  * VPC router (it owns 198.18.0.1); an independent-NIC pod is a namespace whose eth0 is a veth
  * end plugged straight into that bridge, so nothing of a node's stack is on its path. Names are
  * unique per lab; {@link #close()} (also run on JVM shutdown, e.g. Ctrl-C) removes everything.
- * Test traffic stays in 198.18.0.0/16 (pods) and 198.19.0.0/16 (Service IPs).
+ * Test traffic stays in 198.18.0.0/16 (pods) and 198.19.0.0/16 (Service IPs); the fabric routes
+ * IPv6 too, pods in 2001:db8:18::/64 (the router owns 2001:db8:18::1) and Service IPs in
+ * 2001:db8:19::/108 (documentation prefix). IPv6 addresses skip duplicate address detection so
+ * that they are usable at once.
  */
 public final class Lab implements AutoCloseable {
     public static final String GATEWAY = "198.18.0.1";
     public static final String POD_PREFIX_LEN = "16";
+    public static final String GATEWAY6 = "2001:db8:18::1";
+    public static final String POD_PREFIX_LEN6 = "64";
 
     private final String id = UUID.randomUUID().toString().substring(0, 6);
     private final String fabric = "enl" + id + "-fab";
@@ -36,8 +41,11 @@ public final class Lab implements AutoCloseable {
         Runtime.getRuntime().addShutdownHook(cleanupOnExit);
         try {
             addNamespace(fabric);
+            noDad(fabric);
             exec(fabric, "ip", "link", "add", "br0", "type", "bridge");
             exec(fabric, "ip", "addr", "add", GATEWAY + "/" + POD_PREFIX_LEN, "dev", "br0");
+            exec(fabric, "ip", "addr", "add", GATEWAY6 + "/" + POD_PREFIX_LEN6, "dev", "br0", "nodad");
+            exec(fabric, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
             exec(fabric, "ip", "link", "set", "br0", "up");
             exec(fabric, "ip", "link", "set", "lo", "up");
             exec(fabric, "sysctl", "-qw", "net.ipv4.ip_forward=1");
@@ -61,16 +69,56 @@ public final class Lab implements AutoCloseable {
 
     /** A pod with its own NIC: eth0 (a veth end) plugged into the fabric, {@code ip}/16, default route via the router. */
     public Pod pod(String name, String ip) {
+        return pod(name, ip, null);
+    }
+
+    /**
+     * A pod with its own NIC plugged into the fabric: IPv4 {@code ip}/16 and IPv6 {@code ip6}/64
+     * (either may be null: an IPv6-only or IPv4-only pod), default routes via the router.
+     */
+    public Pod pod(String name, String ip, String ip6) {
         String ns = "enl" + id + "-" + name;
         addNamespace(ns);
+        noDad(ns);
         String outside = "v" + id + (vethCount++);
         exec(fabric, "ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", netnsPath(ns).toString());
         exec(fabric, "ip", "link", "set", outside, "master", "br0", "up");
         exec(ns, "ip", "link", "set", "lo", "up");
-        exec(ns, "ip", "addr", "add", ip + "/" + POD_PREFIX_LEN, "dev", "eth0");
+        Pod pod = new Pod(this, name, ns, ip, ip6);
+        address(pod);
         exec(ns, "ip", "link", "set", "eth0", "up");
-        exec(ns, "ip", "route", "add", "default", "via", GATEWAY);
-        return new Pod(this, name, ns, ip);
+        defaultRoutes(pod);
+        return pod;
+    }
+
+    /** Puts the pod's addresses on its eth0. */
+    private void address(Pod pod) {
+        if (pod.ip() != null) {
+            exec(pod.namespace(), "ip", "addr", "add", pod.ip() + "/" + POD_PREFIX_LEN, "dev", "eth0");
+        }
+        if (pod.ip6() != null) {
+            exec(pod.namespace(), "ip", "addr", "add", pod.ip6() + "/" + POD_PREFIX_LEN6, "dev", "eth0", "nodad");
+        }
+    }
+
+    /** Default routes of the pod's families via the router. */
+    private void defaultRoutes(Pod pod) {
+        if (pod.ip() != null) {
+            exec(pod.namespace(), "ip", "route", "add", "default", "via", GATEWAY);
+        }
+        if (pod.ip6() != null) {
+            exec(pod.namespace(), "ip", "-6", "route", "add", "default", "via", GATEWAY6);
+        }
+    }
+
+    /**
+     * No duplicate address detection in a new namespace (for devices made later, too): an
+     * address in DAD is "tentative" and unusable for a second or more, and the lab's addresses
+     * are unique by construction.
+     */
+    private void noDad(String ns) {
+        exec(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0");
+        exec(ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0");
     }
 
     /**
@@ -92,10 +140,16 @@ public final class Lab implements AutoCloseable {
      * macvlan parent is {@link #macvlanParent()}, a trunk into the fabric's bridge.
      */
     public Pod emptyPod(String name, String ip) {
+        return emptyPod(name, ip, null);
+    }
+
+    /** {@link #emptyPod(String, String)} with an IPv6 address too (either may be null). */
+    public Pod emptyPod(String name, String ip, String ip6) {
         String ns = "enl" + id + "-" + name;
         addNamespace(ns);
+        noDad(ns);
         exec(ns, "ip", "link", "set", "lo", "up");
-        return new Pod(this, name, ns, ip);
+        return new Pod(this, name, ns, ip, ip6);
     }
 
     /**
@@ -103,14 +157,19 @@ public final class Lab implements AutoCloseable {
      * makes one: created on the parent, moved into the pod, addressed there.
      */
     public Pod macvlanPod(String name, String ip) {
-        Pod pod = emptyPod(name, ip);
+        return macvlanPod(name, ip, null);
+    }
+
+    /** {@link #macvlanPod(String, String)} with an IPv6 address too (either may be null). */
+    public Pod macvlanPod(String name, String ip, String ip6) {
+        Pod pod = emptyPod(name, ip, ip6);
         String dev = "m" + id + (vethCount++);
         exec(fabric, "ip", "link", "add", dev, "link", macvlanParent(), "type", "macvlan", "mode", "bridge");
         exec(fabric, "ip", "link", "set", dev, "netns", pod.netns().toString());
         exec(pod.namespace(), "ip", "link", "set", dev, "name", "eth0");
-        exec(pod.namespace(), "ip", "addr", "add", ip + "/" + POD_PREFIX_LEN, "dev", "eth0");
+        address(pod);
         exec(pod.namespace(), "ip", "link", "set", "eth0", "up");
-        exec(pod.namespace(), "ip", "route", "add", "default", "via", GATEWAY);
+        defaultRoutes(pod);
         return pod;
     }
 

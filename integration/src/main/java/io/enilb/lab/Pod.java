@@ -2,8 +2,15 @@ package io.enilb.lab;
 
 import java.nio.file.Path;
 
-/** A pod of the lab: its namespace and its address on eth0. */
-public record Pod(Lab lab, String name, String namespace, String ip) {
+/**
+ * A pod of the lab: its namespace and its addresses on eth0, IPv4 {@code ip} and IPv6
+ * {@code ip6} (either null when the pod has no address of that family).
+ */
+public record Pod(Lab lab, String name, String namespace, String ip, String ip6) {
+    public Pod(Lab lab, String name, String namespace, String ip) {
+        this(lab, name, namespace, ip, null);
+    }
+
     public Path netns() {
         return Lab.netnsPath(namespace);
     }
@@ -18,7 +25,12 @@ public record Pod(Lab lab, String name, String namespace, String ip) {
 
     /** One HTTP GET; returns curl's status and the body (or its error). */
     public Lab.Result http(String ip, int port) {
-        return tryExec(10, "curl", "-sS", "--max-time", "5", "http://" + ip + ":" + port + "/");
+        return tryExec(10, "curl", "-gsS", "--max-time", "5", "http://" + host(ip) + ":" + port + "/");
+    }
+
+    /** An address as the host part of a URL: IPv6 in brackets. */
+    public static String host(String ip) {
+        return ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip;
     }
 
     /** Runs the lab load generator in this pod: {@code mode} and its arguments (see http_load.py). */
@@ -51,7 +63,8 @@ public record Pod(Lab lab, String name, String namespace, String ip) {
 
     /** One UDP datagram and its answer (2 s timeout). */
     public Lab.Result udp(String ip, int port) {
-        return tryExec(10, "python3", "-c", "import socket;s=socket.socket(2,2);s.settimeout(2);"
+        int family = ip.indexOf(':') >= 0 ? 10 : 2; // AF_INET6, AF_INET
+        return tryExec(10, "python3", "-c", "import socket;s=socket.socket(" + family + ",2);s.settimeout(2);"
                 + "s.sendto(b'q',('" + ip + "'," + port + "));print(s.recv(200).decode().strip())");
     }
 }

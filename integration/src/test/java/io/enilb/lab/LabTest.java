@@ -25,4 +25,27 @@ class LabTest {
         }
         assertThat(lab.remainingNamespaces()).isEmpty();
     }
+
+    @Test
+    void ipv6OnlyAndDualStackPodsTalkOverTheirFamiliesAtOnce() {
+        Lab lab = new Lab();
+        try {
+            Pod dual = lab.pod("dual", "198.18.0.64", "2001:db8:18::64");
+            Pod v6 = lab.pod("v6", null, "2001:db8:18::65");
+            Pod macvlan = lab.macvlanPod("mac6", null, "2001:db8:18::66");
+            lab.echoServer(dual.namespace(), "dual", 8080, 5353);
+
+            // no DAD: usable the moment they are configured, no tentative address
+            assertThat(v6.exec("ip", "-6", "addr", "show", "dev", "eth0")).doesNotContain("tentative");
+            assertThat(v6.http(dual.ip6(), 8080).output()).isEqualTo("dual " + v6.ip6() + "\n");
+            assertThat(macvlan.http(dual.ip6(), 8080).output()).isEqualTo("dual " + macvlan.ip6() + "\n");
+            assertThat(v6.udp(dual.ip6(), 5353).output()).isEqualTo("dual " + v6.ip6() + "\n");
+            assertThat(v6.exec("ip", "-6", "route", "show", "default")).contains("via " + Lab.GATEWAY6);
+            // an IPv4 client of the dual-stack server still shows as IPv4
+            assertThat(lab.pod("c4", "198.18.0.67").http(dual.ip(), 8080).output()).isEqualTo("dual 198.18.0.67\n");
+        } finally {
+            lab.close();
+        }
+        assertThat(lab.remainingNamespaces()).isEmpty();
+    }
 }

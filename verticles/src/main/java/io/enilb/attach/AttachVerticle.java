@@ -2,6 +2,8 @@ package io.enilb.attach;
 
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
+import io.enilb.model.IpFamily;
 import io.enilb.bpf.PodDatapath;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
@@ -32,11 +34,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
-import java.util.regex.Pattern;
 
 /**
  * attach: serves the CNI requests that {@code enilb-cni} forwards over the unix socket. ADD
- * registers the pod's IPv4 addresses for the datapath's source check, puts enilb's
+ * registers the pod's IPv4 and IPv6 addresses for the datapath's source check, puts enilb's
  * programs on the pod's NIC and loopback and remembers the pod in the state directory; DEL takes
  * them off and forgets it; CHECK verifies; GC forgets what the runtime no longer knows; STATUS
  * says whether enilb can serve ADD. On start, remembered pods whose namespace still exists get
@@ -53,8 +54,6 @@ public final class AttachVerticle extends VerticleBase {
     private static final Logger LOG = LoggerFactory.getLogger(AttachVerticle.class);
     /** Readiness component name. */
     public static final String COMPONENT = "cni-socket";
-    private static final Pattern IPV4 =
-            Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
     private static final Set<String> DEVICE_GONE = Set.of("ENODEV", "ENOENT", "ENXIO");
 
     private final PodDatapath datapath;
@@ -204,9 +203,9 @@ public final class AttachVerticle extends VerticleBase {
 
     // --- source verification: the pod's addresses in the datapath's pods map, under its netns cookie
 
-    /** Registers the pod's IPv4 addresses under its namespace's cookie and returns the cookie; blocks. */
+    /** Registers the pod's IPv4 and IPv6 addresses under its namespace's cookie and returns the cookie; blocks. */
     private long registerSources(PodAttachment pod) {
-        long cookie = datapath.registerAddresses(namespaces.resolve(pod.netns()), ipv4(pod));
+        long cookie = datapath.registerAddresses(namespaces.resolve(pod.netns()), ipv4(pod), ipv6(pod));
         cookies.put(key(pod.containerId(), pod.ifName()), cookie);
         return cookie;
     }
@@ -215,7 +214,7 @@ public final class AttachVerticle extends VerticleBase {
     private void forgetSources(String key, PodAttachment pod) {
         Long cookie = cookies.remove(key);
         if (cookie != null && pod != null) {
-            datapath.forgetAddresses(cookie, ipv4(pod));
+            datapath.forgetAddresses(cookie, ipv4(pod), ipv6(pod));
         }
     }
 
@@ -228,7 +227,7 @@ public final class AttachVerticle extends VerticleBase {
         if (stored.netnsCookie() != 0 && !stored.bootId().isEmpty()
                 && stored.bootId().equals(AttachmentStore.currentBootId())) {
             try {
-                datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()));
+                datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()), ipv6(stored.pod()));
             } catch (RuntimeException e) {
                 LOG.warn("pod {}: addresses {} could not be forgotten: {}",
                         label(stored.pod().containerId(), stored.pod().ifName()), stored.pod().ips(), e.getMessage());
@@ -241,15 +240,20 @@ public final class AttachVerticle extends VerticleBase {
         if (previous == null || previousCookie == null) {
             return;
         }
-        List<Integer> stale = ipv4(previous).stream()
-                .filter(addr -> previousCookie != cookie || !ipv4(pod).contains(addr)).toList();
-        if (!stale.isEmpty()) {
-            datapath.forgetAddresses(previousCookie, stale);
+        boolean sameNetns = previousCookie == cookie;
+        List<Integer> stale = ipv4(previous).stream().filter(addr -> !sameNetns || !ipv4(pod).contains(addr)).toList();
+        List<Ipv6> stale6 = ipv6(previous).stream().filter(addr -> !sameNetns || !ipv6(pod).contains(addr)).toList();
+        if (!stale.isEmpty() || !stale6.isEmpty()) {
+            datapath.forgetAddresses(previousCookie, stale, stale6);
         }
     }
 
     private static List<Integer> ipv4(PodAttachment pod) {
-        return pod.ips().stream().map(Ipv4::parse).toList();
+        return pod.ips().stream().filter(ip -> IpFamily.of(ip) == IpFamily.IPV4).map(Ipv4::parse).toList();
+    }
+
+    private static List<Ipv6> ipv6(PodAttachment pod) {
+        return pod.ips().stream().filter(ip -> IpFamily.of(ip) == IpFamily.IPV6).map(Ipv6::parse).toList();
     }
 
     /** Called on a socket thread: hands the request to the event loop, returns the reply's future. */
@@ -302,10 +306,10 @@ public final class AttachVerticle extends VerticleBase {
             throw new CniFailure(CniWire.INVALID_CONFIG, "enilb is a chained plugin: ADD needs a prevResult",
                     "put enilb after the plugin that creates the pod's interface");
         }
-        List<String> ips = ipv4Addresses(result);
+        List<String> ips = addresses(result);
         if (ips.isEmpty()) {
-            throw new CniFailure(CniWire.INVALID_CONFIG, "prevResult has no IPv4 address in ips",
-                    "enilb serves IPv4 pods");
+            throw new CniFailure(CniWire.INVALID_CONFIG, "prevResult has no IP address in ips",
+                    "enilb serves IPv4, IPv6 and dual-stack pods: the previous plugin must assign an address");
         }
         if (!datapathLoaded.getAsBoolean()) {
             throw new CniFailure(CniWire.TRY_AGAIN_LATER, "enilb's datapath is not loaded yet");
@@ -519,8 +523,11 @@ public final class AttachVerticle extends VerticleBase {
         return printed;
     }
 
-    /** The IPv4 addresses (without prefix length) in prevResult's ips. */
-    static List<String> ipv4Addresses(JsonObject prevResult) {
+    /**
+     * The IPv4 and IPv6 addresses in prevResult's ips, without prefix length, in canonical text
+     * ({@link IpFamily#canonical}), in the order given; anything else is left out.
+     */
+    static List<String> addresses(JsonObject prevResult) {
         List<String> found = new ArrayList<>();
         Object ips = prevResult.getValue("ips");
         if (!(ips instanceof JsonArray array)) {
@@ -529,8 +536,8 @@ public final class AttachVerticle extends VerticleBase {
         for (Object ip : array) {
             if (ip instanceof JsonObject entry && entry.getValue("address") instanceof String address) {
                 int slash = address.indexOf('/');
-                String bare = slash < 0 ? address : address.substring(0, slash);
-                if (IPV4.matcher(bare).matches()) {
+                String bare = IpFamily.canonical(slash < 0 ? address : address.substring(0, slash));
+                if (bare != null && !found.contains(bare)) {
                     found.add(bare);
                 }
             }

@@ -2,6 +2,7 @@ package io.enilb.health;
 
 import io.enilb.attach.AttachStats;
 import io.enilb.bus.Readiness;
+import io.enilb.model.ClusterIp;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServicePort;
 import io.enilb.watch.ServiceView;
@@ -188,19 +189,21 @@ public final class HealthMetrics implements AutoCloseable {
             return; // without nat-map's service ids the counters cannot be named
         }
         for (NormalizedService service : view.services().values()) {
-            for (ServicePort port : service.ports()) {
-                Optional<NatMapStats.FrontendState> state =
-                        natMap.frontend(service.clusterIp(), port.port(), port.protocol());
-                if (state.isEmpty() || state.get().svcId() <= 0) {
-                    continue;
+            for (ClusterIp clusterIp : service.clusterIps()) {
+                for (ServicePort port : clusterIp.ports()) {
+                    Optional<NatMapStats.FrontendState> state =
+                            natMap.frontend(clusterIp.address(), port.port(), port.protocol());
+                    if (state.isEmpty() || state.get().svcId() <= 0) {
+                        continue;
+                    }
+                    DatapathView.ServiceCounters c = datapath.serviceCounters(state.get().svcId());
+                    Tags tags = Tags.of("service", service.key().toString(),
+                            "frontend", StateJson.frontend(clusterIp.address(), port));
+                    counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
+                    counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
+                    counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
+                            "Connections (flows) opened to a Service frontend");
                 }
-                DatapathView.ServiceCounters c = datapath.serviceCounters(state.get().svcId());
-                Tags tags = Tags.of("service", service.key().toString(),
-                        "frontend", StateJson.frontend(service.clusterIp(), port));
-                counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
-                counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
-                counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
-                        "Connections (flows) opened to a Service frontend");
             }
         }
     }

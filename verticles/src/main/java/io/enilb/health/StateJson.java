@@ -3,6 +3,8 @@ package io.enilb.health;
 import io.enilb.bpf.Datapath;
 import io.enilb.bus.PodAttachment;
 import io.enilb.model.Backend;
+import io.enilb.model.ClusterIp;
+import io.enilb.model.IpFamily;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServicePort;
 import io.enilb.watch.ServiceView;
@@ -19,15 +21,20 @@ final class StateJson {
     private StateJson() {
     }
 
-    /** {@code 198.19.0.10:80/TCP}: how a frontend is written in JSON, metrics and enilbctl. */
+    /**
+     * {@code 198.19.0.10:80/TCP} or {@code [2001:db8:19::10]:80/TCP}: how a frontend is written in
+     * JSON, metrics and enilbctl.
+     */
     static String frontend(String clusterIp, ServicePort port) {
-        return clusterIp + ":" + port.port() + "/" + port.protocol();
+        String host = IpFamily.of(clusterIp) == IpFamily.IPV6 ? "[" + clusterIp + "]" : clusterIp;
+        return host + ":" + port.port() + "/" + port.protocol();
     }
 
     /**
-     * {@code {"source","synced","sourceErrors":{..},"services":[{"service":"ns/name","clusterIp",
-     * "affinityTimeoutSeconds","frontends":[{"frontend","name","port","protocol","state","svcId","error",
-     * "backends":[{"ip","port","state"}]}]}]}}; state is programmed, failed, pending or unknown (no nat-map).
+     * {@code {"source","synced","sourceErrors":{..},"services":[{"service":"ns/name","clusterIp","clusterIps",
+     * "affinityTimeoutSeconds","frontends":[{"frontend","family","name","port","protocol","state","svcId","error",
+     * "backends":[{"ip","port","state"}]}]}]}}; clusterIp is the primary family's, clusterIps every
+     * family's (primary first), family IPv4 or IPv6; state is programmed, failed, pending or unknown (no nat-map).
      */
     static JsonObject services(ServiceView view, NatMapStats natMap) {
         JsonObject out = new JsonObject();
@@ -38,26 +45,32 @@ final class StateJson {
         }
         for (NormalizedService service : view.services().values()) {
             JsonArray frontends = new JsonArray();
-            for (ServicePort port : service.ports()) {
-                JsonArray backends = new JsonArray();
-                for (Backend backend : port.backends()) {
-                    backends.add(new JsonObject().put("ip", backend.ip()).put("port", backend.port())
-                            .put("state", backend.state().name().toLowerCase()));
+            JsonArray clusterIps = new JsonArray();
+            for (ClusterIp clusterIp : service.clusterIps()) {
+                clusterIps.add(clusterIp.address());
+                for (ServicePort port : clusterIp.ports()) {
+                    JsonArray backends = new JsonArray();
+                    for (Backend backend : port.backends()) {
+                        backends.add(new JsonObject().put("ip", backend.ip()).put("port", backend.port())
+                                .put("state", backend.state().name().toLowerCase()));
+                    }
+                    JsonObject frontend = new JsonObject()
+                            .put("frontend", frontend(clusterIp.address(), port))
+                            .put("family", clusterIp.family().kubernetesName)
+                            .put("name", port.name())
+                            .put("port", port.port())
+                            .put("protocol", port.protocol().name());
+                    putState(frontend, natMap == null ? Optional.empty()
+                            : natMap.frontend(clusterIp.address(), port.port(), port.protocol()), natMap != null);
+                    frontends.add(frontend.put("backends", backends));
                 }
-                JsonObject frontend = new JsonObject()
-                        .put("frontend", frontend(service.clusterIp(), port))
-                        .put("name", port.name())
-                        .put("port", port.port())
-                        .put("protocol", port.protocol().name());
-                putState(frontend, natMap == null ? Optional.empty()
-                        : natMap.frontend(service.clusterIp(), port.port(), port.protocol()), natMap != null);
-                frontends.add(frontend.put("backends", backends));
             }
             services.add(new JsonObject()
                     .put("service", service.key().toString())
                     .put("namespace", service.key().namespace())
                     .put("name", service.key().name())
-                    .put("clusterIp", service.clusterIp())
+                    .put("clusterIp", clusterIps.getString(0))
+                    .put("clusterIps", clusterIps)
                     .put("affinityTimeoutSeconds", service.affinityTimeoutSeconds())
                     .put("frontends", frontends));
         }

@@ -1,8 +1,7 @@
 package io.enilb.natmap;
 
-import io.enilb.bpf.Ipv4;
-import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.model.Backend;
+import io.enilb.model.ClusterIp;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
@@ -20,36 +19,45 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The desired state: the Services as the watcher last reported them, parsed into one
- * {@link Frontend} per ClusterIP:port/protocol. Two Services claiming one frontend is a
- * conflict: the first by key wins and it is logged. Knows nothing about ids or maps.
+ * The desired state of one address family: the Services as the watcher last reported them, their
+ * ClusterIP of this family parsed into one {@link Frontend} per ClusterIP:port/protocol (a
+ * Service without one has no frontend here). Two Services claiming one frontend is a conflict:
+ * the first by key wins and it is logged. Knows nothing about ids or maps.
+ *
+ * @param <K> the family's frontend key
+ * @param <A> the family's address
  */
-final class DesiredServices {
+final class DesiredServices<K, A> {
     private static final Logger log = LoggerFactory.getLogger(DesiredServices.class);
 
     /** A backend of a desired frontend. */
-    record DesiredBackend(int addr, int port, boolean terminating) {
+    record DesiredBackend<A>(A addr, int port, boolean terminating) {
     }
 
     /** One desired frontend: its ClusterIP and port, backends in the model's order, affinity. */
-    record Frontend(int addr, int port, List<DesiredBackend> backends, int affinityTimeout) {
+    record Frontend<A>(A addr, int port, List<DesiredBackend<A>> backends, int affinityTimeout) {
     }
 
+    private final NatFamily<K, A, ?, ?, ?> family;
     private final Map<ServiceKey, NormalizedService> services = new HashMap<>();
     /** Frontend -> the Services claiming it, by key. */
-    private final Map<SvcKey, TreeMap<ServiceKey, Frontend>> claims = new HashMap<>();
+    private final Map<K, TreeMap<ServiceKey, Frontend<A>>> claims = new HashMap<>();
+
+    DesiredServices(NatFamily<K, A, ?, ?, ?> family) {
+        this.family = family;
+    }
 
     /**
      * Takes the changes in (the last change of a Service wins) and returns the frontends whose
      * desired state may have changed. A Service whose addresses do not parse is logged and keeps
      * its previous state.
      */
-    Set<SvcKey> apply(List<ServiceChange> changes) {
-        Set<SvcKey> dirty = new LinkedHashSet<>();
+    Set<K> apply(List<ServiceChange> changes) {
+        Set<K> dirty = new LinkedHashSet<>();
         for (ServiceChange change : changes) {
             ServiceKey key = change.key();
             NormalizedService next = change.service();
-            Map<SvcKey, Frontend> nextFrontends = Map.of();
+            Map<K, Frontend<A>> nextFrontends = Map.of();
             if (next != null) {
                 try {
                     nextFrontends = frontends(next);
@@ -60,8 +68,8 @@ final class DesiredServices {
             }
             NormalizedService previous = next == null ? services.remove(key) : services.put(key, next);
             if (previous != null) {
-                for (SvcKey fk : frontends(previous).keySet()) {
-                    TreeMap<ServiceKey, Frontend> claimants = claims.get(fk);
+                for (K fk : frontends(previous).keySet()) {
+                    TreeMap<ServiceKey, Frontend<A>> claimants = claims.get(fk);
                     if (claimants != null) {
                         claimants.remove(key);
                         if (claimants.isEmpty()) {
@@ -72,7 +80,7 @@ final class DesiredServices {
                 }
             }
             nextFrontends.forEach((fk, frontend) -> {
-                TreeMap<ServiceKey, Frontend> claimants = claims.computeIfAbsent(fk, x -> new TreeMap<>());
+                TreeMap<ServiceKey, Frontend<A>> claimants = claims.computeIfAbsent(fk, x -> new TreeMap<>());
                 claimants.put(key, frontend);
                 if (claimants.size() > 1) {
                     log.warn("frontend {} claimed by {}; programming it for {}", fk, claimants.keySet(),
@@ -85,35 +93,41 @@ final class DesiredServices {
     }
 
     /** What {@code fk} should be, or null when no Service wants it. */
-    Frontend get(SvcKey fk) {
-        TreeMap<ServiceKey, Frontend> claimants = claims.get(fk);
+    Frontend<A> get(K fk) {
+        TreeMap<ServiceKey, Frontend<A>> claimants = claims.get(fk);
         return claimants == null ? null : claimants.firstEntry().getValue();
     }
 
-    Set<SvcKey> frontends() {
+    Set<K> frontends() {
         return claims.keySet();
     }
 
-    /** The frontends of a Service; throws IllegalArgumentException for an address that does not parse. */
-    private static Map<SvcKey, Frontend> frontends(NormalizedService s) {
-        int vip = Ipv4.parse(s.clusterIp());
-        Map<SvcKey, Frontend> frontends = new LinkedHashMap<>();
-        for (ServicePort port : s.ports()) {
-            List<DesiredBackend> backends = new ArrayList<>();
-            Set<Long> seen = new HashSet<>();
-            for (Backend b : port.backends()) {
-                int addr = Ipv4.parse(b.ip());
-                if (seen.add(addrPort(addr, b.port()))) {
-                    backends.add(new DesiredBackend(addr, b.port(), b.state() == Backend.State.TERMINATING));
-                }
+    /**
+     * The frontends of a Service's ClusterIP of this family (none when it has none); throws
+     * IllegalArgumentException for an address that does not parse.
+     */
+    private Map<K, Frontend<A>> frontends(NormalizedService s) {
+        Map<K, Frontend<A>> frontends = new LinkedHashMap<>();
+        for (ClusterIp clusterIp : s.clusterIps()) {
+            if (clusterIp.family() != family.family()) {
+                continue;
             }
-            frontends.putIfAbsent(new SvcKey(vip, port.port(), port.protocol().number),
-                    new Frontend(vip, port.port(), List.copyOf(backends), s.affinityTimeoutSeconds()));
+            A vip = family.layout().parse().apply(clusterIp.address());
+            for (ServicePort port : clusterIp.ports()) {
+                List<DesiredBackend<A>> backends = new ArrayList<>();
+                Set<DesiredBackend<A>> seen = new HashSet<>();
+                for (Backend b : port.backends()) {
+                    DesiredBackend<A> backend = new DesiredBackend<>(family.layout().parse().apply(b.ip()), b.port(),
+                            b.state() == Backend.State.TERMINATING);
+                    // one entry per address and port, whatever its state
+                    if (seen.add(new DesiredBackend<>(backend.addr(), backend.port(), false))) {
+                        backends.add(backend);
+                    }
+                }
+                frontends.putIfAbsent(family.layout().frontend().make(vip, port.port(), port.protocol().number),
+                        new Frontend<>(vip, port.port(), List.copyOf(backends), s.affinityTimeoutSeconds()));
+            }
         }
         return frontends;
-    }
-
-    private static long addrPort(int addr, int port) {
-        return (Integer.toUnsignedLong(addr) << 16) | port;
     }
 }

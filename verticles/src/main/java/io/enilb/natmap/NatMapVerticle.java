@@ -8,14 +8,12 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.atomic.AtomicInteger;
 
-import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.SyncState;
 import io.enilb.health.NatMapStats;
 import io.enilb.model.Protocol;
-import io.enilb.bpf.Ipv4;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import io.enilb.model.ServiceChange;
@@ -52,7 +50,7 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
     private final List<BatchListener> listeners = new CopyOnWriteArrayList<>();
     private volatile int lastBatchSize;
     private volatile int lastBatchServices;
-    private volatile Map<SvcKey, String> failures = Map.of();
+    private volatile Map<Object, String> failures = Map.of();
     private long lingerTimer = -1;
     private volatile boolean writing;
     private boolean sourceSynced;
@@ -185,13 +183,13 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
         });
     }
 
-    private void reportFailures(Map<SvcKey, String> now) {
-        for (Map.Entry<SvcKey, String> e : now.entrySet()) {
+    private void reportFailures(Map<Object, String> now) {
+        for (Map.Entry<Object, String> e : now.entrySet()) {
             if (!e.getValue().equals(failures.get(e.getKey()))) {
                 LOG.warn("frontend {} not programmed: {}", e.getKey(), e.getValue());
             }
         }
-        for (SvcKey k : failures.keySet()) {
+        for (Object k : failures.keySet()) {
             if (!now.containsKey(k)) {
                 LOG.info("frontend {} programmed after earlier failure", k);
             }
@@ -235,7 +233,7 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
 
     @Override
     public Optional<FrontendState> frontend(String clusterIp, int port, Protocol protocol) {
-        SvcKey key = new SvcKey(Ipv4.parse(clusterIp), port, protocol.number);
+        Object key = writer.frontendKey(clusterIp, port, protocol.number);
         String error = failures.get(key);
         java.util.OptionalInt id = writer.serviceId(key);
         if (error != null) {
@@ -255,7 +253,7 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
     }
 
     /** Frontends that could not be programmed (a full map), with the reason. */
-    public Map<SvcKey, String> failures() {
+    public Map<Object, String> failures() {
         return failures;
     }
 

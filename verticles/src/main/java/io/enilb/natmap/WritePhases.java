@@ -3,11 +3,8 @@ package io.enilb.natmap;
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.KeyValueMap;
 import io.enilb.bpf.KeyValueMap.BatchException;
-import io.enilb.bpf.Structs.BackendEntry;
-import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
-import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
 import java.util.AbstractMap.SimpleImmutableEntry;
 import java.util.ArrayList;
@@ -28,8 +25,14 @@ import java.util.function.IntConsumer;
  * to write or delete; each operation updates the written state only once the kernel took it. A
  * frontend whose operation fails is marked failed and skipped by every later phase, so it keeps
  * what it had; other frontends are unaffected.
+ *
+ * <p>One table per address family ({@link NatFamily}): the same phases over that family's maps.
+ *
+ * @param <K> the family's frontend key
+ * @param <B> the family's backend entry
+ * @param <R> the family's reverse NAT value
  */
-final class WritePhases {
+final class WritePhases<K, B, R> {
     enum Kind { WRITE, DELETE }
 
     /** The phases, in the order they run. */
@@ -45,59 +48,59 @@ final class WritePhases {
     }
 
     /** One entry to write ({@code value} set) or delete, and what to record once it is done. */
-    record Op<K, V>(SvcKey frontend, K key, V value, Runnable onDone) {
+    record Op<F, K, V>(F frontend, K key, V value, Runnable onDone) {
     }
 
-    /** Lists a frontend's operations of one phase. */
+    /** Lists a frontend's operations of one phase (F, B, R: the family's types; K, V: the map's). */
     @FunctionalInterface
-    interface Selector<K, V> {
-        void select(FrontendPlan plan, WrittenFrontend written, List<Op<K, V>> out);
+    interface Selector<F, B, R, K, V> {
+        void select(FrontendPlan<F, B, R> plan, WrittenFrontend<B, R> written, List<Op<F, K, V>> out);
     }
 
-    record Phase<K, V>(Step step, KeyValueMap<K, V> map, Selector<K, V> selector) {
+    record Phase<F, B, R, K, V>(Step step, KeyValueMap<K, V> map, Selector<F, B, R, K, V> selector) {
     }
 
-    private final List<Phase<?, ?>> table;
+    private final List<Phase<K, B, R, ?, ?>> table;
 
     /** @param backendDeleted called with a backend id once its entry is gone (frees the id) */
-    WritePhases(NatMaps maps, IntConsumer backendDeleted) {
+    WritePhases(NatFamily<K, ?, B, R, ?> maps, IntConsumer backendDeleted) {
         this.table = List.of(
-                new Phase<Integer, BackendEntry>(Step.BACKEND_WRITES, maps.backends(), (p, w, out) ->
+                new Phase<K, B, R, Integer, B>(Step.BACKEND_WRITES, maps.backends(), (p, w, out) ->
                         p.backends().forEach((id, e) -> {
                             if (!e.equals(w.backends.get(id))) {
                                 out.add(new Op<>(p.frontend(), id, e, () -> w.backends.put(id, e)));
                             }
                         })),
-                new Phase<SlotKey, SlotValue>(Step.SLOT_WRITES, maps.slots(), (p, w, out) ->
+                new Phase<K, B, R, SlotKey, SlotValue>(Step.SLOT_WRITES, maps.slots(), (p, w, out) ->
                         p.slots().forEach((slot, id) -> {
                             if (!id.equals(w.slots.get(slot))) {
                                 out.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), new SlotValue(id),
                                         () -> w.slots.put(slot, id)));
                             }
                         })),
-                new Phase<Integer, RevNatValue>(Step.REVNAT_WRITES, maps.revNat(), (p, w, out) -> {
+                new Phase<K, B, R, Integer, R>(Step.REVNAT_WRITES, maps.revNat(), (p, w, out) -> {
                     if (!p.isRemoval() && !p.revNat().equals(w.revNat)) {
                         out.add(new Op<>(p.frontend(), w.svcId, p.revNat(), () -> w.revNat = p.revNat()));
                     }
                 }),
-                new Phase<SvcKey, SvcValue>(Step.SERVICE_WRITES, maps.services(), (p, w, out) -> {
+                new Phase<K, B, R, K, SvcValue>(Step.SERVICE_WRITES, maps.services(), (p, w, out) -> {
                     if (!p.isRemoval() && !p.service().equals(w.service)) {
                         out.add(new Op<>(p.frontend(), p.frontend(), p.service(), () -> w.service = p.service()));
                     }
                 }),
-                new Phase<SvcKey, SvcValue>(Step.SERVICE_DELETES, maps.services(), (p, w, out) -> {
+                new Phase<K, B, R, K, SvcValue>(Step.SERVICE_DELETES, maps.services(), (p, w, out) -> {
                     if (p.isRemoval() && w.service != null) {
                         out.add(new Op<>(p.frontend(), p.frontend(), null, () -> w.service = null));
                     }
                 }),
-                new Phase<SlotKey, SlotValue>(Step.SLOT_DELETES, maps.slots(), (p, w, out) -> {
+                new Phase<K, B, R, SlotKey, SlotValue>(Step.SLOT_DELETES, maps.slots(), (p, w, out) -> {
                     for (Integer slot : List.copyOf(w.slots.keySet())) {
                         if (!p.slots().containsKey(slot)) {
                             out.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), null, () -> w.slots.remove(slot)));
                         }
                     }
                 }),
-                new Phase<Integer, BackendEntry>(Step.BACKEND_DELETES, maps.backends(), (p, w, out) -> {
+                new Phase<K, B, R, Integer, B>(Step.BACKEND_DELETES, maps.backends(), (p, w, out) -> {
                     for (Integer id : List.copyOf(w.backends.keySet())) {
                         if (!p.backends().containsKey(id)) {
                             out.add(new Op<>(p.frontend(), id, null, () -> {
@@ -107,7 +110,7 @@ final class WritePhases {
                         }
                     }
                 }),
-                new Phase<Integer, RevNatValue>(Step.REVNAT_DELETES, maps.revNat(), (p, w, out) -> {
+                new Phase<K, B, R, Integer, R>(Step.REVNAT_DELETES, maps.revNat(), (p, w, out) -> {
                     if (p.isRemoval() && w.revNat != null) {
                         out.add(new Op<>(p.frontend(), w.svcId, null, () -> w.revNat = null));
                     }
@@ -118,19 +121,19 @@ final class WritePhases {
      * Runs every phase over the plans of frontends not (yet) failed; failures land in
      * {@code failed}. Returns how many entries each phase issued.
      */
-    Map<Step, Integer> run(List<FrontendPlan> plans, Function<SvcKey, WrittenFrontend> written,
-                           Map<SvcKey, String> failed) {
+    Map<Step, Integer> run(List<FrontendPlan<K, B, R>> plans, Function<K, WrittenFrontend<B, R>> written,
+                           Map<K, String> failed) {
         Map<Step, Integer> issued = new EnumMap<>(Step.class);
-        for (Phase<?, ?> phase : table) {
+        for (Phase<K, B, R, ?, ?> phase : table) {
             issued.put(phase.step(), run(phase, plans, written, failed));
         }
         return issued;
     }
 
-    private static <K, V> int run(Phase<K, V> phase, List<FrontendPlan> plans,
-                                  Function<SvcKey, WrittenFrontend> written, Map<SvcKey, String> failed) {
-        List<Op<K, V>> ops = new ArrayList<>();
-        for (FrontendPlan p : plans) {
+    private static <F, B, R, K, V> int run(Phase<F, B, R, K, V> phase, List<FrontendPlan<F, B, R>> plans,
+                                           Function<F, WrittenFrontend<B, R>> written, Map<F, String> failed) {
+        List<Op<F, K, V>> ops = new ArrayList<>();
+        for (FrontendPlan<F, B, R> p : plans) {
             if (!failed.containsKey(p.frontend())) {
                 phase.selector().select(p, written.apply(p.frontend()), ops);
             }
@@ -139,8 +142,8 @@ final class WritePhases {
     }
 
     /** Writes in batches; a batch that stops part way fails the frontend of the entry it stopped at. */
-    private static <K, V> int write(KeyValueMap<K, V> map, List<Op<K, V>> ops, Map<SvcKey, String> failed) {
-        List<Op<K, V>> pending = ops;
+    private static <F, K, V> int write(KeyValueMap<K, V> map, List<Op<F, K, V>> ops, Map<F, String> failed) {
+        List<Op<F, K, V>> pending = ops;
         int issued = 0;
         while (!pending.isEmpty()) {
             issued += pending.size();
@@ -156,7 +159,7 @@ final class WritePhases {
                 pending = pending.subList(applied + 1, pending.size()).stream()
                         .filter(o -> !failed.containsKey(o.frontend())).toList();
             } catch (RuntimeException e) {
-                for (Op<K, V> o : pending) {
+                for (Op<F, K, V> o : pending) {
                     failed.putIfAbsent(o.frontend(), reason(map, e));
                 }
                 return issued;
@@ -165,7 +168,7 @@ final class WritePhases {
         return issued;
     }
 
-    private static <K, V> int delete(KeyValueMap<K, V> map, List<Op<K, V>> ops, Map<SvcKey, String> failed) {
+    private static <F, K, V> int delete(KeyValueMap<K, V> map, List<Op<F, K, V>> ops, Map<F, String> failed) {
         if (ops.isEmpty()) {
             return 0;
         }
@@ -174,7 +177,7 @@ final class WritePhases {
             ops.forEach(o -> o.onDone().run());
         } catch (RuntimeException e) {
             // deletes are idempotent: what was not deleted is retried on the next apply
-            for (Op<K, V> o : ops) {
+            for (Op<F, K, V> o : ops) {
                 failed.putIfAbsent(o.frontend(), reason(map, e));
             }
         }

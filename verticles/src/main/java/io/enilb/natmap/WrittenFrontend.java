@@ -1,20 +1,23 @@
 package io.enilb.natmap;
 
-import io.enilb.bpf.Structs.BackendEntry;
-import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SvcValue;
 import java.util.HashMap;
 import java.util.Map;
 
-/** What the maps hold for one frontend, entry by entry: updated only when a write succeeded. */
-final class WrittenFrontend {
+/**
+ * What the maps hold for one frontend, entry by entry: updated only when a write succeeded.
+ *
+ * @param <B> the family's backend entry
+ * @param <R> the family's reverse NAT value
+ */
+final class WrittenFrontend<B, R> {
     final int svcId;
     SvcValue service;
-    RevNatValue revNat;
+    R revNat;
     /** slot -> backend id */
     final Map<Integer, Integer> slots = new HashMap<>();
     /** backend id -> entry */
-    final Map<Integer, BackendEntry> backends = new HashMap<>();
+    final Map<Integer, B> backends = new HashMap<>();
 
     WrittenFrontend(int svcId) {
         this.svcId = svcId;

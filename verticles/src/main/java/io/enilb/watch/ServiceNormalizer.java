@@ -1,6 +1,9 @@
 package io.enilb.watch;
 
+import com.google.common.net.InetAddresses;
 import io.enilb.model.Backend;
+import io.enilb.model.ClusterIp;
+import io.enilb.model.IpFamily;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.Protocol;
 import io.enilb.model.ServiceKey;
@@ -13,8 +16,10 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,8 +33,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Turns a Service and its EndpointSlices into what enilb programs, with kube-proxy's rules:
  * which Services are proxied, which ports, which endpoints take new flows (KEP-1669 terminating
- * endpoints), internalTrafficPolicy and ClientIP session affinity. IPv4 only. Pure: it reads the
- * given objects and never changes them.
+ * endpoints), internalTrafficPolicy and ClientIP session affinity. Each IP family of a Service
+ * (IPv4, IPv6, or both: dual-stack) is its own frontend set with that family's endpoints, as
+ * kube-proxy runs one proxier per family. Pure: it reads the given objects and never changes them.
  */
 public final class ServiceNormalizer {
     private static final Logger LOG = LoggerFactory.getLogger(ServiceNormalizer.class);
@@ -42,10 +48,6 @@ public final class ServiceNormalizer {
     public static final String HEADLESS_LABEL = "service.kubernetes.io/headless";
     /** Kubernetes' default for sessionAffinityConfig.clientIP.timeoutSeconds. */
     public static final int DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
-
-    private static final Comparator<Backend> BACKEND_ORDER = Comparator
-            .comparingLong((Backend b) -> ipv4Value(b.ip()))
-            .thenComparingInt(Backend::port);
 
     private final String nodeName;
     private final Set<ServiceKey> sctpLogged = ConcurrentHashMap.newKeySet();
@@ -89,19 +91,37 @@ public final class ServiceNormalizer {
         if (spec == null || !proxied(key, service)) {
             return Optional.empty();
         }
-        String clusterIp = ipv4ClusterIp(spec);
-        if (clusterIp == null) {
-            LOG.debug("service {}: no IPv4 ClusterIP, skipped", key);
+        Map<IpFamily, String> addresses = clusterIpsByFamily(key, spec);
+        if (addresses.isEmpty()) {
+            LOG.debug("service {}: no ClusterIP, skipped", key);
             return Optional.empty();
         }
 
         List<EndpointSlice> ours = slices.stream()
-                .filter(s -> "IPv4".equals(s.getAddressType()))
                 .filter(s -> serviceOf(s).filter(key::equals).isPresent())
                 .sorted(Comparator.comparing(s -> Objects.requireNonNullElse(s.getMetadata().getName(), "")))
                 .toList();
         boolean localOnly = "Local".equals(spec.getInternalTrafficPolicy());
 
+        List<ClusterIp> clusterIps = new ArrayList<>();
+        for (Map.Entry<IpFamily, String> address : addresses.entrySet()) {
+            IpFamily family = address.getKey();
+            // a family's ClusterIP gets that family's slices only; FQDN slices match no family
+            List<EndpointSlice> familySlices = ours.stream()
+                    .filter(s -> family.kubernetesName.equals(s.getAddressType()))
+                    .toList();
+            List<ServicePort> ports = ports(key, spec, family, familySlices, localOnly);
+            if (ports.isEmpty()) {
+                LOG.debug("service {}: no TCP or UDP port, skipped", key);
+                return Optional.empty();
+            }
+            clusterIps.add(new ClusterIp(family, address.getValue(), ports));
+        }
+        return Optional.of(new NormalizedService(key, clusterIps, affinityTimeout(spec)));
+    }
+
+    private List<ServicePort> ports(ServiceKey key, ServiceSpec spec, IpFamily family, List<EndpointSlice> slices,
+                                    boolean localOnly) {
         List<ServicePort> ports = new ArrayList<>();
         for (io.fabric8.kubernetes.api.model.ServicePort port : nullToEmpty(spec.getPorts())) {
             Protocol protocol = protocolOf(port.getProtocol());
@@ -116,13 +136,10 @@ public final class ServiceNormalizer {
                 continue;
             }
             String name = Objects.requireNonNullElse(port.getName(), "");
-            ports.add(new ServicePort(name, protocol, port.getPort(), backends(name, protocol, ours, localOnly)));
+            ports.add(new ServicePort(name, protocol, port.getPort(),
+                    backends(name, protocol, family, slices, localOnly)));
         }
-        if (ports.isEmpty()) {
-            LOG.debug("service {}: no TCP or UDP port, skipped", key);
-            return Optional.empty();
-        }
-        return Optional.of(new NormalizedService(key, clusterIp, ports, affinityTimeout(spec)));
+        return ports;
     }
 
     private static boolean proxied(ServiceKey key, Service service) {
@@ -136,22 +153,48 @@ public final class ServiceNormalizer {
                 || type.equals("ClusterIP") || type.equals("NodePort") || type.equals("LoadBalancer");
     }
 
-    /** The IPv4 ClusterIP: the IPv4 entry of clusterIPs (dual-stack), else clusterIP; null when none or headless. */
-    private static String ipv4ClusterIp(ServiceSpec spec) {
+    /**
+     * The ClusterIP of each family, primary first: clusterIPs (dual-stack), else clusterIP; the
+     * first address of a family wins (kube-proxy's GetClusterIPByFamily). Empty when headless.
+     * The API server keeps clusterIPs, ipFamilies and ipFamilyPolicy consistent; from other
+     * sources an address whose family spec.ipFamilies does not list is ignored, and
+     * SingleStack keeps the primary family only.
+     */
+    private static Map<IpFamily, String> clusterIpsByFamily(ServiceKey key, ServiceSpec spec) {
         List<String> candidates = new ArrayList<>(nullToEmpty(spec.getClusterIPs()));
         if (candidates.isEmpty() && spec.getClusterIP() != null) {
             candidates.add(spec.getClusterIP());
         }
-        for (String candidate : candidates) {
-            if (candidate == null || candidate.equals("None")) {
-                return null;
-            }
-            String ip = canonicalIpv4(candidate);
-            if (ip != null) {
-                return ip;
+        Set<IpFamily> listed = EnumSet.noneOf(IpFamily.class);
+        for (String name : nullToEmpty(spec.getIpFamilies())) {
+            IpFamily family = IpFamily.ofKubernetes(name);
+            if (family != null) {
+                listed.add(family);
             }
         }
-        return null;
+        Map<IpFamily, String> byFamily = new LinkedHashMap<>();
+        for (String candidate : candidates) {
+            if (candidate == null || candidate.equals("None")) {
+                return Map.of();
+            }
+            String ip = IpFamily.canonical(candidate);
+            if (ip == null) {
+                continue;
+            }
+            IpFamily family = IpFamily.of(ip);
+            if (!listed.isEmpty() && !listed.contains(family)) {
+                LOG.debug("service {}: ClusterIP {} is of no family in ipFamilies {}; ignored", key, ip, listed);
+                continue;
+            }
+            byFamily.putIfAbsent(family, ip);
+        }
+        if ("SingleStack".equals(spec.getIpFamilyPolicy()) && byFamily.size() > 1) {
+            IpFamily primary = byFamily.keySet().iterator().next();
+            LOG.debug("service {}: SingleStack with ClusterIPs {}; only {} is programmed", key, byFamily.values(),
+                    primary.kubernetesName);
+            return Map.of(primary, byFamily.get(primary));
+        }
+        return byFamily;
     }
 
     private static int affinityTimeout(ServiceSpec spec) {
@@ -167,7 +210,8 @@ public final class ServiceNormalizer {
     /** How an endpoint may be used, best first; a duplicate address keeps its best use. */
     private enum Use { READY, SERVING_TERMINATING, TERMINATING }
 
-    private List<Backend> backends(String portName, Protocol protocol, List<EndpointSlice> slices, boolean localOnly) {
+    private List<Backend> backends(String portName, Protocol protocol, IpFamily family, List<EndpointSlice> slices,
+                                   boolean localOnly) {
         Map<String, Candidate> byAddress = new LinkedHashMap<>();
         for (EndpointSlice slice : slices) {
             for (EndpointPort slicePort : nullToEmpty(slice.getPorts())) {
@@ -186,11 +230,11 @@ public final class ServiceNormalizer {
                         continue;
                     }
                     // kube-proxy uses only the first address of an endpoint
-                    String ip = canonicalIpv4(endpoint.getAddresses().get(0));
-                    if (ip == null) {
+                    String ip = IpFamily.canonical(endpoint.getAddresses().get(0));
+                    if (ip == null || IpFamily.of(ip) != family) {
                         continue;
                     }
-                    Candidate candidate = new Candidate(ip, targetPort, use);
+                    Candidate candidate = new Candidate(ip, InetAddresses.forString(ip).getAddress(), targetPort, use);
                     byAddress.merge(ip + ":" + targetPort, candidate,
                             (a, b) -> a.use.compareTo(b.use) <= 0 ? a : b);
                 }
@@ -198,16 +242,21 @@ public final class ServiceNormalizer {
         }
         boolean anyReady = byAddress.values().stream().anyMatch(c -> c.use == Use.READY);
         List<Backend> backends = new ArrayList<>();
-        for (Candidate c : byAddress.values()) {
+        for (Candidate c : byAddress.values().stream().sorted(CANDIDATE_ORDER).toList()) {
             boolean active = c.use == Use.READY || (!anyReady && c.use == Use.SERVING_TERMINATING);
             backends.add(new Backend(c.ip, c.port, active ? Backend.State.ACTIVE : Backend.State.TERMINATING));
         }
-        backends.sort(BACKEND_ORDER);
         return backends;
     }
 
-    private record Candidate(String ip, int port, Use use) {
+    /** An endpoint address and port; {@code bytes} is the address in network order (the backends' sort key). */
+    private record Candidate(String ip, byte[] bytes, int port, Use use) {
     }
+
+    /** Backends sorted by address (numerically), then port: a stable order whatever the slices' order. */
+    private static final Comparator<Candidate> CANDIDATE_ORDER = Comparator
+            .comparing(Candidate::bytes, Arrays::compareUnsigned)
+            .thenComparingInt(Candidate::port);
 
     /** KEP-1669: ready (null = true) takes flows; serving (null = ready) and terminating may as a fallback. */
     private static Use useOf(EndpointConditions conditions) {
@@ -232,40 +281,6 @@ public final class ServiceNormalizer {
             return Protocol.TCP;
         }
         return protocol.equals("UDP") ? Protocol.UDP : null;
-    }
-
-    /** The dotted quad of an IPv4 address, canonical (no leading zeros), or null when it is not IPv4. */
-    static String canonicalIpv4(String text) {
-        if (text == null) {
-            return null;
-        }
-        String[] parts = text.trim().split("\\.", -1);
-        if (parts.length != 4) {
-            return null;
-        }
-        StringBuilder out = new StringBuilder(15);
-        for (String part : parts) {
-            if (part.isEmpty() || part.length() > 3 || !part.chars().allMatch(Character::isDigit)) {
-                return null;
-            }
-            int octet = Integer.parseInt(part);
-            if (octet > 255) {
-                return null;
-            }
-            if (out.length() > 0) {
-                out.append('.');
-            }
-            out.append(octet);
-        }
-        return out.toString();
-    }
-
-    private static long ipv4Value(String dottedQuad) {
-        long value = 0;
-        for (String part : dottedQuad.split("\\.")) {
-            value = (value << 8) | Integer.parseInt(part);
-        }
-        return value;
     }
 
     private static <T> List<T> nullToEmpty(List<T> list) {

@@ -4,6 +4,7 @@ import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.SyncState;
+import io.enilb.model.ClusterIp;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
@@ -227,8 +228,10 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
                 LOG.info("service {}: removed", change.key());
             } else {
                 NormalizedService s = change.service();
-                LOG.info("service {}: {} port(s), {} backend(s), clusterIP {}", change.key(), s.ports().size(),
-                        s.ports().stream().mapToInt(p -> p.backends().size()).sum(), s.clusterIp());
+                LOG.info("service {}: {} port(s), {} backend(s), clusterIPs {}", change.key(),
+                        s.clusterIps().get(0).ports().size(), s.clusterIps().stream().flatMap(c -> c.ports().stream())
+                                .mapToInt(p -> p.backends().size()).sum(),
+                        s.clusterIps().stream().map(ClusterIp::address).toList());
             }
         }
 

@@ -187,7 +187,7 @@ class AttachVerticleTest {
 
         assertThat(code(client.send(request("ADD", POD_A, nsA.toString(), "eth0", config("1.0.0", null)))))
                 .isEqualTo(7);
-        assertThat(code(add(POD_A, nsA, "fd00::5"))).isEqualTo(7);
+        assertThat(code(add(POD_A, nsA, "pod.example"))).as("no address in ips").isEqualTo(7);
         assertThat(code(add(POD_A, notANamespace, "198.18.0.5"))).isEqualTo(4);
         assertThat(code(add(POD_A, tmp.resolve("missing"), "198.18.0.5"))).isEqualTo(4);
 
@@ -383,11 +383,45 @@ class AttachVerticleTest {
     }
 
     @Test
+    void ipv6AndDualStackPodsRegisterEachFamilyRecordItAndForgetItAfterARestart() throws Exception {
+        JsonObject dual = config("1.0.0", null).put("prevResult", new JsonObject().put("cniVersion", "1.0.0")
+                .put("interfaces", new JsonArray().add(new JsonObject().put("name", "eth0")))
+                .put("ips", new JsonArray()
+                        .add(new JsonObject().put("address", "198.18.0.5/16").put("interface", 0))
+                        .add(new JsonObject().put("address", "2001:DB8:18:0::5/64").put("interface", 0))
+                        .add(new JsonObject().put("address", "fe80::1%eth0/64").put("interface", 0))));
+        assertOk(client.send(request("ADD", POD_A, nsA.toString(), "eth0", dual)));
+        assertOk(add(POD_B, nsB, "2001:db8:18::6"));
+        long cookieA = datapath.netnsCookie(nsA);
+        long cookieB = datapath.netnsCookie(nsB);
+
+        assertThat(datapath.calls).contains("register " + nsA + " [198.18.0.5] [2001:db8:18::5]",
+                "register " + nsB + " [] [2001:db8:18::6]");
+        assertThat(datapath.registered).as("a zoned link-local address is no pod address").containsExactlyInAnyOrder(
+                cookieA + " 198.18.0.5", cookieA + " 2001:db8:18::5", cookieB + " 2001:db8:18::6");
+        assertThat(verticle.attachments()).extracting(PodAttachment::ips)
+                .containsExactlyInAnyOrder(List.of("198.18.0.5", "2001:db8:18::5"), List.of("2001:db8:18::6"));
+
+        undeploy();
+        Files.delete(nsB);
+        deploy();
+
+        assertThat(datapath.registered).as("the gone IPv6 pod forgotten from its stored record")
+                .containsExactlyInAnyOrder(cookieA + " 198.18.0.5", cookieA + " 2001:db8:18::5");
+        assertOk(del(POD_A, nsA));
+        assertThat(datapath.registered).isEmpty();
+    }
+
+    @Test
     void anAddAgainReplacesTheAddressesTheEarlierAddRegistered() throws Exception {
         assertOk(add(POD_A, nsA, "198.18.0.5"));
         assertOk(add(POD_A, nsA, "198.18.0.7"));
 
         assertThat(datapath.registered).containsExactly(datapath.netnsCookie(nsA) + " 198.18.0.7");
+
+        assertOk(add(POD_A, nsA, "2001:db8:18::7"));
+        assertOk(add(POD_A, nsA, "2001:db8:18::8"));
+        assertThat(datapath.registered).as("IPv6 too").containsExactly(datapath.netnsCookie(nsA) + " 2001:db8:18::8");
     }
 
     @Test

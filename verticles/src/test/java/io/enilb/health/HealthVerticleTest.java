@@ -226,9 +226,10 @@ class HealthVerticleTest {
         JsonObject service = body.getJsonArray("services").getJsonObject(0);
         assertThat(service.getString("service")).isEqualTo("default/web");
         assertThat(service.getString("clusterIp")).isEqualTo("198.19.0.10");
+        assertThat(service.getJsonArray("clusterIps")).isEqualTo(new JsonArray().add("198.19.0.10"));
         JsonArray frontends = service.getJsonArray("frontends");
         assertThat(frontends.getJsonObject(0)).isEqualTo(new JsonObject()
-                .put("frontend", "198.19.0.10:80/TCP").put("name", "http").put("port", 80).put("protocol", "TCP")
+                .put("frontend", "198.19.0.10:80/TCP").put("family", "IPv4").put("name", "http").put("port", 80).put("protocol", "TCP")
                 .put("state", "programmed").put("svcId", 3).put("error", null)
                 .put("backends", new JsonArray()
                         .add(new JsonObject().put("ip", "198.18.0.5").put("port", 8080).put("state", "active"))

@@ -10,6 +10,8 @@ import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.model.Backend;
+import io.enilb.model.ClusterIp;
+import io.enilb.model.IpFamily;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.Protocol;
 import io.enilb.model.ServiceChange;
@@ -70,8 +72,12 @@ final class Fixtures {
         Map<Integer, BackendEntry> backends = new HashMap<>();
         Map<Integer, RevNatValue> revNat = new HashMap<>();
         for (NormalizedService s : services) {
-            int vip = Ipv4.parse(s.clusterIp());
-            for (ServicePort p : s.ports()) {
+            ClusterIp clusterIp = s.clusterIps().stream().filter(c -> c.family() == IpFamily.IPV4).findFirst().orElse(null);
+            if (clusterIp == null) {
+                continue;
+            }
+            int vip = Ipv4.parse(clusterIp.address());
+            for (ServicePort p : clusterIp.ports()) {
                 SvcKey fk = new SvcKey(vip, p.port(), p.protocol().number);
                 assertThat(writer.serviceId(fk)).as("service id of %s", fk).isPresent();
                 int svcId = writer.serviceId(fk).getAsInt();

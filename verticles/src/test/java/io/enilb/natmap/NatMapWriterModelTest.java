@@ -159,7 +159,7 @@ class NatMapWriterModelTest {
 
     /** One port of the service gains, loses or flips one backend. */
     private static ServiceChange endpointChange(Random rnd, NormalizedService s) {
-        List<ServicePort> ports = new ArrayList<>(s.ports());
+        List<ServicePort> ports = new ArrayList<>(s.clusterIps().get(0).ports());
         int p = rnd.nextInt(ports.size());
         ServicePort port = ports.get(p);
         List<Backend> backends = new ArrayList<>(port.backends());
@@ -177,7 +177,7 @@ class NatMapWriterModelTest {
             backends.set(i, b.state() == Backend.State.ACTIVE ? terminating(b.ip(), b.port()) : active(b.ip(), b.port()));
         }
         ports.set(p, new ServicePort(port.name(), port.protocol(), port.port(), List.of(sorted(backends))));
-        NormalizedService next = new NormalizedService(s.key(), s.clusterIp(), ports, s.affinityTimeoutSeconds());
+        NormalizedService next = new NormalizedService(s.key(), s.clusterIps().get(0).address(), ports, s.affinityTimeoutSeconds());
         return new ServiceChange(s.key(), next);
     }
 

@@ -88,7 +88,7 @@ class FileSourceTest {
 
     private List<String> backendIps(ServiceKey key) {
         NormalizedService s = catalog.snapshot().get(key);
-        return s == null ? null : s.ports().get(0).backends().stream().map(Backend::ip).toList();
+        return s == null ? null : s.clusterIps().get(0).ports().get(0).backends().stream().map(Backend::ip).toList();
     }
 
     private void write(String name, String... documents) throws IOException {

@@ -1,5 +1,7 @@
 package io.enilb.watch;
 
+import static io.enilb.model.IpFamily.IPV4;
+import static io.enilb.model.IpFamily.IPV6;
 import static io.enilb.model.Protocol.TCP;
 import static io.enilb.model.Protocol.UDP;
 import static io.enilb.watch.K8s.active;
@@ -14,7 +16,9 @@ import static io.enilb.watch.K8s.sp;
 import static io.enilb.watch.K8s.terminating;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.enilb.model.ClusterIp;
 import io.enilb.model.NormalizedService;
+import io.enilb.model.ServiceKey;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.List;
@@ -58,6 +62,27 @@ class ServiceNormalizerTest {
 
     private static final List<EndpointSlice> ONE_READY =
             List.of(slice("web-1", "web", HTTP_8080, ready("198.18.0.1")));
+
+    private static final ServiceKey KEY = new ServiceKey(K8s.NS, "web");
+    private static final String IP6 = "2001:db8:19::10";
+    private static final String POD6 = "2001:db8:18::1";
+    private static final EndpointSlice V4_SLICE = slice("web-1", "web", HTTP_8080, ready("198.18.0.1"));
+    private static final EndpointSlice V6_SLICE = slice("web-v6", "web", "IPv6", HTTP_8080, ready(POD6));
+    private static final ClusterIp V4_FRONTENDS =
+            new ClusterIp(IPV4, IP, List.of(sp("http", TCP, 80, active("198.18.0.1", 8080))));
+    private static final ClusterIp V6_FRONTENDS =
+            new ClusterIp(IPV6, IP6, List.of(sp("http", TCP, 80, active(POD6, 8080))));
+    private static final NormalizedService WEB_V6_ONLY = new NormalizedService(KEY, List.of(V6_FRONTENDS), 0);
+
+    /** A Service "web" on port 80 with the given family policy, spec.ipFamilies and spec.clusterIPs. */
+    private static Service stack(String policy, List<String> families, String... clusterIps) {
+        return service("web", clusterIps[0], b -> b.editSpec().withIpFamilyPolicy(policy).withIpFamilies(families)
+                .withClusterIPs(clusterIps).endSpec(), port("http", "TCP", 80));
+    }
+
+    private static NormalizedService dual(ClusterIp primary, ClusterIp secondary) {
+        return new NormalizedService(KEY, List.of(primary, secondary), 0);
+    }
 
     static Stream<Arguments> rows() {
         return Stream.of(
@@ -164,12 +189,65 @@ class ServiceNormalizerTest {
                 row("sessionAffinity None: no affinity",
                         service("web", IP, b -> b.editSpec().withSessionAffinity("None").endSpec(),
                                 port("http", "TCP", 80)), ONE_READY, WEB_ONE_BACKEND),
-                row("dual-stack: the IPv4 entry of clusterIPs",
-                        service("web", "fd00::10", b -> b.editSpec().withClusterIPs("fd00::10", IP).endSpec(),
-                                port("http", "TCP", 80)), ONE_READY, WEB_ONE_BACKEND),
-                row("IPv6-only Service is left out",
-                        service("web", "fd00::10", b -> b.editSpec().withClusterIPs("fd00::10").endSpec(),
-                                port("http", "TCP", 80)), ONE_READY, null),
+                // --- IP families: each family of a Service is its own frontend set (one kube-proxy per family)
+                row("SingleStack IPv4: IPv6 slices are ignored",
+                        stack("SingleStack", List.of("IPv4"), IP), List.of(V6_SLICE, V4_SLICE), WEB_ONE_BACKEND),
+                row("SingleStack IPv6: the IPv6 ClusterIP with the IPv6 slices only",
+                        stack("SingleStack", List.of("IPv6"), IP6), List.of(V4_SLICE, V6_SLICE), WEB_V6_ONLY),
+                row("PreferDualStack on a single-stack cluster: one ClusterIP, one frontend set",
+                        stack("PreferDualStack", List.of("IPv6"), IP6), List.of(V4_SLICE, V6_SLICE), WEB_V6_ONLY),
+                row("PreferDualStack with both ClusterIPs, IPv6 primary: one frontend set per family, primary first",
+                        stack("PreferDualStack", List.of("IPv6", "IPv4"), IP6, IP), List.of(V4_SLICE, V6_SLICE),
+                        dual(V6_FRONTENDS, V4_FRONTENDS)),
+                row("RequireDualStack, IPv4 primary: each ClusterIP gets its own family's endpoints",
+                        stack("RequireDualStack", List.of("IPv4", "IPv6"), IP, IP6), List.of(V6_SLICE, V4_SLICE),
+                        dual(V4_FRONTENDS, V6_FRONTENDS)),
+                row("RequireDualStack, IPv6 not allocated yet: the IPv4 frontend set alone",
+                        stack("RequireDualStack", List.of("IPv4", "IPv6"), IP), List.of(V6_SLICE, V4_SLICE),
+                        WEB_ONE_BACKEND),
+                row("no ipFamilyPolicy (older API objects): clusterIPs decide, both families",
+                        stack(null, List.of(), IP, IP6), List.of(V6_SLICE, V4_SLICE), dual(V4_FRONTENDS, V6_FRONTENDS)),
+                row("only clusterIP set (no clusterIPs), IPv6", service("web", IP6, port("http", "TCP", 80)),
+                        List.of(V6_SLICE), WEB_V6_ONLY),
+                row("SingleStack with two ClusterIPs (not from an API server): the primary only",
+                        stack("SingleStack", List.of("IPv6", "IPv4"), IP6, IP), List.of(V4_SLICE, V6_SLICE),
+                        WEB_V6_ONLY),
+                row("a ClusterIP of a family ipFamilies does not list is ignored",
+                        stack("PreferDualStack", List.of("IPv4"), IP, IP6), List.of(V4_SLICE, V6_SLICE),
+                        WEB_ONE_BACKEND),
+                row("two ClusterIPs of one family: the first (kube-proxy's GetClusterIPByFamily)",
+                        stack(null, List.of(), IP, "198.19.0.11"), List.of(V4_SLICE), WEB_ONE_BACKEND),
+                row("dual-stack with no endpoints of one family: that family's ports have no backends",
+                        stack("RequireDualStack", List.of("IPv4", "IPv6"), IP, IP6), List.of(V4_SLICE),
+                        dual(V4_FRONTENDS, new ClusterIp(IPV6, IP6, List.of(sp("http", TCP, 80))))),
+                row("dual-stack affinity applies to both families",
+                        service("web", IP, b -> b.editSpec().withClusterIPs(IP, IP6).withIpFamilies("IPv4", "IPv6")
+                                .withIpFamilyPolicy("RequireDualStack").withSessionAffinity("ClientIP").endSpec(),
+                                port("http", "TCP", 80)), List.of(V4_SLICE, V6_SLICE),
+                        new NormalizedService(KEY, List.of(V4_FRONTENDS, V6_FRONTENDS), 10800)),
+                row("headless dual-stack (None) is skipped", stack("RequireDualStack", List.of("IPv4", "IPv6"), "None"),
+                        List.of(V4_SLICE, V6_SLICE), null),
+                row("FQDN slices are ignored",
+                        stack("RequireDualStack", List.of("IPv4", "IPv6"), IP, IP6),
+                        List.of(slice("web-fqdn", "web", "FQDN", HTTP_8080, ready("backend.example")), V4_SLICE,
+                                V6_SLICE), dual(V4_FRONTENDS, V6_FRONTENDS)),
+                row("IPv6 in any spelling is written as RFC 5952 (ClusterIP and endpoints)",
+                        stack("SingleStack", List.of("IPv6"), "2001:DB8:19:0:0:0:0:10"),
+                        List.of(slice("web-v6", "web", "IPv6", HTTP_8080, ready("2001:0db8:0018:0000::0001"))),
+                        WEB_V6_ONLY),
+                row("an address of the other family inside a slice is ignored",
+                        stack("RequireDualStack", List.of("IPv4", "IPv6"), IP, IP6),
+                        List.of(slice("web-v6", "web", "IPv6", HTTP_8080, ready("198.18.0.7"), ready(POD6)),
+                                slice("web-1", "web", HTTP_8080, ready("2001:db8:18::7"), ready("198.18.0.1"))),
+                        dual(V4_FRONTENDS, V6_FRONTENDS)),
+                row("IPv4-mapped IPv6 and zoned addresses are no ClusterIP",
+                        stack(null, List.of(), "::ffff:198.19.0.10", "fe80::1%eth0"), List.of(V4_SLICE), null),
+                row("IPv6 backends sorted numerically then by port",
+                        stack("SingleStack", List.of("IPv6"), IP6),
+                        List.of(slice("web-v6", "web", "IPv6", HTTP_8080, ready("2001:db8:18::a"),
+                                ready("2001:db8:18::9"), ready("2001:db8:18::1:0"))),
+                        normalized("web", IP6, 0, sp("http", TCP, 80, active("2001:db8:18::9", 8080),
+                                active("2001:db8:18::a", 8080), active("2001:db8:18::1:0", 8080)))),
                 row("only an endpoint's first address is used", web(port("http", "TCP", 80)),
                         List.of(slice("web-1", "web", HTTP_8080, new io.fabric8.kubernetes.api.model.discovery.v1
                                 .EndpointBuilder().withAddresses("198.18.0.1", "198.18.0.7").build())),

@@ -1,0 +1,57 @@
+package io.enilb.model;
+
+import com.google.common.net.InetAddresses;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+
+/**
+ * The two IP families a Service may have (spec.ipFamilies, EndpointSlice addressType). Each
+ * family of a Service is its own frontend set, as kube-proxy runs one proxier per family.
+ */
+public enum IpFamily {
+    IPV4("IPv4"),
+    IPV6("IPv6");
+
+    /** The name the Kubernetes API uses (spec.ipFamilies, addressType). */
+    public final String kubernetesName;
+
+    IpFamily(String kubernetesName) {
+        this.kubernetesName = kubernetesName;
+    }
+
+    /** The family of an address in canonical form (see {@link #canonical}). */
+    public static IpFamily of(String canonicalAddress) {
+        return canonicalAddress.indexOf(':') >= 0 ? IPV6 : IPV4;
+    }
+
+    /** The family the Kubernetes API calls {@code name}, or null for anything else (FQDN). */
+    public static IpFamily ofKubernetes(String name) {
+        for (IpFamily family : values()) {
+            if (family.kubernetesName.equals(name)) {
+                return family;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The canonical text of an address: a dotted quad without leading zeros, or IPv6 as RFC 5952
+     * writes it (lower case, longest zero run compressed). Null for anything that is not a plain
+     * address: names (never resolved), zone ids, IPv4-mapped IPv6 (no family would route it).
+     */
+    public static String canonical(String text) {
+        if (text == null) {
+            return null;
+        }
+        String trimmed = text.trim();
+        if (trimmed.indexOf('%') >= 0 || !InetAddresses.isInetAddress(trimmed)) {
+            return null;
+        }
+        InetAddress address = InetAddresses.forString(trimmed);
+        boolean v6Text = trimmed.indexOf(':') >= 0;
+        if (v6Text != address instanceof Inet6Address) {
+            return null;
+        }
+        return InetAddresses.toAddrString(address);
+    }
+}

@@ -1,0 +1,363 @@
+package io.enilb.natmap;
+
+import io.enilb.bpf.KeyValueMap;
+import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.bpf.Structs.VipValue;
+import io.enilb.model.ServiceChange;
+import io.enilb.natmap.DesiredServices.DesiredBackend;
+import io.enilb.natmap.DesiredServices.Frontend;
+import io.enilb.natmap.NatMapWriter.BackendRef;
+import io.enilb.natmap.NatMaps.ServiceCounters;
+import io.enilb.natmap.WritePhases.Step;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The nat-map writer of one address family (see {@link NatMapWriter}, which runs one per family
+ * over shared id allocators): plans each dirty frontend of the family against what is written
+ * and hands the plans to the family's phase table. Called under the {@link NatMapWriter}'s lock.
+ *
+ * @param <K> the frontend key
+ * @param <A> an address
+ * @param <B> a backend entry
+ * @param <R> a reverse NAT value
+ * @param <V> a ClusterIP address key
+ */
+final class FamilyWriter<K, A, B, R, V> {
+    private static final Logger log = LoggerFactory.getLogger(FamilyWriter.class);
+
+    private final NatFamily<K, A, B, R, V> maps;
+    private final NatFamily.Layout<K, A, B, R, V> layout;
+    private final ServiceCounters counters;
+    private final DesiredServices<K, A> desired;
+    /** Shared by the families: one service id space (one counters array), one backend id space. */
+    private final IdAllocator<Object> serviceIds;
+    private final IdAllocator<Object> backendIds;
+    private final WritePhases<K, B, R> phases;
+    private final Map<K, WrittenFrontend<B, R>> written = new HashMap<>();
+    private final Map<K, String> failures = new LinkedHashMap<>();
+    private Map<Step, Integer> lastBatch = Map.of();
+    /** ClusterIP address -> frontend count as written in the address map. */
+    private final Map<A, Integer> clusterIpsWritten = new HashMap<>();
+
+    FamilyWriter(NatFamily<K, A, B, R, V> maps, ServiceCounters counters, IdAllocator<Object> serviceIds,
+                 IdAllocator<Object> backendIds) {
+        this.maps = maps;
+        this.layout = maps.layout();
+        this.counters = counters;
+        this.desired = new DesiredServices<>(maps);
+        this.serviceIds = serviceIds;
+        this.backendIds = backendIds;
+        this.phases = new WritePhases<>(maps, id -> {
+            Object owner = backendIds.ownerOf(id);
+            if (owner != null) {
+                backendIds.release(owner);
+            }
+        });
+    }
+
+    NatFamily<K, A, B, R, V> maps() {
+        return maps;
+    }
+
+    /** See {@link NatMapWriter#restore()}; ids are reserved, not released, here. */
+    void restore() {
+        Map<Integer, K> byId = new HashMap<>();
+        maps.services().entries().forEach((fk, v) -> {
+            if (serviceIds.adopt(fk, v.svcId())) {
+                WrittenFrontend<B, R> w = new WrittenFrontend<>(v.svcId());
+                w.service = v;
+                written.put(fk, w);
+                byId.put(v.svcId(), fk);
+            } else {
+                log.warn("frontend {}: service id {} out of range or taken; reconcile will remove it", fk, v.svcId());
+            }
+        });
+        maps.slots().entries().forEach((k, v) -> {
+            K fk = byId.get(k.svcId());
+            if (fk != null) {
+                written.get(fk).slots.put(k.slot(), v.backendId());
+            } else {
+                serviceIds.reserve(k.svcId());
+            }
+        });
+        maps.revNat().entries().forEach((id, v) -> {
+            K fk = byId.get(id);
+            if (fk != null) {
+                written.get(fk).revNat = v;
+            } else {
+                serviceIds.reserve(id);
+            }
+        });
+        // a backend entry names its frontend's service id (ABI v2): terminating backends, which
+        // no slot names, are adopted as well as active ones
+        maps.backends().entries().forEach((id, e) -> {
+            K fk = byId.get(layout.backendSvcId().applyAsInt(e));
+            BackendRef ref = fk == null ? null
+                    : new BackendRef(fk, layout.backendAddress().apply(e), layout.backendPort().applyAsInt(e));
+            if (ref != null && backendIds.adopt(ref, id)) {
+                written.get(fk).backends.put(id, e);
+            } else {
+                backendIds.reserve(id);
+            }
+        });
+        maps.clusterIps().entries().forEach((k, v) -> clusterIpsWritten.put(layout.vipAddress().apply(k), v.frontends()));
+        syncClusterIps();
+    }
+
+    void apply(List<ServiceChange> changes) {
+        Set<K> dirty = new LinkedHashSet<>(failures.keySet());
+        dirty.addAll(desired.apply(changes));
+        syncSafely(dirty);
+    }
+
+    /**
+     * Rewrites every frontend's difference and deletes every entry of the family's maps that no
+     * desired frontend owns; the counts cover both.
+     */
+    Map<Step, Integer> reconcile() {
+        Set<K> all = new LinkedHashSet<>(written.keySet());
+        all.addAll(desired.frontends());
+        syncSafely(all);
+        Map<Step, Integer> counts = new EnumMap<>(Step.class);
+        counts.putAll(lastBatch);
+        int services = deleteUnowned(maps.services(), fk -> {
+            WrittenFrontend<B, R> w = written.get(fk);
+            return w != null && w.service != null;
+        });
+        int slots = deleteUnowned(maps.slots(), k -> {
+            WrittenFrontend<B, R> w = writtenOfService(k.svcId());
+            return w != null && w.slots.containsKey(k.slot());
+        });
+        int backends = deleteUnowned(maps.backends(), id -> {
+            Object owner = backendIds.ownerOf(id);
+            WrittenFrontend<B, R> w = owner instanceof BackendRef ref ? written.get(ref.frontend()) : null;
+            return w != null && w.backends.containsKey(id);
+        });
+        int revNat = deleteUnowned(maps.revNat(), id -> {
+            WrittenFrontend<B, R> w = writtenOfService(id);
+            return w != null && w.revNat != null;
+        });
+        counts.merge(Step.SERVICE_DELETES, services, Integer::sum);
+        counts.merge(Step.SLOT_DELETES, slots, Integer::sum);
+        counts.merge(Step.BACKEND_DELETES, backends, Integer::sum);
+        counts.merge(Step.REVNAT_DELETES, revNat, Integer::sum);
+        lastBatch = counts;
+        int stray = services + slots + backends + revNat;
+        if (stray > 0) {
+            log.info("reconcile deleted {} {} entries no service owns ({} frontends, {} slots, {} backends, {} reverse NAT)",
+                    stray, maps.family().kubernetesName, services, slots, backends, revNat);
+        }
+        return counts;
+    }
+
+    Map<K, String> failures() {
+        return failures;
+    }
+
+    int frontendsProgrammed() {
+        return (int) written.entrySet().stream()
+                .filter(e -> e.getValue().service != null && !failures.containsKey(e.getKey())).count();
+    }
+
+    int backendsProgrammed() {
+        return written.values().stream().mapToInt(w -> w.backends.size()).sum();
+    }
+
+    /** Entries written or deleted by the last apply or reconcile, per phase. */
+    Map<Step, Integer> lastBatch() {
+        return lastBatch;
+    }
+
+    // --- sync ---
+
+    private void syncSafely(Collection<K> dirty) {
+        try {
+            sync(dirty);
+        } catch (RuntimeException e) {
+            // A bug, not a map error (those are handled per frontend): keep the daemon up and retry.
+            log.error("nat-map sync of {} frontends failed; retrying them on the next apply", dirty.size(), e);
+            for (K fk : dirty) {
+                failures.putIfAbsent(fk, "internal error: " + e);
+            }
+        }
+    }
+
+    private void sync(Collection<K> dirty) {
+        Map<K, String> failed = new LinkedHashMap<>();
+        List<FrontendPlan<K, B, R>> plans = new ArrayList<>();
+        for (K fk : dirty) {
+            failures.remove(fk);
+            Frontend<A> frontend = desired.get(fk);
+            if (frontend == null) {
+                if (written.containsKey(fk)) {
+                    plans.add(FrontendPlan.removal(fk));
+                }
+                continue;
+            }
+            FrontendPlan<K, B, R> plan = plan(fk, frontend, failed);
+            if (plan != null) {
+                plans.add(plan);
+            }
+        }
+        lastBatch = phases.run(plans, written::get, failed);
+        for (FrontendPlan<K, B, R> p : plans) {
+            WrittenFrontend<B, R> w = written.get(p.frontend());
+            if (failed.containsKey(p.frontend())) {
+                // Ids taken this round but not in the maps go back, so that the allocator only
+                // holds what is written; a frontend with nothing written loses its service id.
+                for (BackendRef ref : p.fresh()) {
+                    OptionalInt id = backendIds.idOf(ref);
+                    if (id.isPresent() && !w.backends.containsKey(id.getAsInt())) {
+                        backendIds.release(ref);
+                    }
+                }
+            }
+            if (w.isEmpty() && (p.isRemoval() || failed.containsKey(p.frontend()))) {
+                written.remove(p.frontend());
+                serviceIds.release(p.frontend());
+            }
+        }
+        for (Map.Entry<K, String> f : failed.entrySet()) {
+            // a removal that failed is retried as long as something of it is written
+            if (desired.get(f.getKey()) != null || written.containsKey(f.getKey())) {
+                failures.put(f.getKey(), f.getValue());
+                log.warn("frontend {}: not programmed: {}", f.getKey(), f.getValue());
+            }
+        }
+        syncClusterIps();
+    }
+
+    /**
+     * The address map follows the frontend entries that are written: an address is added after
+     * its first frontend entry and removed after its last one is gone, so a packet to it is
+     * always either translated or (no frontend, or another port) stopped by the datapath instead
+     * of leaking. A failed write is logged and retried at the next sync.
+     */
+    private void syncClusterIps() {
+        Map<A, Integer> addresses = new HashMap<>();
+        written.forEach((fk, w) -> {
+            if (w.service != null) {
+                addresses.merge(layout.frontendAddress().apply(fk), 1, Integer::sum);
+            }
+        });
+        addresses.forEach((addr, n) -> {
+            if (!n.equals(clusterIpsWritten.get(addr))) {
+                try {
+                    maps.clusterIps().put(layout.vip().apply(addr), new VipValue(n));
+                    clusterIpsWritten.put(addr, n);
+                } catch (RuntimeException e) {
+                    log.warn("ClusterIP {}: not written to {}: {}", layout.format().apply(addr), maps.clusterIps().name(),
+                            e.getMessage());
+                }
+            }
+        });
+        for (A addr : new ArrayList<>(clusterIpsWritten.keySet())) {
+            if (!addresses.containsKey(addr)) {
+                try {
+                    maps.clusterIps().delete(layout.vip().apply(addr));
+                    clusterIpsWritten.remove(addr);
+                } catch (RuntimeException e) {
+                    log.warn("ClusterIP {}: not removed from {}: {}", layout.format().apply(addr), maps.clusterIps().name(),
+                            e.getMessage());
+                }
+            }
+        }
+    }
+
+    /** The desired entries of a frontend, allocating ids; null (and a failure) when that fails. */
+    private FrontendPlan<K, B, R> plan(K fk, Frontend<A> frontend, Map<K, String> failed) {
+        WrittenFrontend<B, R> w = written.get(fk);
+        if (w == null) {
+            w = newFrontend(fk, failed);
+            if (w == null) {
+                return null;
+            }
+        }
+        Map<Integer, Integer> slots = new HashMap<>();
+        Map<Integer, B> backends = new HashMap<>();
+        List<BackendRef> fresh = new ArrayList<>();
+        for (DesiredBackend<A> b : frontend.backends()) {
+            BackendRef ref = new BackendRef(fk, b.addr(), b.port());
+            OptionalInt id = backendIds.idOf(ref);
+            if (id.isEmpty()) {
+                id = backendIds.acquire(ref);
+                if (id.isEmpty()) {
+                    fresh.forEach(backendIds::release);
+                    if (w.isEmpty()) {
+                        written.remove(fk);
+                        serviceIds.release(fk);
+                    }
+                    failed.put(fk, "no free backend id");
+                    return null;
+                }
+                fresh.add(ref);
+            }
+            // the entry names its frontend's service id, so that the datapath can tell a conntrack
+            // or affinity entry whose backend id now belongs to another Service (ABI v2)
+            backends.put(id.getAsInt(), layout.backend().make(b.addr(), b.port(), b.terminating(), w.svcId));
+            if (!b.terminating()) {
+                slots.put(slots.size(), id.getAsInt());
+            }
+        }
+        return new FrontendPlan<>(fk, new SvcValue(w.svcId, slots.size(), frontend.affinityTimeout(), 0),
+                layout.revNat().apply(frontend.addr(), frontend.port()), slots, backends, fresh);
+    }
+
+    /**
+     * A frontend not in the maps gets the next service id, and that id's counters are zeroed
+     * before anything names it: a recycled id must not inherit another Service's traffic.
+     */
+    private WrittenFrontend<B, R> newFrontend(K fk, Map<K, String> failed) {
+        OptionalInt svcId = serviceIds.acquire(fk);
+        if (svcId.isEmpty()) {
+            failed.put(fk, "no free service id (" + (maps.services().maxEntries() - 1) + " in use)");
+            return null;
+        }
+        try {
+            counters.reset(svcId.getAsInt());
+        } catch (RuntimeException e) {
+            serviceIds.release(fk);
+            failed.put(fk, "cannot zero the counters of service id " + svcId.getAsInt() + ": " + e.getMessage());
+            return null;
+        }
+        WrittenFrontend<B, R> w = new WrittenFrontend<>(svcId.getAsInt());
+        written.put(fk, w);
+        return w;
+    }
+
+    private <T> int deleteUnowned(KeyValueMap<T, ?> map, Predicate<T> owned) {
+        List<T> stray = new ArrayList<>();
+        for (T key : map.entries().keySet()) {
+            if (!owned.test(key)) {
+                stray.add(key);
+            }
+        }
+        if (stray.isEmpty()) {
+            return 0;
+        }
+        try {
+            return map.deleteAll(stray);
+        } catch (RuntimeException e) {
+            log.warn("reconcile of {}: {}", map.name(), e.getMessage());
+            return 0;
+        }
+    }
+
+    /** The written frontend of this family that owns a service id (null: free, reserved or the other family's). */
+    private WrittenFrontend<B, R> writtenOfService(int svcId) {
+        Object owner = serviceIds.ownerOf(svcId);
+        return owner == null ? null : written.get(owner);
+    }
+}
