@@ -38,7 +38,8 @@ final class FlowNames {
         if (s == null) {
             return;
         }
-        List<Frontend> now = s.ports().stream().map(p -> frontend(s.clusterIp(), p)).toList();
+        List<Frontend> now = s.clusterIps().stream()
+                .flatMap(c -> c.ports().stream().map(p -> frontend(c.address(), p))).toList();
         now.forEach(f -> services.put(f, change.key()));
         frontendsOf.put(change.key(), now);
     }
