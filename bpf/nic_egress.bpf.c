@@ -13,26 +13,30 @@
 #include "frag.h"
 #include "guard.h"
 
-/* Whether a live flow keeps the translation its entry holds. It does while its backend is
- * still the one it chose (same id, address, port and service: ids are recycled eventually),
- * unless a new connection reuses the tuple of a terminating backend. Established TCP also
- * keeps it when the backend was removed or turned not ready, or the Service was deleted or
- * given another id (svc NULL: no frontend): kube-proxy leaves the conntrack entries of such
- * TCP flows alone. Everything else chooses again, so UDP of a removed backend moves at its
- * next datagram (kube-proxy flushes its entries). */
+/* Whether a live flow keeps the translation its entry holds. Established TCP always does,
+ * whatever became of its backend (removed, not ready, terminating, its id recycled) or its
+ * Service (deleted, or given another id): kube-proxy leaves the conntrack entries of such TCP
+ * flows alone; so the established TCP path needs no backend lookup. A SYN or a datagram keeps
+ * it while the backend is still the one the flow chose (same id, address, port and service:
+ * ids are recycled eventually), unless a new connection reuses the tuple of a terminating
+ * backend. Everything else chooses again, so UDP of a removed backend moves at its next
+ * datagram (kube-proxy flushes its entries). */
 static __always_inline int ct_keeps(const struct ct_value *ct, const struct tuple4 *t, const struct svc_value *svc)
 {
-	struct backend *p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
 	int syn_only = is_tcp_syn_only(t);
+	struct backend *p;
 
+	if (t->proto == IPPROTO_TCP && !syn_only)
+		return 1;
+	p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
 	if (p) {
 		struct backend be = *p;
 
 		if (be.addr == ct->nat_addr && be.port == ct->nat_port && be.svc_id == ct->svc_id &&
-		    (!svc || svc->svc_id == ct->svc_id))
+		    svc->svc_id == ct->svc_id)
 			return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
 	}
-	return t->proto == IPPROTO_TCP && !syn_only;
+	return 0;
 }
 
 /* ClientIP affinity: the client's last backend while it is fresh, still belongs to this

@@ -38,7 +38,10 @@ static __always_inline __u64 ct_now(void)
 	return c->now_ns;
 }
 
-/* Whether a packet to daddr, which is no frontend, could still belong to a flow of one. */
+/* Whether a packet to daddr, which is no frontend, could still belong to a flow of one. The
+ * two fields are read without a copy: the daemon writes the config at start, and a read torn
+ * by a rewrite costs one packet a needless lookup, or (a deleted Service's flow only) leaves one
+ * packet untranslated, which TCP retransmits. */
 static __always_inline int ct_frontend_range(__be32 daddr)
 {
 	__u32 zero = 0;

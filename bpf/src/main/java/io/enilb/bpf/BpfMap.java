@@ -1,17 +1,23 @@
 package io.enilb.bpf;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 
 import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
 
-/** A kernel BPF map with typed keys and values, over libbpf's syscall wrappers. */
-public final class BpfMap<K, V> implements KeyValueMap<K, V> {
+/**
+ * A kernel BPF map with typed keys and values, over libbpf's syscall wrappers. Maps of a
+ * {@link BpfObject} share its fds; one opened from a pin ({@link #openPinned}) owns its fd and
+ * is closed with {@link #close()}.
+ */
+public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
     private static final int ENOENT = Errno.ENOENT.intValue();
     private static final int ENOSPC = Errno.ENOSPC.intValue();
     private static final int BATCH_CHUNK = 4096;
@@ -22,6 +28,7 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
     private final int maxEntries;
     private final StructCodec<K> keys;
     private final StructCodec<V> values;
+    private boolean ownsFd;
 
     BpfMap(String name, int fd, int maxEntries, int keySize, int valueSize, StructCodec<K> keys, StructCodec<V> values) {
         if (keySize != keys.size() || valueSize != values.size()) {
@@ -34,6 +41,34 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
         this.maxEntries = maxEntries;
         this.keys = keys;
         this.values = values;
+    }
+
+    /**
+     * Opens the map pinned at {@code pin} (e.g. a previous version's, for a migration); its layout
+     * must match the codecs. Close it when done.
+     */
+    public static <K, V> BpfMap<K, V> openPinned(Path pin, StructCodec<K> keys, StructCodec<V> values) {
+        Bpf bpf = Bpf.get();
+        int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
+        try {
+            MapInfo info = MapInfo.ofFd(fd, pin.toString());
+            BpfMap<K, V> map = new BpfMap<>(pin.getFileName().toString(), fd, info.maxEntries(), info.keySize(),
+                    info.valueSize(), keys, values);
+            map.ownsFd = true;
+            return map;
+        } catch (RuntimeException e) {
+            bpf.libc.close(fd);
+            throw e;
+        }
+    }
+
+    /** Closes the fd of a map opened from its pin; nothing for a map of a BpfObject. Safe twice. */
+    @Override
+    public synchronized void close() {
+        if (ownsFd) {
+            bpf.libc.close(fd);
+            ownsFd = false;
+        }
     }
 
     @Override
@@ -78,6 +113,41 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
         }
         bpf.check(rc, "bpf_map_delete_elem " + name + " " + key);
         return true;
+    }
+
+    /**
+     * Deletes each of {@code candidates} whose value, read again right before its delete, still
+     * satisfies {@code condition}; absent keys are skipped. One lookup and one delete per key
+     * (no batch: the re-read must be the last word before the delete), on buffers allocated once.
+     *
+     * @return how many were deleted
+     */
+    @Override
+    public int deleteIf(List<K> candidates, Predicate<V> condition) {
+        Pointer k = bpf.allocate(keys.size());
+        Pointer v = bpf.allocate(values.size());
+        byte[] vb = new byte[values.size()];
+        int deleted = 0;
+        for (K key : candidates) {
+            byte[] kb = keys.encode(key);
+            k.put(0, kb, 0, kb.length);
+            int rc = bpf.lib.bpf_map_lookup_elem(fd, k, v);
+            if (rc == -ENOENT) {
+                continue;
+            }
+            bpf.check(rc, "bpf_map_lookup_elem " + name);
+            v.get(0, vb, 0, vb.length);
+            if (!condition.test(values.decode(vb))) {
+                continue;
+            }
+            rc = bpf.lib.bpf_map_delete_elem(fd, k);
+            if (rc == -ENOENT) {
+                continue;
+            }
+            bpf.check(rc, "bpf_map_delete_elem " + name + " " + key);
+            deleted++;
+        }
+        return deleted;
     }
 
     @Override
@@ -145,6 +215,7 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
      *
      * @return how many entries were handed over
      */
+    @Override
     public long forEachBatch(int batchSize, BiConsumer<K, V> action) {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be positive: " + batchSize);
@@ -189,11 +260,6 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V> {
             outBatch.get(0, token, 0, token.length);
             inBatch.put(0, token, 0, token.length);
         }
-    }
-
-    /** The number of entries, counted with batch lookups (the kernel keeps no count user space can read). */
-    public long count() {
-        return forEachBatch(BATCH_CHUNK, (key, value) -> { });
     }
 
     /** Every key, walked with get_next_key: for map types without batch lookup. */

@@ -18,12 +18,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class BpfObject implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(BpfObject.class);
-    /** struct bpf_map_info offsets. */
-    private static final int MI_SIZE = 96;
-    private static final int MI_TYPE = 0;
-    private static final int MI_KEY_SIZE = 8;
-    private static final int MI_VALUE_SIZE = 12;
-    private static final int MI_MAX_ENTRIES = 16;
 
     private final Bpf bpf = Bpf.get();
     private final Path objectFile;
@@ -118,13 +112,10 @@ public final class BpfObject implements AutoCloseable {
     private void checkPinned(String name, Path pin, Pointer map, Integer wantedSize) {
         int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
         try {
-            Pointer info = bpf.allocate(MI_SIZE);
-            Pointer len = bpf.allocate(4);
-            len.putInt(0, MI_SIZE);
-            bpf.check(bpf.lib.bpf_obj_get_info_by_fd(fd, info, len), "bpf_obj_get_info_by_fd " + pin);
-            int keySize = info.getInt(MI_KEY_SIZE);
-            int valueSize = info.getInt(MI_VALUE_SIZE);
-            int pinnedSize = info.getInt(MI_MAX_ENTRIES);
+            MapInfo info = MapInfo.ofFd(fd, pin.toString());
+            int keySize = info.keySize();
+            int valueSize = info.valueSize();
+            int pinnedSize = info.maxEntries();
             if (keySize != bpf.lib.bpf_map__key_size(map) || valueSize != bpf.lib.bpf_map__value_size(map)) {
                 throw new BpfException("reuse pinned map " + pin, "its key/value sizes " + keySize + "/" + valueSize
                         + " differ from this build's; a layout change needs a new map version (_v<N>)");
@@ -135,7 +126,7 @@ public final class BpfObject implements AutoCloseable {
                         + " or remove the pin (which drops what it holds)");
             }
             bpf.check(bpf.lib.bpf_map__set_max_entries(map, pinnedSize), "bpf_map__set_max_entries " + name);
-            LOG.debug("reusing pinned map {} (type {}, {} entries)", pin, info.getInt(MI_TYPE), pinnedSize);
+            LOG.debug("reusing pinned map {} (type {}, {} entries)", pin, info.type(), pinnedSize);
         } finally {
             bpf.libc.close(fd);
         }

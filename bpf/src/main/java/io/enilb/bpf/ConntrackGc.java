@@ -2,7 +2,6 @@ package io.enilb.bpf;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 
 import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtValue;
@@ -17,9 +16,10 @@ import io.enilb.bpf.Structs.CtValue;
 public final class ConntrackGc {
     private static final int BATCH = 4096;
 
-    private final BpfMap<CtKey, CtValue> conntrack;
+    private final KeyValueMap<CtKey, CtValue> conntrack;
 
-    public ConntrackGc(BpfMap<CtKey, CtValue> conntrack) {
+    /** Over the kernel's table ({@code Maps.conntrack()}), or an {@link InMemoryMap} for tests without root. */
+    public ConntrackGc(KeyValueMap<CtKey, CtValue> conntrack) {
         this.conntrack = conntrack;
     }
 
@@ -28,7 +28,7 @@ public final class ConntrackGc {
      *
      * @param scanned   entries read
      * @param removed   expired entries deleted
-     * @param live      entries not expired (including those refreshed during the pass)
+     * @param live      entries scanned and not removed (including those refreshed during the pass)
      * @param capacity  the table's max_entries
      * @param elapsedNs wall time of the pass
      */
@@ -57,21 +57,9 @@ public final class ConntrackGc {
             }
         });
         afterWalk.run();
-        long removed = 0;
-        long refreshed = 0;
-        for (CtKey key : expired) {
-            // read again right before the delete: a packet may have refreshed it since the walk
-            Optional<CtValue> current = conntrack.get(key);
-            if (current.isEmpty()) {
-                continue;
-            }
-            if (current.get().liveAt(nowNs)) {
-                refreshed++;
-            } else if (conntrack.delete(key)) {
-                removed++;
-            }
-        }
-        long live = scanned - expired.size() + refreshed;
+        // read again right before each delete: a packet may have refreshed the entry since the walk
+        long removed = conntrack.deleteIf(expired, v -> !v.liveAt(nowNs));
+        long live = scanned - removed;
         return new GcResult(scanned, removed, live, conntrack.maxEntries(), System.nanoTime() - start);
     }
 }

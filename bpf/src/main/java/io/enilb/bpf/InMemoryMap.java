@@ -5,6 +5,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 
 import jnr.constants.platform.Errno;
 
@@ -78,5 +80,27 @@ public final class InMemoryMap<K, V> implements KeyValueMap<K, V> {
     @Override
     public Map<K, V> entries() {
         return new LinkedHashMap<>(entries);
+    }
+
+    @Override
+    public long forEachBatch(int batchSize, BiConsumer<K, V> action) {
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batch size must be positive: " + batchSize);
+        }
+        Map<K, V> snapshot = entries();
+        snapshot.forEach(action);
+        return snapshot.size();
+    }
+
+    @Override
+    public int deleteIf(List<K> candidates, Predicate<V> condition) {
+        int deleted = 0;
+        for (K k : candidates) {
+            V v = entries.get(k);
+            if (v != null && condition.test(v) && entries.remove(k, v)) {
+                deleted++;
+            }
+        }
+        return deleted;
     }
 }

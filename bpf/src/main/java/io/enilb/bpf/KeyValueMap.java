@@ -3,6 +3,8 @@ package io.enilb.bpf;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 
 /**
  * A map with typed keys and values: a pinned kernel map ({@link BpfMap}) or, for logic that is
@@ -34,6 +36,25 @@ public interface KeyValueMap<K, V> {
 
     /** A snapshot of every entry. */
     Map<K, V> entries();
+
+    /**
+     * Hands every entry to {@code action}, {@code batchSize} at a time from the kernel (a kernel
+     * map walked while it changes may or may not show an entry written or deleted meanwhile).
+     *
+     * @return how many entries were handed over
+     */
+    long forEachBatch(int batchSize, BiConsumer<K, V> action);
+
+    /** The number of entries (the kernel keeps no count user space can read: this walks the map). */
+    default long count() {
+        return forEachBatch(4096, (k, v) -> { });
+    }
+
+    /**
+     * Deletes each of {@code candidates} whose value, read again right before its delete, still
+     * satisfies {@code condition}; absent keys are skipped. Returns how many were deleted.
+     */
+    int deleteIf(List<K> candidates, Predicate<V> condition);
 
     /** A batch that stopped part way. */
     class BatchException extends BpfException {

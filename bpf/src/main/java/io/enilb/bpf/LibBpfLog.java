@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
  * warnings as warnings, the rest at debug. libbpf prints the kernel's netlink message for every
  * failed tc request, also for answers {@link Tc} asks for on purpose; those go to debug: "Cannot
  * find specified filter chain" (bpf_tc_query on a hook without filter: no enilb filter yet, on
- * every first attach) and "Exclusivity flag on, cannot modify" (bpf_tc_hook_create where the
+ * every first attach), "Filter with specified priority/protocol not found" (the same where
+ * others have filters) and "Exclusivity flag on, cannot modify" (bpf_tc_hook_create where the
  * clsact qdisc exists already).
  */
 final class LibBpfLog implements LibBpf.PrintFn {
@@ -21,7 +22,7 @@ final class LibBpfLog implements LibBpf.PrintFn {
     private static final int LIBBPF_INFO = 1;
     private static final int BUFFER = 1024;
     static final List<String> EXPECTED_ANSWERS = List.of("Cannot find specified filter chain",
-            "Exclusivity flag on, cannot modify");
+            "Filter with specified priority/protocol not found", "Exclusivity flag on, cannot modify");
 
     private final LibC libc;
     private final Bpf bpf;

@@ -75,6 +75,21 @@ class ConntrackGcTest {
     }
 
     @Test
+    void theSameSweepRunsOnAnInMemoryMap() {
+        InMemoryMap<CtKey, CtValue> map = new InMemoryMap<>("ct", 100);
+        long now = System.nanoTime();
+        for (int i = 0; i < 10; i++) {
+            map.put(key(i), expiring(i < 4 ? now - SEC : now + 60 * SEC));
+        }
+        GcResult r = new ConntrackGc(map).sweep(now);
+        assertThat(r.scanned()).isEqualTo(10);
+        assertThat(r.removed()).isEqualTo(4);
+        assertThat(r.live()).isEqualTo(6);
+        assertThat(r.capacity()).isEqualTo(100);
+        assertThat(map.count()).isEqualTo(6);
+    }
+
+    @Test
     void aFlowTheDatapathMadeIsCollectedOnceItsLifetimeIsOver() {
         dp.podOwns(PacketTableTest.POD);
         dp.service(1, PacketTableTest.VIP, 80, TCP, 0, DatapathFixture.Be.active(PacketTableTest.BE1, 8080));

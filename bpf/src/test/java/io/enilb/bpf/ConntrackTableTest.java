@@ -216,6 +216,14 @@ class ConntrackTableTest {
                         Datapath.EGRESS, DNS.andThen(send(Datapath.EGRESS, UDP_OUT))
                                 .andThen(f -> f.service(5, VIP, 53, UDP, 0, active(BE2, 5353))),
                         UDP_OUT, TC_ACT_OK, dnatTo(BE2), udpFlow(BE2, CtValue.OTHER, 44)),
+                new Row("an affinity entry naming a recycled backend id (another service's pod now) is ignored",
+                        Datapath.EGRESS, web(active(BE1, 8080)).andThen(f -> {
+                            f.maps.services().put(new SvcKey(Ipv4.parse(VIP), 80, TCP), new SvcValue(1, 1, 60, 0));
+                            f.maps.backends().put(100, new BackendEntry(Ipv4.parse(OTHER_SERVICE_POD), 8080, 0, 7));
+                            f.maps.affinity().put(new Structs.AffinityKey(1, Ipv4.parse(POD)),
+                                    new Structs.AffinityValue(System.nanoTime(), 100));
+                        }),
+                        tcp(SYN), TC_ACT_OK, dnatTo(BE1), tcpFlow(BE1, CtValue.SYN_SENT, 11)),
                 new Row("a removed backend keeps its established TCP flow", Datapath.EGRESS,
                         ESTABLISHED.andThen(f -> f.maps.backends().delete(1)).andThen(onlyNewBackend(1, BE2, 8080)),
                         tcp(ACK), TC_ACT_OK, dnatTo(BE1), tcpFlow(BE1, CtValue.ESTABLISHED, 80)),

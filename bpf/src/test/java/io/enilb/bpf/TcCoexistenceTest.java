@@ -90,6 +90,25 @@ class TcCoexistenceTest {
     }
 
     @Test
+    void attachingToAFreshDeviceLogsNoLibbpfWarning() {
+        String other = "enilb-h1-" + id + "-fresh";
+        run("ip", "netns", "add", other);
+        java.io.PrintStream stderr = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        try {
+            run("ip", "-n", other, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1");
+            System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+            // tc answers "no such filter" and "qdisc exists" on purpose: not worth a warning
+            dp.datapath.attach(netns(other), "eth0");
+            dp.datapath.attach(netns(other), "eth0");
+        } finally {
+            System.setErr(stderr);
+            quietly("ip", "netns", "del", other);
+        }
+        assertThat(captured.toString(StandardCharsets.UTF_8)).doesNotContain("WARN");
+    }
+
+    @Test
     void aServiceFlowIsTranslatedBothWaysOnRealTraffic() {
         dp.service(2, VIP, 53, Packets.UDP, 0, DatapathFixture.Be.active(PEER_IP, 5353));
         servers.add(start("nsenter", "--net=" + netns(peer), "python3", "-c",

@@ -13,6 +13,7 @@ import io.enilb.attach.AttachVerticle;
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Structs.CtConfig;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
@@ -37,6 +38,7 @@ import io.enilb.natmap.NatMaps;
 import io.enilb.watch.WatcherVerticle;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,7 +46,8 @@ import sun.misc.Signal;
 
 /**
  * enilbd: loads the configuration and the datapath, deploys the verticles (health, nat-map,
- * conntrack, watcher, attach: observers before the producers they observe), tells systemd when it is
+ * conntrack, watcher, attach: observers before the producers they observe; over v1 pins the
+ * upgrade steps of {@link UpgradeFromV1} run between attach's re-registration and re-attach), tells systemd when it is
  * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
  */
 public final class Enilbd {
@@ -61,6 +64,8 @@ public final class Enilbd {
     private final SdNotify notify;
     private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);
     private final AtomicBoolean stopping = new AtomicBoolean();
+    /** Completed when nat-map first reports ready: the frontends of the first full sync are written. */
+    private final Promise<Void> natMapInSync = Promise.promise();
     private Datapath datapath;
     private String attachId;
     private final List<String> deployments = new java.util.ArrayList<>();
@@ -135,9 +140,11 @@ public final class Enilbd {
         NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),
                 config.natmap().lingerMs(), config.natmap().queueCapacity());
         WatcherVerticle watcher = new WatcherVerticle();
+        UpgradeFromV1 upgrade = UpgradeFromV1.ifNeeded(vertx, config.bpf().pinRoot(), datapath.maps(), lifetimes());
         AttachVerticle attach = new AttachVerticle(datapath, config.state().dir(), new CniSocketSettings(
                 config.cni().socket(), Set.copyOf(config.cni().allowedUids()), config.cni().maxRequestBytes(),
-                Duration.ofMillis(config.cni().readTimeoutMs())), () -> true);
+                Duration.ofMillis(config.cni().readTimeoutMs())), () -> true,
+                upgrade == null ? Future::succeededFuture : () -> upgrade.beforeReattach(natMapInSync.future()));
 
         deployments.add(deployHealth(watcher, natMap, attach));
         LOG.info("health listening on {}", config.health().listen());
@@ -151,6 +158,9 @@ public final class Enilbd {
         LOG.info("watcher deployed ({} source)", config.source().value);
         attachId = vertx.deployVerticle(attach).await(120, TimeUnit.SECONDS);
         LOG.info("attach deployed, CNI socket {}", config.cni().socket());
+        if (upgrade != null) {
+            upgrade.afterReattach();
+        }
 
         notify.status("waiting for: " + String.join(", ", readiness.reasons().keySet()));
         notify.watchdogInterval().ifPresent(every -> {
@@ -167,6 +177,13 @@ public final class Enilbd {
                 new GcInterval(ct.gcIntervalMin(), ct.gcIntervalMax()), registry);
     }
 
+    /** The configured lifetimes as the datapath takes them (for flows migrated from v1). */
+    private CtConfig lifetimes() {
+        EnilbConfig.Conntrack ct = config.conntrack();
+        return CtConfig.lifetimes(ct.tcpSyn().toNanos(), ct.tcpEstablished().toNanos(), ct.tcpClosing().toNanos(),
+                ct.other().toNanos());
+    }
+
     /** Health first: it must hear every readiness report the others publish as they start. */
     private String deployHealth(WatcherVerticle watcher, NatMapVerticle natMap, AttachVerticle attach) throws Exception {
         DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
@@ -178,6 +195,9 @@ public final class Enilbd {
     private boolean announcedReady;
 
     private void onReadiness(Readiness r) {
+        if (r.component().equals(NatMapVerticle.COMPONENT) && r.ready()) {
+            natMapInSync.tryComplete();
+        }
         boolean before = readiness.ready();
         readiness.update(r);
         boolean now = readiness.ready();

@@ -66,7 +66,7 @@ public final class Enilbd implements AutoCloseable {
                 + "cni: {socket: " + socket + "}\n"
                 + "health: {listen: \"127.0.0.1:" + healthPort + "\"}\n"
                 + "bpf: {pin-root: " + pinRoot + ", max-services: 4096, max-backends: 16384, ct-size: 65536}\n"
-                + "state: {dir: " + work.resolve("state") + "}\n"
+                + "state: {dir: " + stateDir() + "}\n"
                 + "natmap: {linger-ms: 2}\n"
                 + extraYaml;
         try {
@@ -86,6 +86,11 @@ public final class Enilbd implements AutoCloseable {
 
     public Path pinRoot() {
         return pinRoot;
+    }
+
+    /** {@code state.dir}: the attach verticle keeps its pod records in {@code pods/} there. */
+    public Path stateDir() {
+        return work.resolve("state");
     }
 
     public int healthPort() {

@@ -127,8 +127,8 @@ class NatMapVerticleTest {
             Readiness r = m.body();
             if (!r.ready() && r.reason().startsWith("queue over capacity")) {
                 overflowReported.set(true);
-            } else if (r.ready() && !readyOnce.getAndSet(true)) {
-                assertThat(overflowReported).as("overflow reported before ready").isTrue();
+            } else if (r.ready() && overflowReported.get() && !readyOnce.getAndSet(true)) {
+                // ready again once the queue drained (a ready after the reconcile may come first)
                 assertThat(maps.services().entries()).as("nothing dropped").hasSize(10);
                 readyWithEverything.flag();
             }

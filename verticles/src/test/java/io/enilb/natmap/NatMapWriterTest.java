@@ -320,6 +320,15 @@ class NatMapWriterTest {
         public Map<K, V> entries() {
             return map.entries();
         }
+
+        public long forEachBatch(int batchSize, java.util.function.BiConsumer<K, V> action) {
+            return map.forEachBatch(batchSize, action);
+        }
+
+        public int deleteIf(List<K> candidates, java.util.function.Predicate<V> condition) {
+            log.add("delete " + map.name());
+            return map.deleteIf(candidates, condition);
+        }
     }
 
     /** Claims a larger capacity than the map has, so that ids are free while the map is full. */
@@ -354,6 +363,14 @@ class NatMapWriterTest {
 
         public Map<K, V> entries() {
             return map.entries();
+        }
+
+        public long forEachBatch(int batchSize, java.util.function.BiConsumer<K, V> action) {
+            return map.forEachBatch(batchSize, action);
+        }
+
+        public int deleteIf(List<K> candidates, java.util.function.Predicate<V> condition) {
+            return map.deleteIf(candidates, condition);
         }
     }
 }
