@@ -12,6 +12,7 @@
 #include "fib.h"
 #include "frag.h"
 #include "guard.h"
+#include "select.h"
 
 /* Whether a live flow keeps the translation its entry holds. Established TCP always does,
  * whatever became of its backend (removed, not ready, terminating, its id recycled) or its
@@ -24,85 +25,12 @@
 static __always_inline int ct_keeps(const struct ct_value *ct, const struct tuple4 *t, const struct svc_value *svc)
 {
 	int syn_only = is_tcp_syn_only(t);
-	struct backend *p;
+	struct backend be;
 
 	if (t->proto == IPPROTO_TCP && !syn_only)
 		return 1;
-	p = bpf_map_lookup_elem(&enilb_be4_v2, &ct->backend_id);
-	if (p) {
-		struct backend be = *p;
-
-		if (be.addr == ct->nat_addr && be.port == ct->nat_port && be.svc_id == ct->svc_id &&
-		    svc->svc_id == ct->svc_id)
-			return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
-	}
-	return 0;
-}
-
-/* ClientIP affinity: the client's last backend while it is fresh, still belongs to this
- * service and takes new flows. Returns 0 and fills be/backend_id, or -1. */
-static __always_inline int affine_backend(const struct svc_value *svc, const struct tuple4 *t, __u64 now,
-					  struct backend *be, __u32 *backend_id)
-{
-	struct affinity_key k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value *p;
-	struct affinity_value a;
-	struct backend *b;
-
-	if (!svc->affinity_timeout)
-		return -1;
-	p = bpf_map_lookup_elem(&enilb_aff4_v2, &k);
-	if (!p)
-		return -1;
-	a = *p;
-	if (now - a.last_used_ns > svc->affinity_timeout * NSEC_PER_SEC)
-		return -1;
-	b = bpf_map_lookup_elem(&enilb_be4_v2, &a.backend_id);
-	if (!b)
-		return -1;
-	*be = *b;
-	if (be->svc_id != svc->svc_id || (be->flags & BACKEND_F_TERMINATING))
-		return -1;
-	*backend_id = a.backend_id;
-	return 0;
-}
-
-static __always_inline void remember_affinity(const struct svc_value *svc, const struct tuple4 *t,
-					      __u64 now, __u32 backend_id)
-{
-	struct affinity_key k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value v = { .last_used_ns = now, .backend_id = backend_id, .pad = 0 };
-
-	if (svc->affinity_timeout)
-		bpf_map_update_elem(&enilb_aff4_v2, &k, &v, BPF_ANY);
-}
-
-/* A random active backend of the service: 0 and be/backend_id filled, or -1 (counted). */
-static __always_inline int random_backend(const struct svc_value *svc, struct backend *be, __u32 *backend_id)
-{
-	struct slot_key k = { .svc_id = svc->svc_id, .slot = bpf_get_prandom_u32() % svc->active };
-	struct slot_value *slot;
-	struct backend *b;
-	__u32 id;
-
-	slot = bpf_map_lookup_elem(&enilb_slot4_v2, &k);
-	if (!slot) {
-		count_drop(DROP_SLOT_MISSING);
-		return -1;
-	}
-	id = slot->backend_id;
-	b = bpf_map_lookup_elem(&enilb_be4_v2, &id);
-	if (!b) {
-		count_drop(DROP_BACKEND_MISSING);
-		return -1;
-	}
-	*be = *b;
-	if (be->svc_id != svc->svc_id) {
-		/* the slot names an id handed to another service meanwhile */
-		count_drop(DROP_BACKEND_MISSING);
-		return -1;
-	}
-	*backend_id = id;
+	if (svc->svc_id == ct->svc_id && backend_unchanged(ct->backend_id, ct->nat_addr, ct->nat_port, ct->svc_id, &be))
+		return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
 	return 0;
 }
 
@@ -126,9 +54,8 @@ static __always_inline int new_flow(struct __sk_buff *skb, const struct tuple4 *
 		*verdict = reject_port_unreachable(skb, t, DROP_NO_BACKEND);
 		return -1;
 	}
-	if (affine_backend(svc, t, now, &be, &backend_id) && random_backend(svc, &be, &backend_id))
+	if (select_backend(svc, t->saddr, now, &be, &backend_id))
 		return -1;
-	remember_affinity(svc, t, now, backend_id);
 
 	ct->state = ct_initial_state(t);
 	ct->expires_ns = now + ct_lifetime(ct->state);

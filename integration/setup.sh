@@ -21,9 +21,11 @@ fi
 #   maven, default-jdk-headless  the build
 #   python3-scapy      packet tables (bpf tests): builds the expected ICMP errors, fragments and
 #                      IP options with checksums of its own, independent of enilb
+#   tcpdump            captures on the lab fabric: what the wire carries (socket-lb lab test)
+#   linux-perf         where a short connection's CPU time goes (PathBench profile)
 packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
-          procps util-linux kmod python3-scapy)
+          procps util-linux kmod python3-scapy tcpdump linux-perf)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -185,7 +185,14 @@ public final class BpfObject implements AutoCloseable {
         /** issue 11: ClusterIP addresses, so that nothing to one leaks untranslated. */
         public static final String CLUSTER_IPS = "enilb_vip4_v2";
 
+        /** issue 17: the pod namespaces whose sockets are translated at connect/sendmsg. */
+        public static final String SOCK_SCOPE = "enilb_sockscope4_v2";
+        /** issue 17: per-socket storage of connected sockets (frontend and backend). */
+        public static final String SOCK_NAT = "enilb_socknat4_v2";
+        /** issue 17: unconnected UDP sockets' destinations (LRU). */
+        public static final String SOCK_FLOWS = "enilb_sockflow4_v2";
+
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
-                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS);
+                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS);
     }
 }

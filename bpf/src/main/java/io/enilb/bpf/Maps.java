@@ -13,6 +13,9 @@ import io.enilb.bpf.Structs.PodKey;
 import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SockFlowKey;
+import io.enilb.bpf.Structs.SockFlowValue;
+import io.enilb.bpf.Structs.SockScope;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcStats;
@@ -33,7 +36,9 @@ public record Maps(
         BpfMap<Integer, CtConfig> config,
         BpfMap<PodKey, PodValue> pods,
         BpfMap<FragKey, FragValue> fragments,
-        BpfMap<VipKey, VipValue> clusterIps) {
+        BpfMap<VipKey, VipValue> clusterIps,
+        BpfMap<Long, SockScope> sockScope,
+        BpfMap<SockFlowKey, SockFlowValue> sockFlows) {
 
     /**
      * Drop reasons, in the order of {@code enum drop_reason} in structs.h (DROP_ + the name);
@@ -58,7 +63,9 @@ public record Maps(
                 obj.map(MapNames.CONFIG, StructCodec.U32, CtConfig.CODEC),
                 obj.map(MapNames.PODS, PodKey.CODEC, PodValue.CODEC),
                 obj.map(MapNames.FRAGMENTS, FragKey.CODEC, FragValue.CODEC),
-                obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC));
+                obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC),
+                obj.map(MapNames.SOCK_SCOPE, StructCodec.U64, SockScope.CODEC),
+                obj.map(MapNames.SOCK_FLOWS, SockFlowKey.CODEC, SockFlowValue.CODEC));
     }
 
     public SvcStats stats(int svcId) {

@@ -27,6 +27,7 @@ import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
+import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

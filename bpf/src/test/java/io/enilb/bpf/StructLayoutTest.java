@@ -46,6 +46,7 @@ class StructLayoutTest {
                 Structs.AffinityKey.CODEC, Structs.AffinityValue.CODEC, Structs.SvcStats.CODEC,
                 Structs.CtConfig.CODEC, Structs.PodKey.CODEC, Structs.PodValue.CODEC,
                 Structs.FragKey.CODEC, Structs.FragValue.CODEC, Structs.VipKey.CODEC, Structs.VipValue.CODEC,
+                Structs.SockScope.CODEC, Structs.SockNat.CODEC, Structs.SockFlowKey.CODEC, Structs.SockFlowValue.CODEC,
                 StructCodec.U32, StructCodec.U64);
     }
 

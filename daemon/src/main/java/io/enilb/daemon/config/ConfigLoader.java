@@ -95,6 +95,7 @@ public final class ConfigLoader {
         key("conntrack.gc-interval-min", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 1);
         key("conntrack.gc-interval-max", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 300);
         key("state.dir", Kind.PATH, "/var/lib/enilb");
+        key("socket-lb", Kind.SOCKET_LB, "auto");
     }
 
     private void key(String name, Kind kind, Object defaultValue) {
@@ -177,7 +178,8 @@ public final class ConfigLoader {
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
                 conntrack(typed, fromEnv),
-                new EnilbConfig.State(path(typed, "state.dir")));
+                new EnilbConfig.State(path(typed, "state.dir")),
+                (EnilbConfig.SocketLb) typed.get("socket-lb"));
     }
 
     /** The conntrack section, with the checks that span keys. */
@@ -372,6 +374,19 @@ public final class ConfigLoader {
                 }
             }
             throw new IllegalArgumentException("expected kubernetes or file, got '" + s + "'");
+        });
+        /** auto, on or off; YAML 1.1 reads a bare on/off as a boolean, which means the same. */
+        static final Kind SOCKET_LB = new Kind(v -> {
+            if (v instanceof Boolean b) {
+                return b ? EnilbConfig.SocketLb.ON : EnilbConfig.SocketLb.OFF;
+            }
+            String s = string(v, false);
+            for (EnilbConfig.SocketLb mode : EnilbConfig.SocketLb.values()) {
+                if (mode.value.equals(s)) {
+                    return mode;
+                }
+            }
+            throw new IllegalArgumentException("expected auto, on or off, got '" + s + "'");
         });
         static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
         static final Kind UID_LIST = new Kind(Kind::uidList);

@@ -11,7 +11,7 @@ import java.util.Objects;
  * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
-                          Bpf bpf, NatMap natmap, Conntrack conntrack, State state) {
+                          Bpf bpf, NatMap natmap, Conntrack conntrack, State state, SocketLb socketLb) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -24,6 +24,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(natmap, "natmap");
         Objects.requireNonNull(conntrack, "conntrack");
         Objects.requireNonNull(state, "state");
+        Objects.requireNonNull(socketLb, "socketLb");
     }
 
     /** Where Services and EndpointSlices come from. */
@@ -34,6 +35,22 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         public final String value;
 
         Source(String value) {
+            this.value = value;
+        }
+    }
+
+    /**
+     * {@code socket-lb}: Service translation at the socket (cgroup connect/sendmsg/recvmsg/getpeername
+     * hooks on the cgroup v2 root) for the attached pods, with tc as the fallback. AUTO: on when
+     * the host has cgroup v2; ON: required (not ready without it); OFF: tc only, hooks removed.
+     */
+    public enum SocketLb {
+        AUTO("auto"), ON("on"), OFF("off");
+
+        /** As written in the configuration. */
+        public final String value;
+
+        SocketLb(String value) {
             this.value = value;
         }
     }

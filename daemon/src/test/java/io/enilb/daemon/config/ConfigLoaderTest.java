@@ -49,7 +49,8 @@ class ConfigLoaderTest {
             new EnilbConfig.NatMap(1024, 5, 200_000),
             new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
                     Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
-            new EnilbConfig.State(Path.of("/var/lib/enilb")));
+            new EnilbConfig.State(Path.of("/var/lib/enilb")),
+            EnilbConfig.SocketLb.AUTO);
 
     private static ConfigLoader loader(Map<String, String> env) {
         return new ConfigLoader(vertx, env, () -> "host-a", BPF_OBJECT);
@@ -121,6 +122,7 @@ class ConfigLoaderTest {
                   gc-interval-min: 2
                   gc-interval-max: 60
                 state: {dir: /var/lib/enilb2}
+                socket-lb: off
                 """);
         assertThat(join(loader(Map.of()).load(file))).isEqualTo(new EnilbConfig(
                 EnilbConfig.Source.KUBERNETES,
@@ -134,7 +136,8 @@ class ConfigLoaderTest {
                 new EnilbConfig.NatMap(64, 0, 1000),
                 new EnilbConfig.Conntrack(Duration.ofSeconds(30), Duration.ofDays(1), Duration.ofSeconds(5),
                         Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
-                new EnilbConfig.State(Path.of("/var/lib/enilb2"))));
+                new EnilbConfig.State(Path.of("/var/lib/enilb2")),
+                EnilbConfig.SocketLb.OFF));
     }
 
     @Test
@@ -170,6 +173,7 @@ class ConfigLoaderTest {
     static Stream<Arguments> badValues() {
         return Stream.of(
                 Arguments.of("source: etcd", "source", "expected kubernetes or file, got 'etcd'"),
+                Arguments.of("socket-lb: maybe", "socket-lb", "expected auto, on or off, got 'maybe'"),
                 Arguments.of("file: {dir: ''}", "file.dir", "must not be empty"),
                 Arguments.of("file: /etc/enilb", "file", "expected a mapping of keys, got '/etc/enilb'"),
                 Arguments.of("kubernetes: {kubeconfig: [a]}", "kubernetes.kubeconfig", "expected a string, got a list"),
