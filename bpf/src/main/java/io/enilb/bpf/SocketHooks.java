@@ -207,8 +207,9 @@ public final class SocketHooks {
         long cgroupId = info.getLong(LI_CGROUP_ID);
         String cgroup = CgroupV2.root().filter(root -> cgroupId(root) == cgroupId).map(Path::toString)
                 .orElse("cgroup id " + cgroupId);
-        return new Attached(hook.hookName, info.getInt(LI_ID), programId, program == null ? "" : program.name(),
-                cgroupId, cgroup);
+        // the kernel keeps 15 characters of a name: enilb_getpeername4 shows as enilb_getpeerna
+        String name = program == null ? "" : hook.program.startsWith(program.name()) ? hook.program : program.name();
+        return new Attached(hook.hookName, info.getInt(LI_ID), programId, name, cgroupId, cgroup);
     }
 
     private static void deletePin(Path pin) {

@@ -110,6 +110,7 @@ public final class DatapathFixture implements AutoCloseable {
 
     @Override
     public void close() {
+        datapath.detachSocketHooks();
         datapath.close();
         BpfObject.unpinAll(pinRoot);
     }
