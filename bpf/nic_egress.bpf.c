@@ -13,6 +13,7 @@
 #include "frag.h"
 #include "guard.h"
 #include "select.h"
+#include "family6.h"
 
 /* Whether a live flow keeps the translation its entry holds. Established TCP always does,
  * whatever became of its backend (removed, not ready, terminating, its id recycled) or its
@@ -125,6 +126,8 @@ int enilb_egress(struct __sk_buff *skb)
 	int rc;
 
 	rc = parse_flow4(skb, &t);
+	if (rc == PARSE_NOT_IPV4)
+		return to_family6(skb, FAMILY6_EGRESS);
 	if (rc != PARSE_FLOW)
 		return egress_untranslated(skb, &t, rc);
 	sk.addr = t.daddr;

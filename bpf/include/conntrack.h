@@ -74,27 +74,37 @@ static __always_inline __u64 ct_lifetime(__u8 state)
 
 /* The state a flow's first packet puts it in (a TCP flow may be picked up mid-stream, e.g.
  * after its entry expired while idle). */
+static __always_inline __u8 ct_initial_state_of(__u8 proto, __u8 tcp_flags)
+{
+	if (proto != IPPROTO_TCP)
+		return CT_OTHER;
+	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		return CT_CLOSING;
+	return tcp_syn_only(proto, tcp_flags) ? CT_SYN_SENT : CT_ESTABLISHED;
+}
+
 static __always_inline __u8 ct_initial_state(const struct tuple4 *t)
 {
-	if (t->proto != IPPROTO_TCP)
-		return CT_OTHER;
-	if (t->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		return CT_CLOSING;
-	return is_tcp_syn_only(t) ? CT_SYN_SENT : CT_ESTABLISHED;
+	return ct_initial_state_of(t->proto, t->tcp_flags);
 }
 
 /* The state after a packet of the flow in direction dir: anything from the backend or more
  * than a SYN from the client establishes; a FIN or RST either way closes; a client's SYN on
  * a closing tuple is a new connection. */
-static __always_inline __u8 ct_next_state(__u8 state, const struct tuple4 *t, __u8 dir)
+static __always_inline __u8 ct_next_state_of(__u8 state, __u8 proto, __u8 tcp_flags, __u8 dir)
 {
-	if (t->proto != IPPROTO_TCP)
+	if (proto != IPPROTO_TCP)
 		return CT_OTHER;
-	if (t->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+	if (tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		return CT_CLOSING;
-	if (is_tcp_syn_only(t) && dir == CT_DIR_ORIGINAL)
+	if (tcp_syn_only(proto, tcp_flags) && dir == CT_DIR_ORIGINAL)
 		return state == CT_CLOSING ? CT_SYN_SENT : state;
 	return state == CT_SYN_SENT ? CT_ESTABLISHED : state;
+}
+
+static __always_inline __u8 ct_next_state(__u8 state, const struct tuple4 *t, __u8 dir)
+{
+	return ct_next_state_of(state, t->proto, t->tcp_flags, dir);
 }
 
 /* The key of a packet as it is, in direction dir, of the pod in namespace cookie. */

@@ -201,5 +201,80 @@ struct {
 	__type(key, struct sock_flow_key);
 	__type(value, struct sock_flow_value);
 } enilb_sockflow4_v2 SEC(".maps") __weak;
+/* ---- issue 12: IPv6 (H7): the IPv4 maps with 16-byte addresses. Service stats
+ * (enilb_stat4_v2), drop counters (enilb_drop4_v2) and lifetimes (enilb_cfg4_v2) are shared:
+ * one service id space for both families. Types and sizes follow their IPv4 twins (same reasons). */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct svc6_key);
+	__type(value, struct svc_value);
+} enilb_svc6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, struct slot_key);
+	__type(value, struct slot_value);
+} enilb_slot6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend6);
+} enilb_be6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct revnat6_value);
+} enilb_rnat6_v2 SEC(".maps") __weak;
+
+/* HASH, never LRU: a live flow is never evicted (see enilb_ct4_v2) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CT_SIZE);
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_value);
+} enilb_ct6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, AFFINITY_SIZE);
+	__type(key, struct affinity6_key);
+	__type(value, struct affinity_value);
+} enilb_aff6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_POD_ADDRS);
+	__type(key, struct pod6_key);
+	__type(value, struct pod_value);
+} enilb_pod6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAG_SIZE);
+	__type(key, struct frag6_key);
+	__type(value, struct frag_value);
+} enilb_frag6_v2 SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, struct vip6_key);
+	__type(value, struct vip_value);
+} enilb_vip6_v2 SEC(".maps") __weak;
+
+/* 0 -> the IPv6 Service CIDR */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct frontend_prefix6);
+} enilb_cfg6_v2 SEC(".maps") __weak;
 
 #endif

@@ -106,9 +106,15 @@ static __always_inline int parse_tuple4(struct __sk_buff *skb, struct tuple4 *t)
 	return PARSE_FLOW;
 }
 
+/* A TCP SYN without ACK: a new connection (any family). */
+static __always_inline int tcp_syn_only(__u8 proto, __u8 tcp_flags)
+{
+	return proto == IPPROTO_TCP && (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
 static __always_inline int is_tcp_syn_only(const struct tuple4 *t)
 {
-	return t->proto == IPPROTO_TCP && (t->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	return tcp_syn_only(t->proto, t->tcp_flags);
 }
 
 #endif

@@ -9,6 +9,7 @@
 #include "conntrack.h"
 #include "frag.h"
 #include "icmp.h"
+#include "family6.h"
 
 /* Everything that arrives for the pod from a flow it opened through a ClusterIP gets the
  * ClusterIP back: replies (conntrack), the later fragments of a reply (their first fragment's
@@ -22,6 +23,8 @@ static __always_inline int reverse_path(struct __sk_buff *skb, __u8 wanted_flags
 	int rc = parse_flow4(skb, &t);
 	int verdict;
 
+	if (rc == PARSE_NOT_IPV4)
+		return to_family6(skb, wanted_flags & CT_F_SELF ? FAMILY6_LO_EGRESS : FAMILY6_INGRESS);
 	if (rc == PARSE_OTHER) {
 		verdict = icmp_error_reverse(skb, &t, wanted_flags);
 		return verdict == TC_ACT_OK || verdict == TC_ACT_SHOT ? verdict : TC_ACT_UNSPEC;

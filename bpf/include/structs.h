@@ -3,6 +3,7 @@
 #define ENILB_STRUCTS_H
 
 #include <linux/types.h>
+#include <linux/in6.h>
 
 /* Every struct here is read and written byte for byte by Java (io.enilb.bpf.Structs). A test
  * compares each Java layout with this object's BTF; keep padding explicit, never implicit. */
@@ -209,6 +210,87 @@ struct sock_flow_value {
 	__u16 pad;
 	__u32 backend_id;	/* ORIGINAL: validated as conntrack does before it is reused */
 	__u32 svc_id;
+};
+
+/* ---- issue 12: IPv6 (H7) ----
+ * The IPv4 structs with 16-byte addresses (struct in6_addr, network order); what holds no address
+ * (svc_value, slot_key/slot_value, affinity_value, pod_value, frag_value, vip_value, svc_stats)
+ * is shared. Service ids are one space for both families: a dual-stack Service has one frontend,
+ * and one id, per family (as kube-proxy treats them), so stats and drops are one array each. */
+
+struct svc6_key {
+	struct in6_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct backend6 {
+	struct in6_addr addr;
+	__be16 port;
+	__u8 flags;		/* BACKEND_F_* */
+	__u8 pad;
+	__u32 svc_id;
+};
+
+struct revnat6_value {
+	struct in6_addr addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct ct6_key {
+	__u64 netns_cookie;
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 dir;		/* CT_DIR_* */
+	__u16 pad;
+};
+
+/* States, flags, lifetimes and the twin rule as struct ct_value. */
+struct ct6_value {
+	__u64 expires_ns;
+	struct in6_addr nat_addr;
+	__be16 nat_port;
+	__u8 state;
+	__u8 flags;
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 pad;
+};
+
+struct affinity6_key {
+	__u32 svc_id;
+	struct in6_addr client;
+};
+
+struct pod6_key {
+	__u64 netns_cookie;
+	struct in6_addr addr;
+};
+
+/* One IPv6 datagram in fragments: the fragment header's identification is 32 bits. */
+struct frag6_key {
+	__u64 netns_cookie;
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	__be32 id;
+	__u8 proto;		/* the upper-layer protocol after the fragment header */
+	__u8 pad[3];
+};
+
+struct vip6_key {
+	struct in6_addr addr;
+};
+
+/* The IPv6 Service CIDR (ct_config's frontend_net/mask for IPv6; the lifetimes there serve both
+ * families). Mask all zero: frontends anywhere. */
+struct frontend_prefix6 {
+	struct in6_addr net;
+	struct in6_addr mask;
 };
 
 #endif

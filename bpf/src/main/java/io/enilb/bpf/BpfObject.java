@@ -192,7 +192,23 @@ public final class BpfObject implements AutoCloseable {
         /** issue 17: unconnected UDP sockets' destinations (LRU). */
         public static final String SOCK_FLOWS = "enilb_sockflow4_v2";
 
+        // issue 12: IPv6, the same maps with 16-byte addresses. Service ids, the service stats,
+        // the drop counters and the conntrack lifetimes (CONFIG) are shared by both families.
+        public static final String SERVICES6 = "enilb_svc6_v2";
+        public static final String SLOTS6 = "enilb_slot6_v2";
+        public static final String BACKENDS6 = "enilb_be6_v2";
+        public static final String REV_NAT6 = "enilb_rnat6_v2";
+        public static final String CONNTRACK6 = "enilb_ct6_v2";
+        public static final String AFFINITY6 = "enilb_aff6_v2";
+        public static final String PODS6 = "enilb_pod6_v2";
+        public static final String FRAGMENTS6 = "enilb_frag6_v2";
+        public static final String CLUSTER_IPS6 = "enilb_vip6_v2";
+        /** the IPv6 Service CIDR (one entry) */
+        public static final String CONFIG6 = "enilb_cfg6_v2";
+
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
-                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS);
+                SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS,
+                SERVICES6, SLOTS6, BACKENDS6, REV_NAT6, CONNTRACK6, AFFINITY6, PODS6, FRAGMENTS6, CLUSTER_IPS6,
+                CONFIG6, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS);
     }
 }

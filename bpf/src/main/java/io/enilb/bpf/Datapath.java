@@ -6,7 +6,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
+import io.enilb.bpf.Structs.CtKey;
+import io.enilb.bpf.Structs.CtKey6;
+import io.enilb.bpf.Structs.CtValue;
+import io.enilb.bpf.Structs.CtValue6;
 import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodKey6;
 import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.SockScope;
 import io.enilb.bpf.Tc.Direction;
@@ -20,6 +25,12 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     public static final String EGRESS = "enilb_egress";
     public static final String INGRESS = "enilb_ingress";
     public static final String LO_EGRESS = "enilb_lo_egress";
+    /** The IPv6 programs: never attached, the IPv4 program of the same attach point tail-calls them. */
+    public static final String EGRESS6 = "enilb_egress6";
+    public static final String INGRESS6 = "enilb_ingress6";
+    public static final String LO_EGRESS6 = "enilb_lo_egress6";
+    /** The program array of family6.h, private to this load (never pinned). */
+    static final String FAMILY6 = "enilb_family6";
     private static final String LOOPBACK = "lo";
     private static final int ENODEV = Errno.ENODEV.intValue();
 
@@ -28,6 +39,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final BpfProgram egress;
     private final BpfProgram ingress;
     private final BpfProgram loEgress;
+    private final List<BpfProgram> family6;
     private final NetnsRunner netns = new NetnsRunner();
     private final Netns cookies = new Netns(netns);
     private final Tc tc = new Tc();
@@ -45,6 +57,12 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         this.socketPrograms = Arrays.stream(SocketHooks.Hook.values())
                 .map(h -> object.program(h.program())).toList();
         this.socketHooks = new SocketHooks(object.pinRoot());
+        // indexes FAMILY6_EGRESS, FAMILY6_INGRESS, FAMILY6_LO_EGRESS of family6.h
+        this.family6 = List.of(object.program(EGRESS6), object.program(INGRESS6), object.program(LO_EGRESS6));
+        BpfMap<Integer, Integer> calls = object.map(FAMILY6, StructCodec.U32, StructCodec.U32);
+        for (int i = 0; i < family6.size(); i++) {
+            calls.put(i, family6.get(i).fd());
+        }
     }
 
     /** Loads the object and pins (or reuses) its maps; see {@link BpfObject#load}. */
@@ -89,7 +107,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     }
 
     public BpfProgram program(String name) {
-        return programs().stream().filter(p -> p.name().equals(name)).findFirst()
+        return java.util.stream.Stream.concat(programs().stream(), family6.stream()).filter(p -> p.name().equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("no program " + name));
     }
 
@@ -133,24 +151,30 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     }
 
     @Override
-    public long registerAddresses(Path ns, List<Integer> ipv4) {
+    public long registerAddresses(Path ns, List<Integer> ipv4, List<Ipv6> ipv6) {
         long cookie = cookies.cookieOf(ns);
         List<Map.Entry<PodKey, PodValue>> entries = new ArrayList<>();
         for (int addr : ipv4) {
             entries.add(Map.entry(new PodKey(cookie, addr), PodValue.PRESENT));
+        }
+        List<Map.Entry<PodKey6, PodValue>> entries6 = new ArrayList<>();
+        for (Ipv6 addr : ipv6) {
+            entries6.add(Map.entry(new PodKey6(cookie, addr), PodValue.PRESENT));
         }
         maps.pods().putAll(entries);
         if (!ipv4.isEmpty()) {
             // the socket hooks translate this namespace's sockets from now on
             maps.sockScope().put(cookie, new SockScope(ipv4.get(0)));
         }
+        maps.pods6().putAll(entries6);
         return cookie;
     }
 
     @Override
-    public void forgetAddresses(long netnsCookie, List<Integer> ipv4) {
+    public void forgetAddresses(long netnsCookie, List<Integer> ipv4, List<Ipv6> ipv6) {
         maps.sockScope().delete(netnsCookie);
         maps.pods().deleteAll(ipv4.stream().map(addr -> new PodKey(netnsCookie, addr)).toList());
+        maps.pods6().deleteAll(ipv6.stream().map(addr -> new PodKey6(netnsCookie, addr)).toList());
     }
 
     @Override
@@ -158,9 +182,14 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         return cookies.cookieOf(ns);
     }
 
-    /** The conntrack garbage collector over this datapath's table. */
-    public ConntrackGc conntrackGc() {
-        return new ConntrackGc(maps.conntrack());
+    /** The conntrack garbage collector over this datapath's IPv4 table. */
+    public ConntrackGc<CtKey, CtValue> conntrackGc() {
+        return ConntrackGc.v4(maps.conntrack());
+    }
+
+    /** The conntrack garbage collector over this datapath's IPv6 table. */
+    public ConntrackGc<CtKey6, CtValue6> conntrackGc6() {
+        return ConntrackGc.v6(maps.conntrack6());
     }
 
     @Override

@@ -2,28 +2,42 @@ package io.enilb.bpf;
 
 import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.Structs.AffinityKey;
+import io.enilb.bpf.Structs.AffinityKey6;
 import io.enilb.bpf.Structs.AffinityValue;
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.BackendEntry6;
 import io.enilb.bpf.Structs.CtConfig;
 import io.enilb.bpf.Structs.CtKey;
+import io.enilb.bpf.Structs.CtKey6;
 import io.enilb.bpf.Structs.CtValue;
+import io.enilb.bpf.Structs.CtValue6;
 import io.enilb.bpf.Structs.FragKey;
+import io.enilb.bpf.Structs.FragKey6;
 import io.enilb.bpf.Structs.FragValue;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodKey6;
 import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
+import io.enilb.bpf.Structs.RevNatValue6;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SockFlowKey;
 import io.enilb.bpf.Structs.SockFlowValue;
 import io.enilb.bpf.Structs.SockScope;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcKey6;
 import io.enilb.bpf.Structs.SvcStats;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.bpf.Structs.VipKey;
+import io.enilb.bpf.Structs.VipKey6;
 import io.enilb.bpf.Structs.VipValue;
 
-/** Every map of the datapath, typed. */
+/**
+ * Every map of the datapath, typed. The IPv6 maps (suffix 6) mirror the IPv4 ones; service ids
+ * are one space for both families, so {@link #serviceStats}, {@link #drops} and the lifetimes in
+ * {@link #config} serve both (a dual-stack Service has a frontend, and an id, per family).
+ */
 public record Maps(
         BpfMap<SvcKey, SvcValue> services,
         BpfMap<SlotKey, SlotValue> slots,
@@ -38,7 +52,17 @@ public record Maps(
         BpfMap<FragKey, FragValue> fragments,
         BpfMap<VipKey, VipValue> clusterIps,
         BpfMap<Long, SockScope> sockScope,
-        BpfMap<SockFlowKey, SockFlowValue> sockFlows) {
+        BpfMap<SockFlowKey, SockFlowValue> sockFlows,
+        BpfMap<SvcKey6, SvcValue> services6,
+        BpfMap<SlotKey, SlotValue> slots6,
+        BpfMap<Integer, BackendEntry6> backends6,
+        BpfMap<Integer, RevNatValue6> revNat6,
+        BpfMap<CtKey6, CtValue6> conntrack6,
+        BpfMap<AffinityKey6, AffinityValue> affinity6,
+        BpfMap<PodKey6, PodValue> pods6,
+        BpfMap<FragKey6, FragValue> fragments6,
+        BpfMap<VipKey6, VipValue> clusterIps6,
+        BpfMap<Integer, FrontendPrefix6> config6) {
 
     /**
      * Drop reasons, in the order of {@code enum drop_reason} in structs.h (DROP_ + the name);
@@ -65,7 +89,17 @@ public record Maps(
                 obj.map(MapNames.FRAGMENTS, FragKey.CODEC, FragValue.CODEC),
                 obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC),
                 obj.map(MapNames.SOCK_SCOPE, StructCodec.U64, SockScope.CODEC),
-                obj.map(MapNames.SOCK_FLOWS, SockFlowKey.CODEC, SockFlowValue.CODEC));
+                obj.map(MapNames.SOCK_FLOWS, SockFlowKey.CODEC, SockFlowValue.CODEC),
+                obj.map(MapNames.SERVICES6, SvcKey6.CODEC, SvcValue.CODEC),
+                obj.map(MapNames.SLOTS6, SlotKey.CODEC, SlotValue.CODEC),
+                obj.map(MapNames.BACKENDS6, StructCodec.U32, BackendEntry6.CODEC),
+                obj.map(MapNames.REV_NAT6, StructCodec.U32, RevNatValue6.CODEC),
+                obj.map(MapNames.CONNTRACK6, CtKey6.CODEC, CtValue6.CODEC),
+                obj.map(MapNames.AFFINITY6, AffinityKey6.CODEC, AffinityValue.CODEC),
+                obj.map(MapNames.PODS6, PodKey6.CODEC, PodValue.CODEC),
+                obj.map(MapNames.FRAGMENTS6, FragKey6.CODEC, FragValue.CODEC),
+                obj.map(MapNames.CLUSTER_IPS6, VipKey6.CODEC, VipValue.CODEC),
+                obj.map(MapNames.CONFIG6, StructCodec.U32, FrontendPrefix6.CODEC));
     }
 
     public SvcStats stats(int svcId) {
@@ -75,6 +109,14 @@ public record Maps(
     /** Sets the conntrack lifetimes the datapath uses from now on (zero fields: compiled defaults). */
     public void configure(CtConfig lifetimes) {
         config.put(0, lifetimes);
+    }
+
+    /**
+     * Sets the prefix all IPv6 ClusterIPs lie in (the IPv6 Service CIDR); IPv6 traffic of a pod
+     * to other addresses then skips the ClusterIP and deleted-Service lookups.
+     */
+    public void configure6(FrontendPrefix6 serviceCidr) {
+        config6.put(0, serviceCidr);
     }
 
     public long dropped(DropReason reason) {

@@ -32,10 +32,27 @@ public interface PodDatapath {
      *         gone by the time the pod is deleted)
      * @throws BpfException when the namespace cannot be entered or the pod map is full (E2BIG)
      */
-    long registerAddresses(Path netns, List<Integer> ipv4);
+    default long registerAddresses(Path netns, List<Integer> ipv4) {
+        return registerAddresses(netns, ipv4, List.of());
+    }
 
-    /** Removes what {@link #registerAddresses} recorded; absent entries are no error. */
-    void forgetAddresses(long netnsCookie, List<Integer> ipv4);
+    /**
+     * Records the pod's IPv4 ({@link Ipv4} ints) and IPv6 addresses, as
+     * {@link #registerAddresses(Path, List)}; a new IPv6 flow from another source is dropped the
+     * same way (DROP_SPOOFED). Idempotent.
+     *
+     * @return the namespace's cookie
+     * @throws BpfException when the namespace cannot be entered or a pod map is full (E2BIG)
+     */
+    long registerAddresses(Path netns, List<Integer> ipv4, List<Ipv6> ipv6);
+
+    /** Removes what {@link #registerAddresses(Path, List)} recorded; absent entries are no error. */
+    default void forgetAddresses(long netnsCookie, List<Integer> ipv4) {
+        forgetAddresses(netnsCookie, ipv4, List.of());
+    }
+
+    /** Removes what {@link #registerAddresses(Path, List, List)} recorded; absent entries are no error. */
+    void forgetAddresses(long netnsCookie, List<Integer> ipv4, List<Ipv6> ipv6);
 
     /** The cookie of the network namespace at {@code netns} (see {@link Netns}). */
     long netnsCookie(Path netns);

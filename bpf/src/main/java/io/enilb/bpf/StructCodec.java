@@ -18,7 +18,9 @@ import java.util.function.ToLongFunction;
 public final class StructCodec<T> {
     /** How a field's bytes are written. */
     public enum Kind {
-        U8(1), U16(2), U32(4), U64(8), BE16(2), BE32(4), PAD(0);
+        U8(1), U16(2), U32(4), U64(8), BE16(2), BE32(4), PAD(0),
+        /** A {@code struct in6_addr}: 16 bytes in network order, an {@link Ipv6} in Java. */
+        IN6(16);
 
         final int size;
 
@@ -34,9 +36,15 @@ public final class StructCodec<T> {
      * @param offset byte offset
      * @param size   byte size
      * @param kind   how it is written
-     * @param getter the field's value from the Java value (null for padding)
+     * @param getter the field's value from the Java value (null for padding and IPv6 addresses)
+     * @param address the field's value of an {@link Kind#IN6} field (null for the others)
      */
-    public record Field<T>(String name, int offset, int size, Kind kind, ToLongFunction<T> getter) {
+    public record Field<T>(String name, int offset, int size, Kind kind, ToLongFunction<T> getter,
+                           Function<T, Ipv6> address) {
+        Field(String name, int offset, int size, Kind kind, ToLongFunction<T> getter) {
+            this(name, offset, size, kind, getter, null);
+        }
+
         /** The part the BTF layout test compares: name, offset, size. */
         public Layout layout() {
             return new Layout(name, offset, size);
@@ -72,7 +80,8 @@ public final class StructCodec<T> {
 
     /**
      * A struct codec: the fields in C order, and a constructor taking the values of the fields
-     * that are not padding, in that order (unsigned; narrow them as the record's types need).
+     * that are not padding, in that order (unsigned; narrow them as the record's types need). An
+     * {@link Kind#IN6} field gives two values, {@link Ipv6#hi()} then {@link Ipv6#lo()}.
      */
     @SafeVarargs
     public static <T> StructCodec<T> struct(String cName, int size, Function<long[], T> reader, Field<T>... fields) {
@@ -103,6 +112,11 @@ public final class StructCodec<T> {
         return new Field<>(name, offset, 4, Kind.BE32, getter);
     }
 
+    /** An IPv6 address ({@code struct in6_addr}). */
+    public static <T> Field<T> in6(String name, int offset, Function<T, Ipv6> getter) {
+        return new Field<>(name, offset, 16, Kind.IN6, null, getter);
+    }
+
     /** Explicit padding, written as zeroes. */
     public static <T> Field<T> pad(String name, int offset, int size) {
         return new Field<>(name, offset, size, Kind.PAD, null);
@@ -125,7 +139,11 @@ public final class StructCodec<T> {
     public byte[] encode(T value) {
         ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
         for (Field<T> f : fields) {
-            if (f.kind != Kind.PAD) {
+            if (f.kind == Kind.IN6) {
+                Ipv6 a = f.address.apply(value);
+                b.order(ByteOrder.BIG_ENDIAN).putLong(f.offset, a.hi()).putLong(f.offset + 8, a.lo());
+                b.order(ByteOrder.nativeOrder());
+            } else if (f.kind != Kind.PAD) {
                 write(b, f, f.getter.applyAsLong(value));
             }
         }
@@ -134,10 +152,14 @@ public final class StructCodec<T> {
 
     public T decode(byte[] bytes) {
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.nativeOrder());
-        long[] values = new long[fields.size()];
+        long[] values = new long[2 * fields.size()];
         int n = 0;
         for (Field<T> f : fields) {
-            if (f.kind != Kind.PAD) {
+            if (f.kind == Kind.IN6) {
+                values[n++] = b.order(ByteOrder.BIG_ENDIAN).getLong(f.offset);
+                values[n++] = b.getLong(f.offset + 8);
+                b.order(ByteOrder.nativeOrder());
+            } else if (f.kind != Kind.PAD) {
                 values[n++] = read(b, f);
             }
         }
@@ -153,7 +175,7 @@ public final class StructCodec<T> {
             case U64 -> b.putLong(f.offset, v);
             case BE16 -> b.putShort(f.offset, swap ? Short.reverseBytes((short) v) : (short) v);
             case BE32 -> b.putInt(f.offset, swap ? Integer.reverseBytes((int) v) : (int) v);
-            case PAD -> { }
+            case PAD, IN6 -> { }
         }
     }
 
@@ -166,7 +188,7 @@ public final class StructCodec<T> {
             case U64 -> b.getLong(f.offset);
             case BE16 -> Short.toUnsignedLong(swap ? Short.reverseBytes(b.getShort(f.offset)) : b.getShort(f.offset));
             case BE32 -> Integer.toUnsignedLong(swap ? Integer.reverseBytes(b.getInt(f.offset)) : b.getInt(f.offset));
-            case PAD -> 0;
+            case PAD, IN6 -> 0;
         };
     }
 

@@ -2,6 +2,7 @@ package io.enilb.bpf;
 
 import static io.enilb.bpf.StructCodec.be16;
 import static io.enilb.bpf.StructCodec.be32;
+import static io.enilb.bpf.StructCodec.in6;
 import static io.enilb.bpf.StructCodec.pad;
 import static io.enilb.bpf.StructCodec.struct;
 import static io.enilb.bpf.StructCodec.u32;
@@ -10,8 +11,11 @@ import static io.enilb.bpf.StructCodec.u8;
 
 /**
  * The Java side of {@code bpf/include/structs.h}: one record per C struct, each with the codec
- * that declares its fields once. Addresses are {@link Ipv4} ints and ports plain ints; the
- * codecs put them in network order where the C field is {@code __be}.
+ * that declares its fields once. IPv4 addresses are {@link Ipv4} ints, IPv6 addresses
+ * {@link Ipv6} records, ports plain ints; the codecs put them in network order where the C field
+ * is {@code __be} or {@code struct in6_addr}. The IPv6 structs (suffix 6) are the IPv4 ones with
+ * 16-byte addresses; what holds no address (SvcValue, SlotKey, AffinityValue, PodValue,
+ * FragValue, VipValue, SvcStats) is shared by both families.
  */
 public final class Structs {
     private Structs() {
@@ -272,5 +276,138 @@ public final class Structs {
                 v -> new SockFlowValue((int) v[0], (int) v[1], (int) v[2], (int) v[3]),
                 be32("nat_addr", 0, SockFlowValue::natAddr), be16("nat_port", 4, SockFlowValue::natPort),
                 pad("pad", 6, 2), u32("backend_id", 8, SockFlowValue::backendId), u32("svc_id", 12, SockFlowValue::svcId));
+    }
+
+    // ---- issue 12: IPv6, the same structs with 16-byte addresses ----
+
+    /** {@code struct svc6_key}: an IPv6 frontend, [ClusterIP]:port/protocol; its value is a {@link SvcValue}. */
+    public record SvcKey6(Ipv6 addr, int port, int proto) {
+        public static final StructCodec<SvcKey6> CODEC = struct("svc6_key", 20,
+                v -> new SvcKey6(new Ipv6(v[0], v[1]), (int) v[2], (int) v[3]),
+                in6("addr", 0, SvcKey6::addr), be16("port", 16, SvcKey6::port), u8("proto", 18, SvcKey6::proto),
+                pad("pad", 19, 1));
+
+        @Override
+        public String toString() {
+            return "[" + addr + "]:" + port + "/" + (proto == 6 ? "tcp" : proto == 17 ? "udp" : proto);
+        }
+    }
+
+    /** {@code struct backend6}: one IPv6 endpoint of one frontend, and the service id it was allocated for. */
+    public record BackendEntry6(Ipv6 addr, int port, int flags, int svcId) {
+        public static final StructCodec<BackendEntry6> CODEC = struct("backend6", 24,
+                v -> new BackendEntry6(new Ipv6(v[0], v[1]), (int) v[2], (int) v[3], (int) v[4]),
+                in6("addr", 0, BackendEntry6::addr), be16("port", 16, BackendEntry6::port),
+                u8("flags", 18, BackendEntry6::flags), pad("pad", 19, 1), u32("svc_id", 20, BackendEntry6::svcId));
+
+        public boolean terminating() {
+            return (flags & BackendEntry.TERMINATING) != 0;
+        }
+
+        @Override
+        public String toString() {
+            return "[" + addr + "]:" + port + " of service " + svcId + (terminating() ? " (terminating)" : "");
+        }
+    }
+
+    /** {@code struct revnat6_value}: what replies of an IPv6 frontend are translated back to. */
+    public record RevNatValue6(Ipv6 addr, int port) {
+        public static final StructCodec<RevNatValue6> CODEC = struct("revnat6_value", 20,
+                v -> new RevNatValue6(new Ipv6(v[0], v[1]), (int) v[2]),
+                in6("addr", 0, RevNatValue6::addr), be16("port", 16, RevNatValue6::port), pad("pad", 18, 2));
+    }
+
+    /** {@code struct ct6_key}: an IPv6 flow as one direction of one pod sees it (dir: {@link CtKey#ORIGINAL} / REPLY). */
+    public record CtKey6(long netnsCookie, Ipv6 saddr, Ipv6 daddr, int sport, int dport, int proto, int dir) {
+        public static final StructCodec<CtKey6> CODEC = struct("ct6_key", 48,
+                v -> new CtKey6(v[0], new Ipv6(v[1], v[2]), new Ipv6(v[3], v[4]), (int) v[5], (int) v[6], (int) v[7],
+                        (int) v[8]),
+                u64("netns_cookie", 0, CtKey6::netnsCookie), in6("saddr", 8, CtKey6::saddr),
+                in6("daddr", 24, CtKey6::daddr), be16("sport", 40, CtKey6::sport), be16("dport", 42, CtKey6::dport),
+                u8("proto", 44, CtKey6::proto), u8("dir", 45, CtKey6::dir), pad("pad", 46, 2));
+
+        @Override
+        public String toString() {
+            return (dir == CtKey.ORIGINAL ? "original [" : "reply [") + saddr + "]:" + sport + " -> [" + daddr + "]:"
+                    + dport + "/" + proto + " netns " + netnsCookie;
+        }
+    }
+
+    /** {@code struct ct6_value}: one direction of an IPv6 flow; states and flags as {@link CtValue}. */
+    public record CtValue6(long expiresNs, Ipv6 natAddr, int natPort, int state, int flags, int backendId,
+                           int svcId) {
+        public static final StructCodec<CtValue6> CODEC = struct("ct6_value", 40,
+                v -> new CtValue6(v[0], new Ipv6(v[1], v[2]), (int) v[3], (int) v[4], (int) v[5], (int) v[6],
+                        (int) v[7]),
+                u64("expires_ns", 0, CtValue6::expiresNs), in6("nat_addr", 8, CtValue6::natAddr),
+                be16("nat_port", 24, CtValue6::natPort), u8("state", 26, CtValue6::state),
+                u8("flags", 27, CtValue6::flags), u32("backend_id", 28, CtValue6::backendId),
+                u32("svc_id", 32, CtValue6::svcId), pad("pad", 36, 4));
+
+        /** Whether the datapath still follows this entry at {@code nowNs} (System.nanoTime()). */
+        public boolean liveAt(long nowNs) {
+            return expiresNs - nowNs >= 0;
+        }
+
+        public CtValue6 withExpiry(long ns) {
+            return new CtValue6(ns, natAddr, natPort, state, flags, backendId, svcId);
+        }
+    }
+
+    /** {@code struct affinity6_key}: one IPv6 client of one service; its value is an {@link AffinityValue}. */
+    public record AffinityKey6(int svcId, Ipv6 client) {
+        public static final StructCodec<AffinityKey6> CODEC = struct("affinity6_key", 20,
+                v -> new AffinityKey6((int) v[0], new Ipv6(v[1], v[2])),
+                u32("svc_id", 0, AffinityKey6::svcId), in6("client", 4, AffinityKey6::client));
+    }
+
+    /** {@code struct pod6_key}: an IPv6 address a pod owns, in its network namespace; its value is a {@link PodValue}. */
+    public record PodKey6(long netnsCookie, Ipv6 addr) {
+        public static final StructCodec<PodKey6> CODEC = struct("pod6_key", 24,
+                v -> new PodKey6(v[0], new Ipv6(v[1], v[2])),
+                u64("netns_cookie", 0, PodKey6::netnsCookie), in6("addr", 8, PodKey6::addr));
+
+        @Override
+        public String toString() {
+            return addr + " in netns " + netnsCookie;
+        }
+    }
+
+    /** {@code struct frag6_key}: one IPv6 datagram in fragments (fragment header identification); value {@link FragValue}. */
+    public record FragKey6(long netnsCookie, Ipv6 saddr, Ipv6 daddr, int id, int proto) {
+        public static final StructCodec<FragKey6> CODEC = struct("frag6_key", 48,
+                v -> new FragKey6(v[0], new Ipv6(v[1], v[2]), new Ipv6(v[3], v[4]), (int) v[5], (int) v[6]),
+                u64("netns_cookie", 0, FragKey6::netnsCookie), in6("saddr", 8, FragKey6::saddr),
+                in6("daddr", 24, FragKey6::daddr), be32("id", 40, FragKey6::id), u8("proto", 44, FragKey6::proto),
+                pad("pad", 45, 3));
+    }
+
+    /** {@code struct vip6_key}: an IPv6 ClusterIP address; its value is a {@link VipValue}. */
+    public record VipKey6(Ipv6 addr) {
+        public static final StructCodec<VipKey6> CODEC = struct("vip6_key", 16, v -> new VipKey6(new Ipv6(v[0], v[1])),
+                in6("addr", 0, VipKey6::addr));
+
+        @Override
+        public String toString() {
+            return addr.toString();
+        }
+    }
+
+    /**
+     * {@code struct frontend_prefix6}: the prefix every IPv6 ClusterIP lies in (the IPv6 Service
+     * CIDR); mask :: means anywhere. The conntrack lifetimes of both families are in {@link CtConfig}.
+     */
+    public record FrontendPrefix6(Ipv6 net, Ipv6 mask) {
+        public static final FrontendPrefix6 ANYWHERE = new FrontendPrefix6(new Ipv6(0, 0), new Ipv6(0, 0));
+
+        public static final StructCodec<FrontendPrefix6> CODEC = struct("frontend_prefix6", 32,
+                v -> new FrontendPrefix6(new Ipv6(v[0], v[1]), new Ipv6(v[2], v[3])),
+                in6("net", 0, FrontendPrefix6::net), in6("mask", 16, FrontendPrefix6::mask));
+
+        /** {@code addr/prefixLength}, e.g. the IPv6 Service CIDR 2001:db8:19::/108. */
+        public static FrontendPrefix6 of(Ipv6 addr, int prefixLength) {
+            Ipv6 mask = Ipv6.prefixMask(prefixLength);
+            return new FrontendPrefix6(addr.and(mask), mask);
+        }
     }
 }

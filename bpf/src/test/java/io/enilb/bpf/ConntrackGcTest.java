@@ -81,7 +81,7 @@ class ConntrackGcTest {
         for (int i = 0; i < 10; i++) {
             map.put(key(i), expiring(i < 4 ? now - SEC : now + 60 * SEC));
         }
-        GcResult r = new ConntrackGc(map).sweep(now);
+        GcResult r = ConntrackGc.v4(map).sweep(now);
         assertThat(r.scanned()).isEqualTo(10);
         assertThat(r.removed()).isEqualTo(4);
         assertThat(r.live()).isEqualTo(6);

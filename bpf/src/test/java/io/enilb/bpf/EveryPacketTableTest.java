@@ -232,12 +232,17 @@ class EveryPacketTableTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("rows")
     void row(Row row) {
+        run(dp, row);
+    }
+
+    /** Runs one row on dp: setup, the packet through the row's program, verdict, bytes out, drops. */
+    static void run(DatapathFixture dp, Row row) {
         row.spec.setup.accept(dp);
-        long[] before = drops();
+        long[] before = drops(dp);
         BpfProgram.TestRun run = dp.datapath.program(row.spec.program).testRun(row.in, 1);
         assertThat(run.verdict()).as("verdict").isEqualTo(row.spec.verdict);
         assertThat(Packets.hex(run.packet())).as("packet out").isEqualTo(Packets.hex(row.out));
-        long[] after = drops();
+        long[] after = drops(dp);
         for (DropReason r : DropReason.values()) {
             long expected = r == row.spec.counted ? 1 : 0;
             assertThat(after[r.ordinal()] - before[r.ordinal()]).as("drops counted as %s", r).isEqualTo(expected);
@@ -275,7 +280,7 @@ class EveryPacketTableTest {
         assertThat(dp.maps.dropped(DropReason.FRAG_FULL)).isZero();
     }
 
-    private long[] drops() {
+    private static long[] drops(DatapathFixture dp) {
         long[] n = new long[DropReason.values().length];
         for (DropReason r : DropReason.values()) {
             n[r.ordinal()] = dp.maps.dropped(r);

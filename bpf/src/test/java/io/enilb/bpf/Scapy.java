@@ -27,10 +27,16 @@ public final class Scapy {
 
     /** Builds every expression; the addresses bind POD, BE1, VIP and ROUTER in the expressions. */
     public static Map<String, byte[]> build(List<String> expressions, String pod, String be1, String vip, String router) {
+        return build(expressions, Map.of("POD", pod, "BE1", be1, "VIP", vip, "ROUTER", router));
+    }
+
+    /** Builds every expression, with each of {@code names} bound to its address in the expressions. */
+    public static Map<String, byte[]> build(List<String> expressions, Map<String, String> names) {
         Path script = script();
         try {
-            Process p = new ProcessBuilder(PYTHON, script.toString(), pod, be1, vip, router)
-                    .redirectError(ProcessBuilder.Redirect.PIPE).start();
+            List<String> command = new java.util.ArrayList<>(List.of(PYTHON, script.toString()));
+            names.forEach((name, address) -> command.add(name + "=" + address));
+            Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.PIPE).start();
             p.getOutputStream().write(String.join("\n", expressions).concat("\n").getBytes(StandardCharsets.UTF_8));
             p.getOutputStream().close();
             List<String> lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();

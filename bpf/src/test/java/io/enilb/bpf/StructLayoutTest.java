@@ -47,6 +47,9 @@ class StructLayoutTest {
                 Structs.CtConfig.CODEC, Structs.PodKey.CODEC, Structs.PodValue.CODEC,
                 Structs.FragKey.CODEC, Structs.FragValue.CODEC, Structs.VipKey.CODEC, Structs.VipValue.CODEC,
                 Structs.SockScope.CODEC, Structs.SockNat.CODEC, Structs.SockFlowKey.CODEC, Structs.SockFlowValue.CODEC,
+                Structs.SvcKey6.CODEC, Structs.BackendEntry6.CODEC, Structs.RevNatValue6.CODEC, Structs.CtKey6.CODEC,
+                Structs.CtValue6.CODEC, Structs.AffinityKey6.CODEC, Structs.PodKey6.CODEC, Structs.FragKey6.CODEC,
+                Structs.VipKey6.CODEC, Structs.FrontendPrefix6.CODEC,
                 StructCodec.U32, StructCodec.U64);
     }
 
@@ -94,6 +97,31 @@ class StructLayoutTest {
                 .containsExactly(198, 18, 0, 10, 198, 19, 0, 1, 0x9c, 0x40, 0, 80, 6, 1);
         assertThat(Arrays.copyOfRange(bytes, 22, 24)).as("explicit padding is zero").containsExactly(0, 0);
         assertThat(Structs.CtKey.CODEC.decode(bytes)).isEqualTo(key);
+    }
+
+    @Test
+    void anIpv6CodecWritesAddressesInNetworkOrder() {
+        Structs.CtKey6 key = new Structs.CtKey6(7L, Ipv6.parse("2001:db8:18::a"), Ipv6.parse("2001:db8:19::1"),
+                40000, 80, 6, Structs.CtKey.ORIGINAL);
+        byte[] bytes = Structs.CtKey6.CODEC.encode(key);
+        assertThat(Arrays.copyOfRange(bytes, 8, 24)).as("saddr as struct in6_addr")
+                .containsExactly(0x20, 0x01, 0x0d, 0xb8, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a);
+        assertThat(Arrays.copyOfRange(bytes, 24, 46)).as("daddr, ports in network order, proto, dir")
+                .containsExactly(0x20, 0x01, 0x0d, 0xb8, 0, 0x19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x9c, 0x40, 0, 80, 6, 0);
+        assertThat(Structs.CtKey6.CODEC.decode(bytes)).isEqualTo(key);
+    }
+
+    @Test
+    void ipv6TextRoundTripsInRfc5952Form() {
+        assertThat(Ipv6.parse("2001:0db8:0019:0000:0000:0000:0000:0001")).hasToString("2001:db8:19::1");
+        assertThat(Ipv6.parse("::")).hasToString("::");
+        assertThat(Ipv6.parse("2001:db8:0:1:0:0:1:1")).hasToString("2001:db8:0:1::1:1");
+        assertThat(Ipv6.parse("fe80::1:0:0:0:1")).hasToString("fe80:0:0:1::1");
+        assertThat(Ipv6.prefixMask(108)).isEqualTo(new Ipv6(-1L, 0xfffffffffff00000L));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Ipv6.parse("198.19.0.1"))
+                .isInstanceOf(IllegalArgumentException.class);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Ipv6.parse("2001:db8::zz"))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 
     /** The members of struct {@code id}: name, byte offset, byte size (struct btf_member follows struct btf_type). */

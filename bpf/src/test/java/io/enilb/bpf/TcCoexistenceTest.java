@@ -142,11 +142,11 @@ class TcCoexistenceTest {
                         + "for i in range(" + count + "): s.sendto(b'x',('" + ip + "'," + port + "))");
     }
 
-    private static Path netns(String name) {
+    static Path netns(String name) {
         return Path.of("/run/netns", name);
     }
 
-    private static Process start(String... command) {
+    static Process start(String... command) {
         try {
             Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
             String first = new String(p.getInputStream().readNBytes(6), StandardCharsets.UTF_8);
@@ -172,7 +172,7 @@ class TcCoexistenceTest {
         }
     }
 
-    private static void quietly(String... command) {
+    static void quietly(String... command) {
         try {
             new ProcessBuilder(command).redirectErrorStream(true).start().waitFor(30, TimeUnit.SECONDS);
         } catch (IOException | InterruptedException e) {

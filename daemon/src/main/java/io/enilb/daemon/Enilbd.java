@@ -264,6 +264,12 @@ public final class Enilbd {
         sizes.put(MapNames.SLOTS, bpf.maxBackends());
         sizes.put(MapNames.BACKENDS, bpf.maxBackends());
         sizes.put(MapNames.CONNTRACK, bpf.ctSize());
+        // IPv6: the same limits per family (service ids are one space, see Maps)
+        sizes.put(MapNames.SERVICES6, bpf.maxServices());
+        sizes.put(MapNames.REV_NAT6, bpf.maxServices());
+        sizes.put(MapNames.SLOTS6, bpf.maxBackends());
+        sizes.put(MapNames.BACKENDS6, bpf.maxBackends());
+        sizes.put(MapNames.CONNTRACK6, bpf.ctSize());
         return sizes;
     }
 

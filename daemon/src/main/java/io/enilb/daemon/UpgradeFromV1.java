@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
  * <li>{@link #afterReattach}: only now, with no v1 program left reading them, the v1 pins go.</li>
  * </ol>
  * Flows a v1 program creates between the copy and the switch are not carried over (a window of
- * one full sync; new connections then, not established ones).
+ * one full sync; new connections then, not established ones). Should the first sync not come
+ * within attach's start budget, the daemon fails to start with nothing switched: the v1 programs
+ * and pins keep serving, and the next start copies again (the copy only adds entries).
  */
 final class UpgradeFromV1 {
     private static final Logger LOG = LoggerFactory.getLogger(UpgradeFromV1.class);

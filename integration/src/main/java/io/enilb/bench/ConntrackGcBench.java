@@ -39,7 +39,7 @@ public final class ConntrackGcBench {
             Path pins = Path.of("/sys/fs/bpf/enilb-bench-gc-" + UUID.randomUUID().toString().substring(0, 8));
             try (Datapath dp = Datapath.load(object, pins, Map.of(MapNames.CONNTRACK, entries))) {
                 fill(dp, entries, (int) (entries * expiredShare));
-                ConntrackGc gc = dp.conntrackGc();
+                ConntrackGc<?, ?> gc = dp.conntrackGc();
                 long cpu = threads.getCurrentThreadCpuTime();
                 GcResult r = gc.sweep(System.nanoTime());
                 long cpuNs = threads.getCurrentThreadCpuTime() - cpu;

@@ -13,15 +13,20 @@ import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.BpfProgram;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
 import io.enilb.bpf.Netns;
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.BackendEntry6;
 import io.enilb.bpf.Structs.CtConfig;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import io.enilb.bpf.Structs.PodKey;
+import io.enilb.bpf.Structs.PodKey6;
 import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcKey6;
 import io.enilb.bpf.Structs.SvcValue;
 
 /**
@@ -37,43 +42,122 @@ import io.enilb.bpf.Structs.SvcValue;
  * the column has the lookups and validation of the established path without the rewrite, which
  * costs the same for every flow; the same holds for the reply.
  *
+ * <p>IPv6 rows: the same four paths for IPv6 frontends (the IPv4 programs tail-call the IPv6
+ * ones), with as many IPv6 as IPv4 Services in the maps. With {@code -Denilb.bpf.baseline=<object>}
+ * (the same sources built with {@code EXTRA_CFLAGS=-DENILB_NO_FAMILY6}: IPv4 without the IPv6
+ * dispatch) each IPv4 row is measured on both objects, interleaved in one run.
+ *
  * <p>Run: {@code mvn -q -pl integration exec:java -Dexec.mainClass=io.enilb.bench.EgressBench}
  */
 public final class EgressBench {
-    private static final int[] SERVICE_COUNTS = {1, 1_000, 10_000, 100_000};
+    private static final int[] SERVICE_COUNTS = {1, 10_000, 100_000};
     private static final int NEW_FLOW_SAMPLES = 20_000;
     private static final int REPEAT = 200_000;
     private static final int ROUNDS = 5;
     private static final int SELF_VIP = Ipv4.parse("198.19.255.254");
+    private static final Ipv6 VIP6_BASE = Ipv6.parse("2001:db8:19::");
+    private static final Ipv6 SELF_VIP6 = Ipv6.parse("2001:db8:19::f:fffe");
+    private static final Ipv6 CLIENT6_BASE = Ipv6.parse("2001:db8:18::");
 
     public static void main(String[] args) {
         Path object = Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o"));
-        System.out.println("| Services | new flow ns/pkt (median) | established ns/pkt (median of " + ROUNDS + " x "
-                + REPEAT + ") | not enilb's (TCP) ns/pkt | ingress reply ns/pkt |");
-        System.out.println("|---:|---:|---:|---:|---:|");
+        String baseline = System.getProperty("enilb.bpf.baseline");
+        System.out.println("| Services | family (object) | new flow ns/pkt (median) | established ns/pkt (median of "
+                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | ingress reply ns/pkt |");
+        System.out.println("|---:|---|---:|---:|---:|---:|");
         for (int n : SERVICE_COUNTS) {
-            Path pins = Path.of("/sys/fs/bpf/enilb-bench-" + UUID.randomUUID().toString().substring(0, 8));
-            try (Datapath dp = Datapath.load(object, pins, Map.of(MapNames.SERVICES, 131_072, MapNames.REV_NAT, 131_072,
-                    MapNames.SERVICE_STATS, 131_073, MapNames.CONNTRACK, Integer.getInteger("bench.ct", 262_144)))) {
+            for (int round = 0; round < (baseline == null ? 1 : 2); round++) {
+                // interleaved, so that both objects see the same machine
+                measure(object, n, "IPv4 (with IPv6 dispatch)", false);
+                if (baseline != null) {
+                    measure(Path.of(baseline), n, "IPv4 (baseline: no dispatch)", false);
+                }
+            }
+            measure(object, n, "IPv6", true);
+        }
+    }
+
+    private static void measure(Path object, int n, String label, boolean ipv6) {
+        Path pins = Path.of("/sys/fs/bpf/enilb-bench-" + UUID.randomUUID().toString().substring(0, 8));
+        try (Datapath dp = Datapath.load(object, pins, Map.ofEntries(Map.entry(MapNames.SERVICES, 131_072),
+                Map.entry(MapNames.REV_NAT, 131_072), Map.entry(MapNames.SERVICE_STATS, 262_147),
+                Map.entry(MapNames.SERVICES6, 131_072), Map.entry(MapNames.REV_NAT6, 131_072),
+                Map.entry(MapNames.CONNTRACK, Integer.getInteger("bench.ct", 262_144)),
+                Map.entry(MapNames.CONNTRACK6, Integer.getInteger("bench.ct", 262_144))))) {
+            BpfProgram egress = dp.program(Datapath.EGRESS);
+            BpfProgram ingress = dp.program(Datapath.INGRESS);
+            long[] fresh = new long[NEW_FLOW_SAMPLES];
+            byte[] established;
+            byte[] foreign;
+            byte[] reply;
+            if (ipv6) {
+                fill6(dp, n);
+                Ipv6 vip = vip6(n / 2);
+                for (int i = 0; i < NEW_FLOW_SAMPLES; i++) {
+                    fresh[i] = egress.testRun(Packets.tcpSyn6(client6(1 + i / 60000), 1024 + i % 60000, vip, 80), 1)
+                            .durationNs();
+                }
+                egress.testRun(Packets.tcpSyn6(client6(1), 1024, SELF_VIP6, 80), 1);
+                established = ack6(Packets.tcpSyn6(client6(1), 1024, SELF_VIP6, 80));
+                foreign = ack6(Packets.tcpSyn6(client6(1), 1024, Ipv6.parse("2001:db8:18::1:1"), 80));
+                reply = ack6(Packets.tcpSyn6(SELF_VIP6, 80, client6(1), 1024));
+            } else {
                 fill(dp, n);
-                int measured = n / 2;
-                int vip = Ipv4.parse("198.19.0.0") + measured;
-                BpfProgram egress = dp.program(Datapath.EGRESS);
-                long[] fresh = new long[NEW_FLOW_SAMPLES];
+                int vip = Ipv4.parse("198.19.0.0") + n / 2;
                 for (int i = 0; i < NEW_FLOW_SAMPLES; i++) {
                     fresh[i] = egress.testRun(syn(vip, 1024 + i % 60000, 1 + i / 60000), 1).durationNs();
                 }
                 egress.testRun(syn(SELF_VIP, 1024, 1), 1);
-                byte[] established = ack(syn(SELF_VIP, 1024, 1));
-                byte[] foreign = ack(syn(Ipv4.parse("198.18.1.1"), 1024, 1));
+                established = ack(syn(SELF_VIP, 1024, 1));
+                foreign = ack(syn(Ipv4.parse("198.18.1.1"), 1024, 1));
                 // the reply of the established flow, from the frontend's own address: unchanged by reverse NAT
-                byte[] reply = ack(Packets.tcpSyn(SELF_VIP, 80, Ipv4.parse("198.18.0.1"), 1024));
-                System.out.printf("| %,d | %d | %d | %d | %d |%n", n, median(fresh), repeated(egress, established),
-                        repeated(egress, foreign), repeated(dp.program(Datapath.INGRESS), reply));
-            } finally {
-                BpfObject.unpinAll(pins);
+                reply = ack(Packets.tcpSyn(SELF_VIP, 80, Ipv4.parse("198.18.0.1"), 1024));
             }
+            System.out.printf("| %,d | %s | %d | %d | %d | %d |%n", n, label, median(fresh), repeated(egress, established),
+                    repeated(egress, foreign), repeated(ingress, reply));
+        } finally {
+            BpfObject.unpinAll(pins);
         }
+    }
+
+    private static Ipv6 vip6(int i) {
+        return new Ipv6(VIP6_BASE.hi(), VIP6_BASE.lo() + i);
+    }
+
+    private static Ipv6 client6(int host) {
+        return new Ipv6(CLIENT6_BASE.hi(), CLIENT6_BASE.lo() + host);
+    }
+
+    private static byte[] ack6(byte[] syn) {
+        syn[Packets.TCP6_FLAGS] = 0x10;
+        return syn;
+    }
+
+    /** As {@link #fill} for IPv6: n frontends in 2001:db8:19::/108, service ids after the IPv4 ones' (one id space). */
+    private static void fill6(Datapath dp, int n) {
+        List<Map.Entry<Integer, BackendEntry6>> backends = new ArrayList<>(n);
+        List<Map.Entry<SlotKey, SlotValue>> slots = new ArrayList<>(n);
+        List<Map.Entry<SvcKey6, SvcValue>> services = new ArrayList<>(n);
+        int ids = 131_073;
+        for (int i = 0; i < n; i++) {
+            backends.add(Map.entry(i + 1, new BackendEntry6(new Ipv6(CLIENT6_BASE.hi(), 0x10000L + i % 1000), 8080, 0,
+                    ids + i)));
+            slots.add(Map.entry(new SlotKey(ids + i, 0), new SlotValue(i + 1)));
+            services.add(Map.entry(new SvcKey6(vip6(i), 80, 6), new SvcValue(ids + i, 1, 0, 0)));
+        }
+        List<Map.Entry<PodKey6, PodValue>> clients = new ArrayList<>();
+        long cookie = Netns.currentCookie();
+        for (int host = 1; host <= 1 + NEW_FLOW_SAMPLES / 60000; host++) {
+            clients.add(Map.entry(new PodKey6(cookie, client6(host)), PodValue.PRESENT));
+        }
+        dp.maps().pods6().putAll(clients);
+        dp.maps().configure6(FrontendPrefix6.of(VIP6_BASE, 108));
+        backends.add(Map.entry(n + 1, new BackendEntry6(SELF_VIP6, 80, 0, ids + n)));
+        slots.add(Map.entry(new SlotKey(ids + n, 0), new SlotValue(n + 1)));
+        services.add(Map.entry(new SvcKey6(SELF_VIP6, 80, 6), new SvcValue(ids + n, 1, 0, 0)));
+        dp.maps().backends6().putAll(backends);
+        dp.maps().slots6().putAll(slots);
+        dp.maps().services6().putAll(services);
     }
 
     private static byte[] ack(byte[] syn) {
@@ -140,6 +224,17 @@ public final class EgressBench {
             b.put(new byte[] {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10}).putShort((short) 0x0800);
             b.put((byte) 0x45).put((byte) 0).putShort((short) 40).putInt(0).put((byte) 64).put((byte) 6)
                     .putShort((short) 0).putInt(src).putInt(dst);
+            b.putShort((short) sport).putShort((short) dport).putInt(1).putInt(0).put((byte) 0x50).put((byte) 0x02)
+                    .putShort((short) 65535).putInt(0);
+            return b.array();
+        }
+
+        static final int TCP6_FLAGS = 14 + 40 + 13;
+
+        static byte[] tcpSyn6(Ipv6 src, int sport, Ipv6 dst, int dport) {
+            ByteBuffer b = ByteBuffer.allocate(14 + 40 + 20);
+            b.put(new byte[] {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10}).putShort((short) 0x86dd);
+            b.putInt(0x60000000).putShort((short) 20).put((byte) 6).put((byte) 64).put(src.bytes()).put(dst.bytes());
             b.putShort((short) sport).putShort((short) dport).putInt(1).putInt(0).put((byte) 0x50).put((byte) 0x02)
                     .putShort((short) 65535).putInt(0);
             return b.array();

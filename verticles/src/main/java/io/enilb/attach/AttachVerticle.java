@@ -227,6 +227,18 @@ public final class AttachVerticle extends VerticleBase {
         }
     }
 
+    /** After an ADD again for the same container and interface: what the earlier ADD registered and this one did not. */
+    private void forgetReplaced(PodAttachment previous, Long previousCookie, PodAttachment pod, long cookie) {
+        if (previous == null || previousCookie == null) {
+            return;
+        }
+        List<Integer> stale = ipv4(previous).stream()
+                .filter(addr -> previousCookie != cookie || !ipv4(pod).contains(addr)).toList();
+        if (!stale.isEmpty()) {
+            datapath.forgetAddresses(previousCookie, stale);
+        }
+    }
+
     private static List<Integer> ipv4(PodAttachment pod) {
         return pod.ips().stream().map(Ipv4::parse).toList();
     }
@@ -296,6 +308,9 @@ public final class AttachVerticle extends VerticleBase {
                 throw new CniFailure(CniWire.INVALID_ENVIRONMENT,
                         "CNI_NETNS " + netns + " is not a network namespace");
             }
+            String key = key(pod.containerId(), pod.ifName());
+            PodAttachment previous = attachments.get(key);
+            Long previousCookie = cookies.get(key);
             long cookie;
             try {
                 cookie = registerSources(pod);
@@ -313,6 +328,7 @@ public final class AttachVerticle extends VerticleBase {
                 }
                 throw e;
             }
+            forgetReplaced(previous, previousCookie, pod, cookie);
             return pod;
         }, false).map(saved -> {
             remember(saved);

@@ -6,20 +6,29 @@ import io.enilb.bpf.ConntrackGc;
 import io.enilb.bpf.Maps;
 import io.enilb.bpf.Structs.CtConfig;
 
-/** The datapath's conntrack table ({@code enilb_ct4_v2}), its CT_FULL drops and lifetime config. */
+/**
+ * The datapath's conntrack tables ({@code enilb_ct4_v2} and {@code enilb_ct6_v2}, swept one after
+ * the other and reported as one: same lifetimes, same interval), its CT_FULL drops and lifetime
+ * config. The pressure is the fuller table's, so that the interval shortens when either fills.
+ */
 public final class KernelConntrackTable implements ConntrackTable {
     private final Maps maps;
-    private final ConntrackGc gc;
+    private final ConntrackGc<?, ?> gc4;
+    private final ConntrackGc<?, ?> gc6;
 
     public KernelConntrackTable(Maps maps) {
         this.maps = maps;
-        this.gc = new ConntrackGc(maps.conntrack());
+        this.gc4 = ConntrackGc.v4(maps.conntrack());
+        this.gc6 = ConntrackGc.v6(maps.conntrack6());
     }
 
     @Override
     public Sweep sweep(long nowNs) {
-        ConntrackGc.GcResult r = gc.sweep(nowNs);
-        return new Sweep(r.scanned(), r.removed(), r.live(), r.capacity(), Duration.ofNanos(r.elapsedNs()));
+        ConntrackGc.GcResult r4 = gc4.sweep(nowNs);
+        ConntrackGc.GcResult r6 = gc6.sweep(nowNs);
+        ConntrackGc.GcResult fuller = r6.pressure() > r4.pressure() ? r6 : r4;
+        return new Sweep(r4.scanned() + r6.scanned(), r4.removed() + r6.removed(), fuller.live(), fuller.capacity(),
+                Duration.ofNanos(r4.elapsedNs() + r6.elapsedNs()));
     }
 
     @Override

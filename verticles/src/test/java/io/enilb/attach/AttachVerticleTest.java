@@ -349,6 +349,14 @@ class AttachVerticleTest {
     }
 
     @Test
+    void anAddAgainReplacesTheAddressesTheEarlierAddRegistered() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_A, nsA, "198.18.0.7"));
+
+        assertThat(datapath.registered).containsExactly(datapath.netnsCookie(nsA) + " 198.18.0.7");
+    }
+
+    @Test
     void aFailedAttachLeavesNoRegisteredAddress() throws Exception {
         datapath.failNextAttachWith = 19; // ENODEV
 

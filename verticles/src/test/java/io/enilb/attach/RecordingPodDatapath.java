@@ -2,6 +2,7 @@ package io.enilb.attach;
 
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
 import io.enilb.bpf.PodDatapath;
 import io.vertx.core.Context;
 
@@ -58,17 +59,19 @@ final class RecordingPodDatapath implements PodDatapath {
     }
 
     @Override
-    public long registerAddresses(Path netns, List<Integer> ipv4) {
-        record("register " + netns + " " + format(ipv4));
+    public long registerAddresses(Path netns, List<Integer> ipv4, List<Ipv6> ipv6) {
+        record("register " + netns + " " + format(ipv4) + (ipv6.isEmpty() ? "" : " " + ipv6));
         long cookie = netnsCookie(netns);
         ipv4.forEach(a -> registered.add(cookie + " " + Ipv4.format(a)));
+        ipv6.forEach(a -> registered.add(cookie + " " + a));
         return cookie;
     }
 
     @Override
-    public void forgetAddresses(long netnsCookie, List<Integer> ipv4) {
-        record("forget " + netnsCookie + " " + format(ipv4));
+    public void forgetAddresses(long netnsCookie, List<Integer> ipv4, List<Ipv6> ipv6) {
+        record("forget " + netnsCookie + " " + format(ipv4) + (ipv6.isEmpty() ? "" : " " + ipv6));
         ipv4.forEach(a -> registered.remove(netnsCookie + " " + Ipv4.format(a)));
+        ipv6.forEach(a -> registered.remove(netnsCookie + " " + a));
     }
 
     private static String format(List<Integer> ipv4) {
