@@ -120,90 +120,15 @@ static __always_inline void ct_key_of(struct ct_key *k, __u64 cookie, const stru
 	k->pad = 0;
 }
 
-/* The other direction's entry, derived from one entry alone: the original's translation is
- * the reply's source and the reply's translation the original's destination. */
-static __always_inline void ct_twin(const struct ct_key *k, const struct ct_value *v, struct ct_key *tk,
-				    struct ct_value *tv)
-{
-	*tv = *v;
-	tk->netns_cookie = k->netns_cookie;
-	tk->proto = k->proto;
-	tk->pad = 0;
-	if (k->dir == CT_DIR_ORIGINAL) {
-		tk->dir = CT_DIR_REPLY;
-		tk->saddr = v->nat_addr;
-		tk->sport = v->nat_port;
-		tk->daddr = k->saddr;
-		tk->dport = k->sport;
-		tv->nat_addr = k->daddr;
-		tv->nat_port = k->dport;
-	} else {
-		tk->dir = CT_DIR_ORIGINAL;
-		tk->saddr = k->daddr;
-		tk->sport = k->dport;
-		tk->daddr = v->nat_addr;
-		tk->dport = v->nat_port;
-		tv->nat_addr = k->saddr;
-		tv->nat_port = k->sport;
-	}
-}
-
-/* Copies the entry under k to v: 0, or -1 when there is none. The copy is what the packet
- * uses: the element may be recycled by a concurrent update. */
-static __always_inline int ct_lookup(const struct ct_key *k, struct ct_value *v)
-{
-	struct ct_value *p = bpf_map_lookup_elem(&enilb_ct4_v2, k);
-
-	if (!p)
-		return -1;
-	*v = *p;
-	return 0;
-}
-
-/* An expired entry counts as absent: the next write of its tuple replaces it, the GC removes
- * the rest. Sets *now (the clock is read only for packets that found an entry). */
-static __always_inline int ct_live(struct ct_key *k, struct ct_value *v, __u64 *now)
-{
-	if (ct_lookup(k, v))
-		return 0;
-	*now = ct_now();
-	return v->expires_ns >= *now;
-}
-
-/* Writes both entries of a flow, the twin first: a new flow's original entry goes last, so
- * that once later packets find it their replies are already translatable. A new flow that
- * does not fit leaves nothing behind; an existing key is always replaced, even in a full
- * table. Returns 0 or the negative errno (E2BIG: full). */
-static __always_inline int ct_store(const struct ct_key *k, const struct ct_value *v, int fresh)
-{
-	struct ct_key tk;
-	struct ct_value tv;
-	int err;
-
-	ct_twin(k, v, &tk, &tv);
-	err = bpf_map_update_elem(&enilb_ct4_v2, &tk, &tv, BPF_ANY);
-	if (err)
-		return err;
-	err = bpf_map_update_elem(&enilb_ct4_v2, k, v, BPF_ANY);
-	if (err && fresh)
-		bpf_map_delete_elem(&enilb_ct4_v2, &tk);
-	return err;
-}
-
-/* After a packet of a live flow: a changed state, or an expiry more than 1/8 of the lifetime
- * behind, rewrites both entries (re-creating a twin that went missing); any other packet
- * writes nothing, so a busy flow does not cost a map update per packet. */
-static __always_inline void ct_refresh(const struct ct_key *k, struct ct_value *v, __u8 state, __u64 now)
-{
-	__u64 lifetime = ct_lifetime(state);
-
-	/* unsigned: a lifetime configured shorter than the one stored also refreshes */
-	if (state == v->state && now + lifetime - v->expires_ns <= lifetime / 8)
-		return;
-	v->state = state;
-	v->expires_ns = now + lifetime;
-	ct_store(k, v, 0);
-}
+#define CT_KEY struct ct_key
+#define CT_VALUE struct ct_value
+#define CT_MAP enilb_ct4_v2
+#define CT_FN(name) ct_##name
+#include "conntrack_family.h"
+#undef CT_KEY
+#undef CT_VALUE
+#undef CT_MAP
+#undef CT_FN
 
 /* Translates a reply (backend -> client, parsed into t) back to ClusterIP -> client from its
  * conntrack entry. Returns the tc verdict: TC_ACT_UNSPEC for a packet of no live enilb flow (or

@@ -39,73 +39,16 @@ static __always_inline void ct6_key_of(struct ct6_key *k, __u64 cookie, const st
 	k->pad = 0;
 }
 
-/* The other direction's entry, derived from one entry alone (as ct_twin). */
-static __always_inline void ct6_twin(const struct ct6_key *k, const struct ct6_value *v, struct ct6_key *tk,
-				     struct ct6_value *tv)
-{
-	*tv = *v;
-	tk->netns_cookie = k->netns_cookie;
-	tk->proto = k->proto;
-	tk->pad = 0;
-	if (k->dir == CT_DIR_ORIGINAL) {
-		tk->dir = CT_DIR_REPLY;
-		tk->saddr = v->nat_addr;
-		tk->sport = v->nat_port;
-		tk->daddr = k->saddr;
-		tk->dport = k->sport;
-		tv->nat_addr = k->daddr;
-		tv->nat_port = k->dport;
-	} else {
-		tk->dir = CT_DIR_ORIGINAL;
-		tk->saddr = k->daddr;
-		tk->sport = k->dport;
-		tk->daddr = v->nat_addr;
-		tk->dport = v->nat_port;
-		tv->nat_addr = k->saddr;
-		tv->nat_port = k->sport;
-	}
-}
-
-/* A copy of the live entry under k (expired counts as absent; see ct_live). Sets *now. */
-static __always_inline int ct6_live(struct ct6_key *k, struct ct6_value *v, __u64 *now)
-{
-	struct ct6_value *p = bpf_map_lookup_elem(&enilb_ct6_v2, k);
-
-	if (!p)
-		return 0;
-	*v = *p;
-	*now = ct_now();
-	return v->expires_ns >= *now;
-}
-
-/* Both entries of a flow, the twin first (see ct_store). Returns 0 or the negative errno. */
-static __always_inline int ct6_store(const struct ct6_key *k, const struct ct6_value *v, int fresh)
-{
-	struct ct6_key tk;
-	struct ct6_value tv;
-	int err;
-
-	ct6_twin(k, v, &tk, &tv);
-	err = bpf_map_update_elem(&enilb_ct6_v2, &tk, &tv, BPF_ANY);
-	if (err)
-		return err;
-	err = bpf_map_update_elem(&enilb_ct6_v2, k, v, BPF_ANY);
-	if (err && fresh)
-		bpf_map_delete_elem(&enilb_ct6_v2, &tk);
-	return err;
-}
-
-/* As ct_refresh: writes only on a state change or an expiry more than 1/8 of the lifetime behind. */
-static __always_inline void ct6_refresh(const struct ct6_key *k, struct ct6_value *v, __u8 state, __u64 now)
-{
-	__u64 lifetime = ct_lifetime(state);
-
-	if (state == v->state && now + lifetime - v->expires_ns <= lifetime / 8)
-		return;
-	v->state = state;
-	v->expires_ns = now + lifetime;
-	ct6_store(k, v, 0);
-}
+/* ct6_twin, ct6_lookup, ct6_live, ct6_store, ct6_refresh: conntrack.h's rules on the IPv6 table */
+#define CT_KEY struct ct6_key
+#define CT_VALUE struct ct6_value
+#define CT_MAP enilb_ct6_v2
+#define CT_FN(name) ct6_##name
+#include "conntrack_family.h"
+#undef CT_KEY
+#undef CT_VALUE
+#undef CT_MAP
+#undef CT_FN
 
 /* Translates an IPv6 reply back to ClusterIP -> client from its conntrack entry (as reverse_nat). */
 static __always_inline int reverse_nat6(struct __sk_buff *skb, const struct tuple6 *t, __u8 wanted_flags)

@@ -64,7 +64,8 @@ class Ipv6RealTrafficTest {
         String body = tcp
                 ? "s=socket.socket(socket.AF_INET6,socket.SOCK_STREAM)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
                         + "s.bind(('" + ip + "'," + port + "))\ns.listen()\nprint('ready',flush=True)\nwhile True:\n"
-                        + " c,a=s.accept()\n d=c.recv(100000)\n c.sendall(d)\n c.close()"
+                        + " c,a=s.accept()\n d=b''\n while True:\n  x=c.recv(65536)\n  if not x: break\n  d+=x\n"
+                        + " c.sendall(d)\n c.close()"
                 : "s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.bind(('" + ip + "'," + port + "))\n"
                         + "print('ready',flush=True)\nwhile True:\n d,a=s.recvfrom(100)\n s.sendto(d,a)";
         servers.add(start("nsenter", "--net=" + netns(ns), "python3", "-c", "import socket\n" + body));

@@ -15,6 +15,7 @@ import io.enilb.bpf.BpfException;
 import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.CgroupV2;
 import io.enilb.bpf.Datapath;
+import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Structs.CtConfig;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
@@ -216,7 +217,9 @@ public final class Enilbd {
     /** The conntrack GC with the configured lifetimes, on the kernel table. */
     private ConntrackVerticle conntrack() {
         EnilbConfig.Conntrack ct = config.conntrack();
-        return new ConntrackVerticle(new KernelConntrackTable(datapath.maps()),
+        Optional<EnilbConfig.Cidr> services = config.serviceCidr();
+        return new ConntrackVerticle(new KernelConntrackTable(datapath.maps(),
+                        services.map(c -> Ipv4.parse(c.address())).orElse(0), services.map(EnilbConfig.Cidr::prefixLength).orElse(0)),
                 new ConntrackTable.Lifetimes(ct.tcpSyn(), ct.tcpEstablished(), ct.tcpClosing(), ct.other()),
                 new GcInterval(ct.gcIntervalMin(), ct.gcIntervalMax()), registry);
     }
@@ -264,12 +267,14 @@ public final class Enilbd {
         sizes.put(MapNames.SLOTS, bpf.maxBackends());
         sizes.put(MapNames.BACKENDS, bpf.maxBackends());
         sizes.put(MapNames.CONNTRACK, bpf.ctSize());
+        sizes.put(MapNames.PODS, bpf.maxPods());
         // IPv6: the same limits per family (service ids are one space, see Maps)
         sizes.put(MapNames.SERVICES6, bpf.maxServices());
         sizes.put(MapNames.REV_NAT6, bpf.maxServices());
         sizes.put(MapNames.SLOTS6, bpf.maxBackends());
         sizes.put(MapNames.BACKENDS6, bpf.maxBackends());
         sizes.put(MapNames.CONNTRACK6, bpf.ctSize());
+        sizes.put(MapNames.PODS6, bpf.maxPods());
         return sizes;
     }
 

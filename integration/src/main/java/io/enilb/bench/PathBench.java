@@ -378,8 +378,8 @@ public final class PathBench {
 
     /**
      * One short-connection run of {@code route} under {@code perf record} (cpu-clock samples on
-     * every CPU, call graphs; this VM has no hardware counters), reported by symbol into
-     * perf-&lt;route&gt;.txt in the output directory.
+     * every CPU, call graphs; this VM has no hardware counters), reported by symbol for wrk's and
+     * nginx's samples into perf-&lt;route&gt;.txt in the output directory.
      */
     private void profileShortConnections(int count, Route route) {
         progress(count + " Services: perf profile of " + route.key() + ", short connections");
@@ -397,8 +397,11 @@ public final class PathBench {
         Wrk.Outcome o = Wrk.run(lab, t.namespace(), t.url(), true, threads, connections, seconds, pin ? 0 : -1);
         try {
             perf.waitFor();
+            // only the client's and the server's samples (their system calls and the softirqs
+            // that run in their context): the machine is shared, the rest is others' load
             Process report = new ProcessBuilder("perf", "report", "-i", data.toString(), "--stdio", "--no-children",
-                    "--sort", "sym", "-g", "none", "--percent-limit", "0.7").redirectErrorStream(true)
+                    "--comms", "wrk,bench-nginx", "--sort", "sym", "-g", "none", "--percent-limit", "0.7")
+                    .redirectErrorStream(true)
                     .redirectOutput(out.resolve("perf-" + route.key() + ".txt").toFile()).start();
             report.waitFor();
             Files.deleteIfExists(data);

@@ -68,6 +68,7 @@ public final class Enilbd implements AutoCloseable {
                 + "bpf: {pin-root: " + pinRoot + ", max-services: 4096, max-backends: 16384, ct-size: 65536}\n"
                 + "state: {dir: " + stateDir() + "}\n"
                 + "natmap: {linger-ms: 2}\n"
+                + "service-cidr: 198.19.0.0/16\n"
                 + extraYaml;
         try {
             Files.writeString(configFile, yaml);

@@ -8,18 +8,28 @@ import io.enilb.bpf.Structs.CtConfig;
 
 /**
  * The datapath's conntrack tables ({@code enilb_ct4_v2} and {@code enilb_ct6_v2}, swept one after
- * the other and reported as one: same lifetimes, same interval), its CT_FULL drops and lifetime
- * config. The pressure is the fuller table's, so that the interval shortens when either fills.
+ * the other and reported as one: same lifetimes, same interval; the pressure is the fuller
+ * table's, so that the interval shortens when either fills), the CT_FULL drops and the config
+ * ({@code enilb_cfg4_v2}): the lifetimes, and the prefix all ClusterIPs lie in (the Service CIDR:
+ * a TCP packet to no frontend outside it skips the conntrack lookup a deleted Service's flow needs).
  */
 public final class KernelConntrackTable implements ConntrackTable {
     private final Maps maps;
     private final ConntrackGc<?, ?> gc4;
     private final ConntrackGc<?, ?> gc6;
+    private final int frontendNet;
+    private final int frontendPrefixLength;
 
-    public KernelConntrackTable(Maps maps) {
+    /**
+     * @param frontendNet          the Service CIDR's address ({@link io.enilb.bpf.Ipv4} int)
+     * @param frontendPrefixLength its prefix length; 0: ClusterIPs may be anywhere
+     */
+    public KernelConntrackTable(Maps maps, int frontendNet, int frontendPrefixLength) {
         this.maps = maps;
         this.gc4 = ConntrackGc.v4(maps.conntrack());
         this.gc6 = ConntrackGc.v6(maps.conntrack6());
+        this.frontendNet = frontendNet;
+        this.frontendPrefixLength = frontendPrefixLength;
     }
 
     @Override
@@ -36,9 +46,10 @@ public final class KernelConntrackTable implements ConntrackTable {
         return maps.dropped(Maps.DropReason.CT_FULL);
     }
 
+    /** Writes the lifetimes together with the frontend prefix given at construction (one config entry). */
     @Override
     public void writeLifetimes(Lifetimes l) {
         maps.configure(CtConfig.lifetimes(l.tcpSyn().toNanos(), l.tcpEstablished().toNanos(), l.tcpClosing().toNanos(),
-                l.other().toNanos()));
+                l.other().toNanos()).withFrontendPrefix(frontendNet, frontendPrefixLength));
     }
 }

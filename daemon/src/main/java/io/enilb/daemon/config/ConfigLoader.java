@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
@@ -84,6 +85,7 @@ public final class ConfigLoader {
         key("bpf.max-services", Kind.intRange(1, MAP_SIZE_LIMIT), 65536);
         key("bpf.max-backends", Kind.intRange(1, MAP_SIZE_LIMIT), 262144);
         key("bpf.ct-size", Kind.intRange(1, MAP_SIZE_LIMIT), 262144);
+        key("bpf.max-pods", Kind.intRange(1, MAP_SIZE_LIMIT), 4096);
         key("natmap.batch-size", Kind.intRange(1, 1 << 16), 1024);
         key("natmap.linger-ms", Kind.intRange(0, 10_000), 5);
         key("natmap.queue-capacity", Kind.intRange(1, MAP_SIZE_LIMIT), 200_000);
@@ -94,6 +96,7 @@ public final class ConfigLoader {
         key("conntrack.other", Kind.intRange(1, LIFETIME_LIMIT_S), 60);
         key("conntrack.gc-interval-min", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 1);
         key("conntrack.gc-interval-max", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 300);
+        key("service-cidr", Kind.CIDR, "");
         key("state.dir", Kind.PATH, "/var/lib/enilb");
         key("socket-lb", Kind.SOCKET_LB, "auto");
     }
@@ -174,10 +177,11 @@ public final class ConfigLoader {
                 new EnilbConfig.Health((EnilbConfig.HostPort) typed.get("health.listen")),
                 new EnilbConfig.Bpf(path(typed, "bpf.pin-root"), path(typed, "bpf.object"),
                         (Integer) typed.get("bpf.max-services"), (Integer) typed.get("bpf.max-backends"),
-                        (Integer) typed.get("bpf.ct-size")),
+                        (Integer) typed.get("bpf.ct-size"), (Integer) typed.get("bpf.max-pods")),
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
                 conntrack(typed, fromEnv),
+                cidr(typed.get("service-cidr")),
                 new EnilbConfig.State(path(typed, "state.dir")),
                 (EnilbConfig.SocketLb) typed.get("socket-lb"));
     }
@@ -200,6 +204,11 @@ public final class ConfigLoader {
         return new EnilbConfig.Conntrack(seconds(typed, "conntrack.tcp-syn"), established,
                 seconds(typed, "conntrack.tcp-closing"), seconds(typed, "conntrack.other"),
                 seconds(typed, "conntrack.gc-interval-min"), gcMax);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Optional<EnilbConfig.Cidr> cidr(Object value) {
+        return (Optional<EnilbConfig.Cidr>) value;
     }
 
     private static Duration seconds(Map<String, Object> typed, String key) {
@@ -390,6 +399,11 @@ public final class ConfigLoader {
         });
         static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
         static final Kind UID_LIST = new Kind(Kind::uidList);
+        /** An IPv4 prefix, or empty for none. */
+        static final Kind CIDR = new Kind(v -> {
+            String s = string(v, true).trim();
+            return s.isEmpty() ? Optional.empty() : Optional.of(cidr(s));
+        });
 
         static Kind intRange(int min, int max) {
             return new Kind(v -> integer(v, min, max));
@@ -444,6 +458,31 @@ public final class ConfigLoader {
                 }
             }
             return List.copyOf(uids);
+        }
+
+        private static EnilbConfig.Cidr cidr(String s) {
+            String[] parts = s.split("/", -1);
+            if (parts.length != 2 || !parts[1].matches("\\d{1,2}") || Integer.parseInt(parts[1]) > 32
+                    || !parts[0].matches("(\\d{1,3}\\.){3}\\d{1,3}")) {
+                throw new IllegalArgumentException("expected an IPv4 prefix like 10.96.0.0/12, got '" + s + "'");
+            }
+            long addr = 0;
+            for (String octet : parts[0].split("\\.")) {
+                int o = Integer.parseInt(octet);
+                if (o > 255) {
+                    throw new IllegalArgumentException("expected an IPv4 prefix like 10.96.0.0/12, got '" + s + "'");
+                }
+                addr = (addr << 8) | o;
+            }
+            int length = Integer.parseInt(parts[1]);
+            long mask = length == 0 ? 0 : (0xFFFF_FFFFL << (32 - length)) & 0xFFFF_FFFFL;
+            if ((addr & ~mask) != 0) {
+                long network = addr & mask;
+                throw new IllegalArgumentException("host bits set in '" + s + "': the prefix is "
+                        + (network >>> 24) + "." + ((network >>> 16) & 255) + "." + ((network >>> 8) & 255) + "."
+                        + (network & 255) + "/" + length);
+            }
+            return new EnilbConfig.Cidr(parts[0], length);
         }
 
         private static EnilbConfig.HostPort hostPort(String s) {

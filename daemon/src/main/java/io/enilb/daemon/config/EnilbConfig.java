@@ -4,6 +4,7 @@ import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.Objects;
 
 /**
@@ -11,7 +12,8 @@ import java.util.Objects;
  * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
-                          Bpf bpf, NatMap natmap, Conntrack conntrack, State state, SocketLb socketLb) {
+                          Bpf bpf, NatMap natmap, Conntrack conntrack, Optional<Cidr> serviceCidr, State state,
+                          SocketLb socketLb) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -23,6 +25,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(bpf, "bpf");
         Objects.requireNonNull(natmap, "natmap");
         Objects.requireNonNull(conntrack, "conntrack");
+        Objects.requireNonNull(serviceCidr, "serviceCidr");
         Objects.requireNonNull(state, "state");
         Objects.requireNonNull(socketLb, "socketLb");
     }
@@ -87,7 +90,15 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
     }
 
     /** {@code bpf.*}: pinning, the compiled object and map sizes. */
-    public record Bpf(Path pinRoot, Path object, int maxServices, int maxBackends, int ctSize) {
+    public record Bpf(Path pinRoot, Path object, int maxServices, int maxBackends, int ctSize, int maxPods) {
+    }
+
+    /** An IPv4 prefix, {@code address/prefixLength} with no host bits set. */
+    public record Cidr(String address, int prefixLength) {
+        @Override
+        public String toString() {
+            return address + "/" + prefixLength;
+        }
     }
 
     /** {@code natmap.*}: batching of map writes. */

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -45,10 +46,11 @@ class ConfigLoaderTest {
             new EnilbConfig.Node("host-a"),
             new EnilbConfig.Cni(Path.of("/run/enilb/cni.sock"), List.of(0), 65536, 2000),
             new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876)),
-            new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144),
+            new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144, 4096),
             new EnilbConfig.NatMap(1024, 5, 200_000),
             new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
                     Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
+            Optional.empty(),
             new EnilbConfig.State(Path.of("/var/lib/enilb")),
             EnilbConfig.SocketLb.AUTO);
 
@@ -113,6 +115,7 @@ class ConfigLoaderTest {
                   max-services: 100
                   max-backends: 1000
                   ct-size: 4096
+                  max-pods: 100
                 natmap: {batch-size: 64, linger-ms: 0, queue-capacity: 1000}
                 conntrack:
                   tcp-syn: 30
@@ -121,6 +124,7 @@ class ConfigLoaderTest {
                   other: 120
                   gc-interval-min: 2
                   gc-interval-max: 60
+                service-cidr: 10.96.0.0/12
                 state: {dir: /var/lib/enilb2}
                 socket-lb: off
                 """);
@@ -132,10 +136,11 @@ class ConfigLoaderTest {
                 new EnilbConfig.Cni(Path.of("/run/enilb2/cni.sock"), List.of(0, 1000), 4096, 500),
                 new EnilbConfig.Health(new EnilbConfig.HostPort("0.0.0.0", 9900)),
                 new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb2"), Path.of("/usr/lib/enilb/enilb.bpf.o"), 100, 1000,
-                        4096),
+                        4096, 100),
                 new EnilbConfig.NatMap(64, 0, 1000),
                 new EnilbConfig.Conntrack(Duration.ofSeconds(30), Duration.ofDays(1), Duration.ofSeconds(5),
                         Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
+                Optional.of(new EnilbConfig.Cidr("10.96.0.0", 12)),
                 new EnilbConfig.State(Path.of("/var/lib/enilb2")),
                 EnilbConfig.SocketLb.OFF));
     }
@@ -206,6 +211,13 @@ class ConfigLoaderTest {
                 Arguments.of("conntrack: {gc-interval-min: 400}", "conntrack.gc-interval-min",
                         "must not exceed conntrack.gc-interval-max (300), got 400"),
                 Arguments.of("conntrack: {gc-interval-max: 0}", "conntrack.gc-interval-max", "expected 1..86400, got 0"),
+                Arguments.of("bpf: {max-pods: 0}", "bpf.max-pods", "expected 1..67108864, got 0"),
+                Arguments.of("service-cidr: 10.96.0.0", "service-cidr", "expected an IPv4 prefix like 10.96.0.0/12, got '10.96.0.0'"),
+                Arguments.of("service-cidr: 10.96.0.0/33", "service-cidr", "expected an IPv4 prefix"),
+                Arguments.of("service-cidr: 10.300.0.0/16", "service-cidr", "expected an IPv4 prefix"),
+                Arguments.of("service-cidr: 10.96.0.1/12", "service-cidr",
+                        "host bits set in '10.96.0.1/12': the prefix is 10.96.0.0/12"),
+                Arguments.of("service-cidr: [10.96.0.0/12]", "service-cidr", "expected a string, got a list"),
                 Arguments.of("state: {dir: ''}", "state.dir", "must not be empty"),
                 Arguments.of("sorce: file", "sorce", "unknown key"),
                 Arguments.of("bpf: {pin-rot: /x}", "bpf.pin-rot", "unknown key"),
