@@ -145,7 +145,7 @@ class EnilbctlAgainstHealthTest {
         assertThat(ctl("endpoints")).isZero();
         assertThat(out()).contains("0123456789ab  eth0    198.18.0.5  /run/netns/a");
         assertThat(ctl("programs")).isZero();
-        assertThat(out()).contains("enilb_egress  41  0123456789ab  eth0    egress")
+        assertThat(out()).containsPattern("enilb_egress +41 +0123456789ab +eth0 +egress")
                 .containsPattern("enilb_connect4 +45 .*cgroup /sys/fs/cgroup/unified +connect4");
         assertThat(ctl("counters")).isZero();
         assertThat(out()).contains("default/web  198.19.0.10:80/TCP       10   1500          2",

@@ -400,7 +400,8 @@ public final class PathBench {
             // only the client's and the server's samples (their system calls and the softirqs
             // that run in their context): the machine is shared, the rest is others' load
             Process report = new ProcessBuilder("perf", "report", "-i", data.toString(), "--stdio", "--no-children",
-                    "--comms", "wrk,bench-nginx", "--sort", "sym", "-g", "none", "--percent-limit", "0.7")
+                    "--comms", "wrk,bench-nginx", "--percentage", "relative", "--sort", "sym", "-g", "none",
+                    "--percent-limit", "0.7")
                     .redirectErrorStream(true)
                     .redirectOutput(out.resolve("perf-" + route.key() + ".txt").toFile()).start();
             report.waitFor();
