@@ -16,15 +16,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-PATHS = ["direct", "enilb", "iptables", "nftables", "node"]
+PATHS = ["direct", "enilb", "socket", "iptables", "nftables", "node"]
 LABELS = {
     "direct": "direct (own NIC, pod IP)",
-    "enilb": "enilb (own NIC, ClusterIP)",
+    "enilb": "enilb tc (own NIC, ClusterIP)",
+    "socket": "enilb socket-lb (own NIC, ClusterIP)",
     "iptables": "kube-proxy iptables (node)",
     "nftables": "kube-proxy nftables (node)",
     "node": "node, no Service (pod IP)",
 }
-COLORS = {"direct": "#444444", "enilb": "#1f77b4", "iptables": "#d62728", "nftables": "#ff7f0e", "node": "#999999"}
+COLORS = {"direct": "#444444", "enilb": "#1f77b4", "socket": "#2ca02c", "iptables": "#d62728", "nftables": "#ff7f0e", "node": "#999999"}
 KINDS = [("short", "short connections (Connection: close)"), ("keep-alive", "keep-alive")]
 
 

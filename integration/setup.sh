@@ -24,10 +24,12 @@ fi
 #   mmdebstrap         the image's minimal Debian root filesystem (image/build.sh)
 #   podman, runc       building the image and running the daemon from it in the tests; runc
 #                      because crun refuses hosts with cgroups v1 and v2 mounted side by side
+#   tcpdump            captures on the lab fabric: what the wire carries (socket-lb lab test)
+#   linux-perf         where a short connection's CPU time goes (PathBench profile)
 #   prometheus         only for promtool: the tests check config/prometheus rules (check + unit tests)
 packages=(clang llvm libbpf-dev libbpf1 bpftool iproute2 ethtool iptables nftables curl socat
           wrk nginx-light maven openjdk-17-jdk-headless python3 python3-matplotlib
-          procps util-linux kmod python3-scapy mmdebstrap podman runc prometheus)
+          procps util-linux kmod python3-scapy mmdebstrap podman runc prometheus tcpdump linux-perf)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -169,6 +169,38 @@ static __always_inline int is_cluster_ip(__be32 addr)
 	return bpf_map_lookup_elem(&enilb_vip4_v2, &k) != NULL;
 }
 
+/* ---- issue 17: Service translation at the socket (sock.bpf.c) ---- */
+
+/* pod netns cookie -> present when the pod's sockets are translated at connect/sendmsg; written at
+ * CNI ADD with the pods' addresses (io.enilb.bpf.Datapath.registerAddresses), removed at DEL */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_POD_ADDRS);
+	__type(key, __u64);
+	__type(value, struct sock_scope);
+} enilb_sockscope4_v2 SEC(".maps") __weak;
+
+/* socket -> the frontend and backend it was connected to; lives and dies with the socket */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_nat);
+} enilb_socknat4_v2 SEC(".maps") __weak;
+
+#ifndef SOCK_FLOW_SIZE
+#define SOCK_FLOW_SIZE 65536
+#endif
+
+/* (unconnected UDP socket, destination, direction) -> translation. LRU, unlike conntrack: an
+ * evicted ORIGINAL entry only lets the next datagram choose again, an evicted REPLY entry shows
+ * a reply's true source; no packet is lost and the socket itself holds nothing to clean up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCK_FLOW_SIZE);
+	__type(key, struct sock_flow_key);
+	__type(value, struct sock_flow_value);
+} enilb_sockflow4_v2 SEC(".maps") __weak;
 /* ---- issue 12: IPv6 (H7): the IPv4 maps with 16-byte addresses. Service stats
  * (enilb_stat4_v2), drop counters (enilb_drop4_v2) and lifetimes (enilb_cfg4_v2) are shared:
  * one service id space for both families. Types and sizes follow their IPv4 twins (same reasons). */

@@ -219,6 +219,42 @@ struct flow_limiter {
 	__u64 lost_full;	/* the ring buffer was full: the reader falls behind */
 };
 
+/* ---- issue 17: Service translation at the socket (sock.bpf.c) ---- */
+
+/* A network namespace whose sockets the cgroup programs translate (a pod enilb attached). */
+struct sock_scope {
+	__be32 client;		/* the pod's first IPv4 address: ClientIP affinity of unbound sockets */
+	__u32 pad;
+};
+
+/* Where a connected socket was sent (socket local storage): getpeername and replies show the
+ * frontend again. */
+struct sock_nat {
+	__be32 frontend_addr;
+	__be32 backend_addr;
+	__be16 frontend_port;
+	__be16 backend_port;
+	__u32 pad;
+};
+
+/* One destination of an unconnected UDP socket, in one direction, like a conntrack pair:
+ * ORIGINAL keyed by the frontend the datagram was sent to, REPLY by the backend it went to. */
+struct sock_flow_key {
+	__u64 sock_cookie;	/* bpf_get_socket_cookie(): unique while the host runs */
+	__be32 addr;
+	__be16 port;
+	__u8 dir;		/* CT_DIR_* */
+	__u8 pad;
+};
+
+struct sock_flow_value {
+	__be32 nat_addr;	/* ORIGINAL: the backend; REPLY: the frontend */
+	__be16 nat_port;
+	__u16 pad;
+	__u32 backend_id;	/* ORIGINAL: validated as conntrack does before it is reused */
+	__u32 svc_id;
+};
+
 /* ---- issue 12: IPv6 (H7) ----
  * The IPv4 structs with 16-byte addresses (struct in6_addr, network order); what holds no address
  * (svc_value, slot_key/slot_value, affinity_value, pod_value, frag_value, vip_value, svc_stats)

@@ -196,6 +196,12 @@ public final class BpfObject implements AutoCloseable {
         public static final String FLOW_CONFIG = "enilb_flowcfg4_v2";
         /** per-CPU flow event limiter and emitted/lost counts */
         public static final String FLOW_LIMITER = "enilb_flowlim4_v2";
+        /** issue 17: the pod namespaces whose sockets are translated at connect/sendmsg. */
+        public static final String SOCK_SCOPE = "enilb_sockscope4_v2";
+        /** issue 17: per-socket storage of connected sockets (frontend and backend). */
+        public static final String SOCK_NAT = "enilb_socknat4_v2";
+        /** issue 17: unconnected UDP sockets' destinations (LRU). */
+        public static final String SOCK_FLOWS = "enilb_sockflow4_v2";
 
         // issue 12: IPv6, the same maps with 16-byte addresses. Service ids, the service stats,
         // the drop counters and the conntrack lifetimes (CONFIG) are shared by both families.
@@ -214,6 +220,6 @@ public final class BpfObject implements AutoCloseable {
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
                 SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS, FLOWS, FLOW_CONFIG, FLOW_LIMITER,
                 SERVICES6, SLOTS6, BACKENDS6, REV_NAT6, CONNTRACK6, AFFINITY6, PODS6, FRAGMENTS6, CLUSTER_IPS6,
-                CONFIG6);
+                CONFIG6, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS);
     }
 }

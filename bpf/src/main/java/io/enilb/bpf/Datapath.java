@@ -2,6 +2,7 @@ package io.enilb.bpf;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -12,6 +13,7 @@ import io.enilb.bpf.Structs.CtValue6;
 import io.enilb.bpf.Structs.PodKey;
 import io.enilb.bpf.Structs.PodKey6;
 import io.enilb.bpf.Structs.PodValue;
+import io.enilb.bpf.Structs.SockScope;
 import io.enilb.bpf.Tc.Direction;
 import jnr.constants.platform.Errno;
 
@@ -44,12 +46,18 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final Rtnetlink rtnetlink = new Rtnetlink();
     private final Bpf bpf = Bpf.get();
 
+    private final List<BpfProgram> socketPrograms;
+    private final SocketHooks socketHooks;
+
     private Datapath(BpfObject object) {
         this.object = object;
         this.maps = Maps.of(object);
         this.egress = object.program(EGRESS);
         this.ingress = object.program(INGRESS);
         this.loEgress = object.program(LO_EGRESS);
+        this.socketPrograms = Arrays.stream(SocketHooks.Hook.values())
+                .map(h -> object.program(h.program())).toList();
+        this.socketHooks = new SocketHooks(object.pinRoot());
         // indexes FAMILY6_EGRESS, FAMILY6_INGRESS, FAMILY6_LO_EGRESS of family6.h
         this.family6 = List.of(object.program(EGRESS6), object.program(INGRESS6), object.program(LO_EGRESS6));
         BpfMap<Integer, Integer> calls = object.map(FAMILY6, StructCodec.U32, StructCodec.U32);
@@ -73,8 +81,30 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         return maps;
     }
 
+    /** Every loaded program: the three tc programs, then the socket programs. */
     public List<BpfProgram> programs() {
-        return List.of(egress, ingress, loEgress);
+        List<BpfProgram> all = new ArrayList<>(List.of(egress, ingress, loEgress));
+        all.addAll(socketPrograms);
+        return all;
+    }
+
+    /**
+     * Service translation at the socket for the registered pods: the cgroup programs on
+     * {@code cgroupRoot} (see {@link SocketHooks}, {@link CgroupV2#root()}). Idempotent; a
+     * daemon that starts again replaces the programs in the pinned links.
+     */
+    public List<SocketHooks.Attached> attachSocketHooks(Path cgroupRoot) {
+        return socketHooks.attach(cgroupRoot, this::program);
+    }
+
+    /** Removes the socket hooks: the tc programs translate everything again. */
+    public void detachSocketHooks() {
+        socketHooks.detach();
+    }
+
+    /** The socket hooks the kernel holds for this pin root. */
+    public List<SocketHooks.Attached> socketHooks() {
+        return socketHooks.attached();
     }
 
     public BpfProgram program(String name) {
@@ -132,12 +162,17 @@ public final class Datapath implements PodDatapath, AutoCloseable {
             entries6.add(Map.entry(new PodKey6(cookie, addr), PodValue.PRESENT));
         }
         maps.pods().putAll(entries);
+        if (!ipv4.isEmpty()) {
+            // the socket hooks translate this namespace's sockets from now on
+            maps.sockScope().put(cookie, new SockScope(ipv4.get(0)));
+        }
         maps.pods6().putAll(entries6);
         return cookie;
     }
 
     @Override
     public void forgetAddresses(long netnsCookie, List<Integer> ipv4, List<Ipv6> ipv6) {
+        maps.sockScope().delete(netnsCookie);
         maps.pods().deleteAll(ipv4.stream().map(addr -> new PodKey(netnsCookie, addr)).toList());
         maps.pods6().deleteAll(ipv6.stream().map(addr -> new PodKey6(netnsCookie, addr)).toList());
     }

@@ -94,6 +94,15 @@ public interface LibBpf {
 
     int bpf_obj_get(String pathname);
 
+    int bpf_obj_pin(int fd, String pathname);
+
+    // --- BPF links (bpf.h): opts may be NULL
+    int bpf_link_create(int progFd, int targetFd, int attachType, Pointer opts);
+
+    int bpf_link_update(int linkFd, int newProgFd, Pointer opts);
+
+    int bpf_link_detach(int linkFd);
+
     int bpf_obj_get_info_by_fd(int fd, Pointer info, Pointer infoLen);
 
     int bpf_prog_get_fd_by_id(int id);

@@ -11,6 +11,7 @@ import jnr.ffi.types.ssize_t;
 public interface LibC {
     int O_RDONLY = 0;
     int O_CLOEXEC = 0x80000;
+    int O_DIRECTORY = 0x10000;
     int CLONE_NEWNET = 0x40000000;
     /** asm-generic/socket.h (Linux 5.14); too new for jnr-constants. */
     int SO_NETNS_COOKIE = 71;

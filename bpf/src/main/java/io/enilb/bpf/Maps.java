@@ -21,6 +21,9 @@ import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.RevNatValue6;
 import io.enilb.bpf.Structs.SlotKey;
+import io.enilb.bpf.Structs.SockFlowKey;
+import io.enilb.bpf.Structs.SockFlowValue;
+import io.enilb.bpf.Structs.SockScope;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcKey6;
@@ -48,6 +51,8 @@ public record Maps(
         BpfMap<PodKey, PodValue> pods,
         BpfMap<FragKey, FragValue> fragments,
         BpfMap<VipKey, VipValue> clusterIps,
+        BpfMap<Long, SockScope> sockScope,
+        BpfMap<SockFlowKey, SockFlowValue> sockFlows,
         BpfMap<SvcKey6, SvcValue> services6,
         BpfMap<SlotKey, SlotValue> slots6,
         BpfMap<Integer, BackendEntry6> backends6,
@@ -83,6 +88,8 @@ public record Maps(
                 obj.map(MapNames.PODS, PodKey.CODEC, PodValue.CODEC),
                 obj.map(MapNames.FRAGMENTS, FragKey.CODEC, FragValue.CODEC),
                 obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC),
+                obj.map(MapNames.SOCK_SCOPE, StructCodec.U64, SockScope.CODEC),
+                obj.map(MapNames.SOCK_FLOWS, SockFlowKey.CODEC, SockFlowValue.CODEC),
                 obj.map(MapNames.SERVICES6, SvcKey6.CODEC, SvcValue.CODEC),
                 obj.map(MapNames.SLOTS6, SlotKey.CODEC, SlotValue.CODEC),
                 obj.map(MapNames.BACKENDS6, StructCodec.U32, BackendEntry6.CODEC),

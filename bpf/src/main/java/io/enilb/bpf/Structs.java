@@ -297,6 +297,39 @@ public final class Structs {
         }
     }
 
+    // ---- issue 17: Service translation at the socket ----
+
+    /** {@code struct sock_scope}: a pod namespace whose sockets are translated, and its first address. */
+    public record SockScope(int client) {
+        public static final StructCodec<SockScope> CODEC = struct("sock_scope", 8, v -> new SockScope((int) v[0]),
+                be32("client", 0, SockScope::client), pad("pad", 4, 4));
+    }
+
+    /** {@code struct sock_nat}: the frontend and backend a connected socket was sent to (socket storage). */
+    public record SockNat(int frontendAddr, int backendAddr, int frontendPort, int backendPort) {
+        public static final StructCodec<SockNat> CODEC = struct("sock_nat", 16,
+                v -> new SockNat((int) v[0], (int) v[1], (int) v[2], (int) v[3]),
+                be32("frontend_addr", 0, SockNat::frontendAddr), be32("backend_addr", 4, SockNat::backendAddr),
+                be16("frontend_port", 8, SockNat::frontendPort), be16("backend_port", 10, SockNat::backendPort),
+                pad("pad", 12, 4));
+    }
+
+    /** {@code struct sock_flow_key}: one destination of an unconnected UDP socket, one direction. */
+    public record SockFlowKey(long sockCookie, int addr, int port, int dir) {
+        public static final StructCodec<SockFlowKey> CODEC = struct("sock_flow_key", 16,
+                v -> new SockFlowKey(v[0], (int) v[1], (int) v[2], (int) v[3]),
+                u64("sock_cookie", 0, SockFlowKey::sockCookie), be32("addr", 8, SockFlowKey::addr),
+                be16("port", 12, SockFlowKey::port), u8("dir", 14, SockFlowKey::dir), pad("pad", 15, 1));
+    }
+
+    /** {@code struct sock_flow_value}: what that destination is translated to. */
+    public record SockFlowValue(int natAddr, int natPort, int backendId, int svcId) {
+        public static final StructCodec<SockFlowValue> CODEC = struct("sock_flow_value", 16,
+                v -> new SockFlowValue((int) v[0], (int) v[1], (int) v[2], (int) v[3]),
+                be32("nat_addr", 0, SockFlowValue::natAddr), be16("nat_port", 4, SockFlowValue::natPort),
+                pad("pad", 6, 2), u32("backend_id", 8, SockFlowValue::backendId), u32("svc_id", 12, SockFlowValue::svcId));
+    }
+
     // ---- issue 12: IPv6, the same structs with 16-byte addresses ----
 
     /** {@code struct svc6_key}: an IPv6 frontend, [ClusterIP]:port/protocol; its value is a {@link SvcValue}. */

@@ -150,6 +150,7 @@ public final class DatapathFixture implements AutoCloseable {
 
     @Override
     public void close() {
+        datapath.detachSocketHooks();
         datapath.close();
         BpfObject.unpinAll(pinRoot);
     }

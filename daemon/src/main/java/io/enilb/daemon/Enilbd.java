@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import io.enilb.attach.AttachVerticle;
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.BpfObject.MapNames;
+import io.enilb.bpf.CgroupV2;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Structs.CtConfig;
@@ -67,6 +68,9 @@ public final class Enilbd {
     private final PrometheusMeterRegistry registry;
     private final EnilbConfig config;
     private final SdNotify notify;
+    /** The readiness component of socket translation (issue 17). */
+    static final String SOCKET_LB = "socket-lb";
+
     private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);
     private final AtomicBoolean stopping = new AtomicBoolean();
     /** Completed when nat-map first reports ready: the frontends of the first full sync are written. */
@@ -156,6 +160,8 @@ public final class Enilbd {
         LOG.info("health listening on {}", config.health().listen());
         deployments.add(deployFlows());
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
+        Readiness socketLb = socketLb();
+        vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, socketLb));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
         LOG.info("nat-map deployed");
         deployments.add(vertx.deployVerticle(conntrack()).await(60, TimeUnit.SECONDS));
@@ -174,6 +180,43 @@ public final class Enilbd {
             LOG.info("systemd watchdog: pinging every {} ms", every.toMillis());
             vertx.setPeriodic(every.toMillis(), id -> notify.watchdog());
         });
+    }
+
+    /**
+     * Service translation at the socket (socket-lb): the cgroup hooks on the cgroup v2 root, or
+     * none (off, or auto without cgroup v2: the tc programs translate everything). Hooks pinned
+     * by an earlier run are replaced in place, or removed when off.
+     *
+     * @return the "socket-lb" readiness: not ready only when {@code on} cannot be honoured
+     */
+    private Readiness socketLb() {
+        EnilbConfig.SocketLb mode = config.socketLb();
+        if (mode == EnilbConfig.SocketLb.OFF) {
+            datapath.detachSocketHooks();
+            LOG.info("socket-lb off: Services are translated per packet by the tc programs only");
+            return Readiness.ok(SOCKET_LB);
+        }
+        Optional<Path> root = CgroupV2.root();
+        if (root.isEmpty()) {
+            String why = "no cgroup2 file system mounted (/proc/self/mountinfo)";
+            return socketLbUnavailable(mode, why);
+        }
+        try {
+            LOG.info("socket-lb {}: hooks {} at {}", mode.value, datapath.attachSocketHooks(root.get()), root.get());
+            return Readiness.ok(SOCKET_LB);
+        } catch (BpfException e) {
+            return socketLbUnavailable(mode, e.getMessage());
+        }
+    }
+
+    private Readiness socketLbUnavailable(EnilbConfig.SocketLb mode, String why) {
+        if (mode == EnilbConfig.SocketLb.ON) {
+            LOG.error("socket-lb on cannot be honoured: {}; the tc programs still translate", why);
+            return Readiness.notReady(SOCKET_LB, "socket-lb on cannot be honoured: " + why);
+        }
+        LOG.info("socket-lb auto: {}; the tc programs translate everything", why);
+        datapath.detachSocketHooks();
+        return Readiness.ok(SOCKET_LB);
     }
 
     /** The conntrack GC with the configured lifetimes, on the kernel table. */

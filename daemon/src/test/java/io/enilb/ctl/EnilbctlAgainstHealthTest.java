@@ -89,7 +89,11 @@ class EnilbctlAgainstHealthTest {
         };
         DatapathView datapath = new DatapathView() {
             public List<Program> programs() {
-                return List.of(new Program("enilb_egress", 41));
+                return List.of(new Program("enilb_egress", 41), new Program("enilb_connect4", 45));
+            }
+
+            public List<SocketHook> socketHooks() {
+                return List.of(new SocketHook("connect4", "enilb_connect4", 45, "/sys/fs/cgroup/unified"));
             }
 
             public ServiceCounters serviceCounters(int svcId) {
@@ -141,7 +145,8 @@ class EnilbctlAgainstHealthTest {
         assertThat(ctl("endpoints")).isZero();
         assertThat(out()).contains("0123456789ab  eth0    198.18.0.5  /run/netns/a");
         assertThat(ctl("programs")).isZero();
-        assertThat(out()).contains("enilb_egress  41  0123456789ab  eth0    egress");
+        assertThat(out()).containsPattern("enilb_egress +41 +0123456789ab +eth0 +egress")
+                .containsPattern("enilb_connect4 +45 .*cgroup /sys/fs/cgroup/unified +connect4");
         assertThat(ctl("counters")).isZero();
         assertThat(out()).contains("default/web  198.19.0.10:80/TCP       10   1500          2",
                 "no_backend         7");

@@ -19,6 +19,7 @@ import java.util.stream.Stream;
 import io.enilb.bench.KubeProxyRules.Endpoint;
 import io.enilb.bench.KubeProxyRules.Service;
 import io.enilb.bpf.BpfObject;
+import io.enilb.bpf.CgroupV2;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Maps;
@@ -32,12 +33,15 @@ import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 
 /**
- * Requests per second from a client pod to an nginx backend pod over five paths, with 1, 1 000
- * and 10 000 Services in the tables, short connections and keep-alive, runs interleaved:
+ * Requests per second from a client pod to an nginx backend pod over six paths, with 1, 1 000
+ * and 10 000 Services in the tables, short connections and keep-alive, runs interleaved, and the
+ * CPU time the whole machine spent per request in each run (from /proc/stat; steadier than
+ * req/s on a shared machine, though other load on it counts too):
  *
  * <ol>
  *   <li>direct: an independent-NIC pod to the backend's pod IP (no programs), the limit;</li>
- *   <li>enilb: an independent-NIC pod with enilb attached, to the ClusterIP;</li>
+ *   <li>enilb: an independent-NIC pod with enilb's tc programs attached, to the ClusterIP (per packet);</li>
+ *   <li>enilb socket: the same with the cgroup socket hooks, to the ClusterIP (once per connection);</li>
  *   <li>iptables: a shared-NIC pod behind a node namespace with kube-proxy iptables rules, to the ClusterIP;</li>
  *   <li>nftables: the same with kube-proxy nftables rules;</li>
  *   <li>node: a shared-NIC pod through a node namespace without rules, to the pod IP (the node stack's own cost).</li>
@@ -56,10 +60,11 @@ public final class PathBench {
     static final String CLUSTER_CIDR = "198.18.0.0/16";
     static final String SERVICE_CIDR = "198.19.0.0/16";
 
-    /** The five paths, in the order of the tables. */
+    /** The paths, in the order of the tables. */
     enum Route {
         DIRECT("direct (own NIC, pod IP)"),
-        ENILB("enilb (own NIC, ClusterIP)"),
+        ENILB("enilb tc (own NIC, ClusterIP)"),
+        SOCKET("enilb socket-lb (own NIC, ClusterIP)"),
         IPTABLES("kube-proxy iptables (node, ClusterIP)"),
         NFTABLES("kube-proxy nftables (node, ClusterIP)"),
         NODE("node, no Service (pod IP)");
@@ -76,7 +81,8 @@ public final class PathBench {
     }
 
     /** One wrk run's figure. */
-    record Run(int services, boolean shortConnections, Route route, int round, double rps, long errors) {
+    record Run(int services, boolean shortConnections, Route route, int round, double rps, long errors,
+               double cpuUsPerRequest) {
     }
 
     /** Where a path's client sits and what it asks for. */
@@ -88,6 +94,10 @@ public final class PathBench {
 
     private final int[] serviceCounts = ints(System.getProperty("enilb.bench.services", "1,1000,10000"));
     private final int rounds = Integer.getInteger("enilb.bench.rounds", 5);
+    /** Extra rounds, up to this many in all, while a path's ratio to direct spreads more than ±5%. */
+    private final int maxRounds = Integer.getInteger("enilb.bench.max-rounds", 2 * rounds);
+    /** Profile one short-connection run per path with perf (cpu-clock, whole machine). */
+    private final boolean profile = Boolean.parseBoolean(System.getProperty("enilb.bench.perf", "false"));
     private final int seconds = Integer.getInteger("enilb.bench.seconds", 3);
     private final int connections = Integer.getInteger("enilb.bench.connections", 32);
     private final int threads = Integer.getInteger("enilb.bench.threads", 1);
@@ -165,8 +175,10 @@ public final class PathBench {
         backend.exec("sysctl", "-qw", "net.ipv4.tcp_max_syn_backlog=4096");
         Pod direct = lab.pod("cdirect", "198.18.0.10");
         Pod enilb = lab.pod("cenilb", "198.18.0.11");
+        Pod socket = lab.pod("csocket", "198.18.0.12");
         targets.put(Route.DIRECT, new Target(direct.namespace(), backend.ip()));
         targets.put(Route.ENILB, new Target(enilb.namespace(), MEASURED_VIP));
+        targets.put(Route.SOCKET, new Target(socket.namespace(), MEASURED_VIP));
 
         Pod iptablesPod = sharedNicPod("ipt", 2, 200);
         Pod nftablesPod = sharedNicPod("nft", 3, 201);
@@ -184,7 +196,14 @@ public final class PathBench {
         datapath = Datapath.load(object, pins,
                 conntrackSize > 0 ? Map.of(BpfObject.MapNames.CONNTRACK, conntrackSize) : Map.of());
         datapath.attach(enilb.netns(), "eth0");
-        datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())));
+        long tcOnly = datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())));
+        // the tc path is measured with this pod: it stays out of the socket hooks' scope
+        datapath.maps().sockScope().delete(tcOnly);
+        datapath.attach(socket.netns(), "eth0");
+        datapath.registerAddresses(socket.netns(), List.of(Ipv4.parse(socket.ip())));
+        Path cgroupRoot = CgroupV2.root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mount: "
+                + "the socket path needs one"));
+        datapath.attachSocketHooks(cgroupRoot);
     }
 
     /** A shared-NIC pod behind its own node namespace (see {@link Lab#sharedNicPod}); the backend routes back via the node. */
@@ -292,16 +311,25 @@ public final class PathBench {
             }
         }
         Route[] order = Route.values();
-        for (int round = 1; round <= rounds; round++) {
-            progress(count + " Services: round " + round + "/" + rounds);
+        for (int round = 1; round <= rounds || (round <= maxRounds && spreadIsWide(count)); round++) {
+            progress(count + " Services: round " + round + (round > rounds ? " (extra: wide spread)" : "/" + rounds));
             for (boolean shortConnections : new boolean[] {true, false}) {
                 for (int k = 0; k < order.length; k++) {
                     // rotate the order every round so that no path always runs right after the same one
                     Route route = order[(k + round - 1) % order.length];
                     Target t = targets.get(route);
+                    CpuTime.Sample before = CpuTime.sample();
                     Wrk.Outcome o = measuredRun(count, route, shortConnections);
-                    runs.add(new Run(count, shortConnections, route, round, o.requestsPerSecond(), o.errors()));
+                    double busySeconds = CpuTime.sample().busySecondsSince(before);
+                    double requests = o.requestsPerSecond() * seconds;
+                    runs.add(new Run(count, shortConnections, route, round, o.requestsPerSecond(), o.errors(),
+                            requests > 0 ? busySeconds / requests * 1e6 : Double.NaN));
                 }
+            }
+        }
+        if (profile && count == serviceCounts[serviceCounts.length - 1]) {
+            for (Route route : List.of(Route.DIRECT, Route.ENILB, Route.SOCKET)) {
+                profileShortConnections(count, route);
             }
         }
         notes.add(count + " Services, enilb: conntrack map entries after the runs " + datapath.maps().conntrack().keys().size()
@@ -332,6 +360,59 @@ public final class PathBench {
             }
             return Wrk.run(lab, t.namespace(), t.url(), shortConnections, threads, connections, seconds, pin ? 0 : -1);
         }
+    }
+
+    /** Whether a path's per-round ratio to direct spreads more than ±5% around its median so far. */
+    private boolean spreadIsWide(int count) {
+        for (boolean shortConnections : new boolean[] {true, false}) {
+            for (Route route : Route.values()) {
+                double[] r = ratios(count, shortConnections, route, Route.DIRECT);
+                double m = median(r);
+                if (r.length > 1 && (max(r) - min(r)) / m > 0.10) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * One short-connection run of {@code route} under {@code perf record} (cpu-clock samples on
+     * every CPU, call graphs; this VM has no hardware counters), reported by symbol for wrk's and
+     * nginx's samples into perf-&lt;route&gt;.txt in the output directory.
+     */
+    private void profileShortConnections(int count, Route route) {
+        progress(count + " Services: perf profile of " + route.key() + ", short connections");
+        Path data = out.resolve("perf-" + route.key() + ".data");
+        Process perf;
+        try {
+            perf = new ProcessBuilder("perf", "record", "-e", "cpu-clock", "-F", "2999", "-a", "-g", "-o", data.toString(),
+                    "--", "sleep", Integer.toString(seconds + 1)).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (IOException e) {
+            notes.add("perf not run (" + e.getMessage() + "): integration/setup.sh installs linux-perf");
+            return;
+        }
+        Target t = targets.get(route);
+        Wrk.Outcome o = Wrk.run(lab, t.namespace(), t.url(), true, threads, connections, seconds, pin ? 0 : -1);
+        try {
+            perf.waitFor();
+            // only the client's and the server's samples (their system calls and the softirqs
+            // that run in their context): the machine is shared, the rest is others' load
+            Process report = new ProcessBuilder("perf", "report", "-i", data.toString(), "--stdio", "--no-children",
+                    "--comms", "wrk,bench-nginx", "--percentage", "relative", "--sort", "sym", "-g", "none",
+                    "--percent-limit", "0.7")
+                    .redirectErrorStream(true)
+                    .redirectOutput(out.resolve("perf-" + route.key() + ".txt").toFile()).start();
+            report.waitFor();
+            Files.deleteIfExists(data);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        notes.add(String.format(Locale.ROOT, "%,d Services, %s, short connections under perf: %,.0f req/s; profile in perf-%s.txt",
+                count, route.key(), o.requestsPerSecond(), route.key()));
     }
 
     /**
@@ -434,33 +515,44 @@ public final class PathBench {
         StringBuilder t = new StringBuilder();
         t.append(String.format(Locale.ROOT, "%n### Requests/s (wrk -t%d -c%d -d%ds, %d interleaved rounds, %s)%n%n",
                 threads, connections, seconds, rounds, pin ? "wrk on CPU 0, nginx on CPU 1" : "not pinned"));
-        t.append("| Services | connections | path | req/s median | min – max | × direct, median (min – max) | errors |\n");
-        t.append("|---:|---|---|---:|---:|---:|---:|\n");
+        t.append("| Services | connections | path | req/s median | min – max | × direct, median (min – max) "
+                + "| CPU µs/request, median (min – max) | CPU × direct | errors |\n");
+        t.append("|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
         for (int count : serviceCounts) {
             for (boolean shortConnections : new boolean[] {true, false}) {
                 for (Route route : Route.values()) {
                     double[] rps = select(count, shortConnections, route).mapToDouble(Run::rps).toArray();
                     double[] ratio = ratios(count, shortConnections, route, Route.DIRECT);
                     long errors = select(count, shortConnections, route).mapToLong(Run::errors).sum();
-                    t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %,.0f | %,.0f – %,.0f | %.2f (%.2f – %.2f) | %d |%n",
+                    double[] cpu = select(count, shortConnections, route).mapToDouble(Run::cpuUsPerRequest).toArray();
+                    double[] cpuRatio = cpuRatios(count, shortConnections, route, Route.DIRECT);
+                    t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %,.0f | %,.0f – %,.0f | %.2f (%.2f – %.2f) "
+                                    + "| %.1f (%.1f – %.1f) | %.3f | %d |%n",
                             count, kind(shortConnections), route.label, median(rps), min(rps), max(rps),
-                            median(ratio), min(ratio), max(ratio), errors));
+                            median(ratio), min(ratio), max(ratio), median(cpu), min(cpu), max(cpu), median(cpuRatio),
+                            errors));
                 }
             }
         }
+        t.append("\nCPU µs/request: busy time of the whole machine (/proc/stat, all CPUs, other processes "
+                + "included) over the run, divided by the requests; CPU × direct: median of the same-round ratios.\n");
         t.append("\n### Goals (ratios of runs in the same round, median (min – max))\n\n");
-        t.append("| Services | connections | enilb ÷ direct (goal ≥ 0.95) | enilb ÷ iptables | enilb ÷ nftables |\n");
-        t.append("|---:|---|---:|---:|---:|\n");
+        t.append("| Services | connections | enilb tc ÷ direct (goal ≥ 0.95) | enilb tc ÷ iptables | enilb tc ÷ nftables "
+                + "| socket-lb ÷ direct (goal ≥ 0.98) | socket-lb CPU ÷ direct (goal ≤ 1.03) |\n");
+        t.append("|---:|---|---:|---:|---:|---:|---:|\n");
         int largest = serviceCounts[serviceCounts.length - 1];
         for (int count : serviceCounts) {
             for (boolean shortConnections : new boolean[] {true, false}) {
                 double[] direct = ratios(count, shortConnections, Route.ENILB, Route.DIRECT);
                 double[] ipt = ratios(count, shortConnections, Route.ENILB, Route.IPTABLES);
                 double[] nft = ratios(count, shortConnections, Route.ENILB, Route.NFTABLES);
+                double[] socket = ratios(count, shortConnections, Route.SOCKET, Route.DIRECT);
+                double[] socketCpu = cpuRatios(count, shortConnections, Route.SOCKET, Route.DIRECT);
                 boolean goal = count == largest && shortConnections;
-                t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %s | %s |%n", count, kind(shortConnections),
+                t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %s | %s | %s | %s |%n", count, kind(shortConnections),
                         goalCell(direct, 0.95), goal ? goalCell(ipt, 1.5) + " (goal ≥ 1.5)" : cell(ipt),
-                        goal ? goalCell(nft, 1.2) + " (goal ≥ 1.2)" : cell(nft)));
+                        goal ? goalCell(nft, 1.2) + " (goal ≥ 1.2)" : cell(nft), goalCell(socket, 0.98),
+                        cell(socketCpu) + (median(socketCpu) <= 1.03 ? " met" : " **missed**")));
             }
         }
         t.append("\n### Loading the kube-proxy rule sets (wall time of the command in the node namespace)\n\n");
@@ -499,11 +591,18 @@ public final class PathBench {
         return IntStream.range(0, Math.min(a.length, b.length)).mapToDouble(i -> a[i] / b[i]).toArray();
     }
 
+    /** Per round, route's CPU time per request over base's. */
+    private double[] cpuRatios(int count, boolean shortConnections, Route route, Route base) {
+        double[] a = select(count, shortConnections, route).mapToDouble(Run::cpuUsPerRequest).toArray();
+        double[] b = select(count, shortConnections, base).mapToDouble(Run::cpuUsPerRequest).toArray();
+        return IntStream.range(0, Math.min(a.length, b.length)).mapToDouble(i -> a[i] / b[i]).toArray();
+    }
+
     private void writeCsv() throws IOException {
-        StringBuilder csv = new StringBuilder("services,connections,path,round,rps,errors\n");
+        StringBuilder csv = new StringBuilder("services,connections,path,round,rps,errors,cpu_us_per_request\n");
         for (Run r : runs) {
-            csv.append(String.format(Locale.ROOT, "%d,%s,%s,%d,%.1f,%d%n", r.services(), kind(r.shortConnections()),
-                    r.route().key(), r.round(), r.rps(), r.errors()));
+            csv.append(String.format(Locale.ROOT, "%d,%s,%s,%d,%.1f,%d,%.2f%n", r.services(), kind(r.shortConnections()),
+                    r.route().key(), r.round(), r.rps(), r.errors(), r.cpuUsPerRequest()));
         }
         Files.writeString(out.resolve("runs.csv"), csv);
     }
@@ -536,6 +635,7 @@ public final class PathBench {
             lab = null;
         }
         if (datapath != null) {
+            datapath.detachSocketHooks();
             datapath.close();
             datapath = null;
         }

@@ -246,6 +246,8 @@ public final class Enilbd implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        // the socket hooks sit on the host's cgroup v2 root: they go first, with their pins
+        new io.enilb.bpf.SocketHooks(pinRoot).detach();
         io.enilb.bpf.BpfObject.unpinAll(pinRoot);
         try (Stream<Path> files = Files.walk(work)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

@@ -281,6 +281,57 @@ public final class Lab implements AutoCloseable {
         }
     }
 
+    /** The socket probe (resources/lab/sock_probe.py), for {@link Pod#probe}. */
+    public Path sockProbeScript() {
+        return script("sock_probe.py");
+    }
+
+    /**
+     * Starts tcpdump on {@code device} in {@code ns} with a BPF {@code filter}; {@link Capture#stop}
+     * ends it and returns the packets as tcpdump prints them (-nn, one line each).
+     */
+    public Capture capture(String ns, String device, String filter) {
+        try {
+            Path file = Files.createTempFile("enilb-lab-", ".pcap");
+            file.toFile().deleteOnExit();
+            Process p = spawn(ns, "listening on", "tcpdump", "-i", device, "-nn", "--immediate-mode", "-U", "-w",
+                    file.toString(), filter);
+            return new Capture(this, ns, p, file);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A running capture (see {@link #capture}). */
+    public record Capture(Lab lab, String ns, Process process, Path file) {
+        /** The pcap file's global header; anything beyond it is a packet. */
+        private static final long PCAP_HEADER = 24;
+
+        /**
+         * Stops the capture once it holds a packet (at most 3 s: tcpdump writes asynchronously)
+         * and returns the captured packets.
+         */
+        public List<String> stop() {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+            while (file.toFile().length() <= PCAP_HEADER && System.nanoTime() < deadline) {
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            process.destroy();
+            try {
+                process.waitFor(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return lab.exec(ns, "tcpdump", "-nn", "-r", file.toString()).lines()
+                    .filter(l -> !l.startsWith("reading from")).toList();
+        }
+    }
+
     /** The lab flow holder (resources/lab/flows.py), for {@link HeldFlows}. */
     public Path flowsScript() {
         return script("flows.py");

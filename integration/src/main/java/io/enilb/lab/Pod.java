@@ -61,6 +61,20 @@ public record Pod(Lab lab, String name, String namespace, String ip, String ip6)
         return new io.vertx.core.json.JsonObject(r.output().strip());
     }
 
+    /** Runs the socket probe in this pod (see sock_probe.py): its JSON answer. */
+    public io.vertx.core.json.JsonObject probe(String... args) {
+        String[] cmd = new String[args.length + 3];
+        cmd[0] = "python3";
+        cmd[1] = "-u";
+        cmd[2] = lab.sockProbeScript().toString();
+        System.arraycopy(args, 0, cmd, 3, args.length);
+        Lab.Result r = tryExec(20, cmd);
+        if (!r.ok()) {
+            throw new IllegalStateException("probe " + String.join(" ", args) + " failed: " + r.output());
+        }
+        return new io.vertx.core.json.JsonObject(r.output().strip());
+    }
+
     /** One UDP datagram and its answer (2 s timeout). */
     public Lab.Result udp(String ip, int port) {
         int family = ip.indexOf(':') >= 0 ? 10 : 2; // AF_INET6, AF_INET

@@ -118,8 +118,10 @@ class DaemonProcessTest {
             assertThat(CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket()).status()).isZero();
             CompletableFuture<Lab.Result> load = CompletableFuture.supplyAsync(
                     () -> client.load(120, "loop", "198.19.2.1", "80", "8"));
-            await().atMost(Duration.ofSeconds(5)).until(() -> client.exec("ss", "-Htan", "dst", "198.19.2.1").lines().count() > 0
-                    || load.isDone());
+            // the Service's connections: to the ClusterIP as tc translates them, to the backend
+            // itself when the socket was translated at connect (socket-lb)
+            await().atMost(Duration.ofSeconds(5)).until(() -> client.exec("ss", "-Htan", "( dst 198.19.2.1 or dst "
+                    + backend.ip() + " )").lines().count() > 0 || load.isDone());
             daemon.kill();
             daemon.startAndAwaitReady(Duration.ofSeconds(60));
             Lab.Result r = load.join();

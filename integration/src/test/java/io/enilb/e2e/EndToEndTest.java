@@ -111,8 +111,10 @@ class EndToEndTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> count("198.19.1.10", 30).getInteger("be3", 0) > 0);
         CompletableFuture<Lab.Result> streams = CompletableFuture.supplyAsync(
                 () -> client.load(60, "stream", "198.19.1.10", "80", "9", "4"));
+        // to the ClusterIP as tc translates them, to a backend when translated at connect (socket-lb)
         await().atMost(Duration.ofSeconds(10)).until(() -> client.exec("ss", "-Htn", "state", "established",
-                "dst", "198.19.1.10").lines().count() == 9);
+                "( dst 198.19.1.10 or dst " + be1.ip() + " or dst " + be2.ip() + " or dst " + be3.ip() + " )")
+                .lines().count() == 9);
         daemon.putServices("rm.yaml", service("rm", "198.19.1.10", "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()))));
         long changed = System.nanoTime();

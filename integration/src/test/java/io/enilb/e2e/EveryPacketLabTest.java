@@ -88,6 +88,9 @@ class EveryPacketLabTest {
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", UDP_ECHO);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", LATE_REPLIER);
         daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        // the per-packet translation (ICMP errors, fragments) is under test: with socket-lb the
+        // flows would carry the backend's address end to end and tc would have nothing to do
+        daemon.writeConfig("socket-lb: off\n");
         // UDP port 6000 has no listener on be1, nor 6001 on the client itself
         daemon.putServices("refusing.yaml", service("refusing", REFUSING, "UDP", 53, 6000, "", List.of(ready(be1.ip()))));
         daemon.putServices("far.yaml", service("far", FAR, "TCP", 80, 9000, "", List.of(ready(far.pod().ip()))));

@@ -61,7 +61,9 @@ class FlowIntegrityTest {
                 "ENILB_BPF_MAX_SERVICES", "16",
                 "ENILB_CONNTRACK_TCP_CLOSING", "1",
                 "ENILB_CONNTRACK_GC_INTERVAL_MAX", "2"));
-        daemon.writeConfig("node: {name: node-a}\n");
+        // the per-packet conntrack is under test: flows must take the tc path (socket-lb would
+        // translate them at connect, with no conntrack entry)
+        daemon.writeConfig("node: {name: node-a}\nsocket-lb: off\n");
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
         for (Pod p : List.of(client, intruder)) {
             CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(p, daemon.socket());

@@ -71,7 +71,9 @@ class UpgradeFromV1Test {
         List<Pod> backends = lab.echoBackends(2);
         Pod client = lab.macvlanPod("client", "198.18.0.10");
         daemon = new Enilbd(Enilbd.distribution(), Map.of());
-        daemon.writeConfig("node: {name: node-a}\n");
+        // the per-packet conntrack is under test: flows must take the tc path (socket-lb would
+        // translate them at connect, with no conntrack entry)
+        daemon.writeConfig("node: {name: node-a}\nsocket-lb: off\n");
         Path pins = daemon.pinRoot();
         v1Programs = pins.resolve("v1-programs");
 

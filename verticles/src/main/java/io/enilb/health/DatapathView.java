@@ -21,6 +21,22 @@ public interface DatapathView {
     /** The loaded programs. */
     List<Program> programs();
 
+    /** The socket hooks attached (issue 17); none when socket translation is off or unavailable. */
+    default List<SocketHook> socketHooks() {
+        return List.of();
+    }
+
+    /**
+     * A cgroup socket hook enilb holds.
+     *
+     * @param hook      connect4, sendmsg4, recvmsg4, getpeername4
+     * @param program   the program's name
+     * @param programId kernel program id
+     * @param cgroup    where it is attached (the cgroup v2 root's path)
+     */
+    record SocketHook(String hook, String program, int programId, String cgroup) {
+    }
+
     /** The datapath's counters for service id {@code svcId}, summed over the CPUs. */
     ServiceCounters serviceCounters(int svcId);
 
@@ -84,6 +100,12 @@ public interface DatapathView {
         }
 
         @Override
+        public List<SocketHook> socketHooks() {
+            return datapath.socketHooks().stream()
+                    .map(a -> new SocketHook(a.hook(), a.programName(), a.programId(), a.cgroup())).toList();
+        }
+
+        @Override
         public ServiceCounters serviceCounters(int svcId) {
             SvcStats s = datapath.maps().stats(svcId);
             return new ServiceCounters(s.packets(), s.bytes(), s.newFlows());
@@ -102,7 +124,7 @@ public interface DatapathView {
         public synchronized List<MapUsage> maps() {
             Maps m = datapath.maps();
             List<BpfMap<?, ?>> hashes = List.of(m.services(), m.slots(), m.backends(), m.revNat(), m.conntrack(),
-                    m.affinity(), m.fragments(), m.clusterIps());
+                    m.affinity(), m.fragments(), m.clusterIps(), m.sockScope(), m.sockFlows());
             long now = System.nanoTime();
             if (countedAt == 0 || now - countedAt >= countEveryNanos) {
                 Map<String, Long> fresh = new LinkedHashMap<>();

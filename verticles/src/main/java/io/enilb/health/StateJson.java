@@ -114,8 +114,16 @@ final class StateJson {
         if (datapath == null) {
             return new JsonObject().put("loaded", false).put("programs", programs);
         }
+        List<DatapathView.SocketHook> socketHooks = datapath.socketHooks();
         for (DatapathView.Program program : datapath.programs()) {
             JsonArray where = new JsonArray();
+            for (DatapathView.SocketHook hook : socketHooks) {
+                if (hook.programId() == program.id()) {
+                    // the cgroup hooks serve every attached pod at once, at the cgroup v2 root
+                    where.add(new JsonObject().put("containerId", "").put("netns", "")
+                            .put("device", "cgroup " + hook.cgroup()).put("direction", hook.hook()));
+                }
+            }
             for (PodAttachment pod : sorted(attachments)) {
                 String[] hook = hook(program.name(), pod.ifName());
                 if (hook != null) {
@@ -126,7 +134,10 @@ final class StateJson {
             programs.add(new JsonObject().put("name", program.name()).put("id", program.id())
                     .put("attachedTo", where));
         }
-        return new JsonObject().put("loaded", true).put("programs", programs);
+        JsonArray hooks = new JsonArray();
+        socketHooks.forEach(h -> hooks.add(new JsonObject().put("hook", h.hook()).put("program", h.program())
+                .put("id", h.programId()).put("cgroup", h.cgroup())));
+        return new JsonObject().put("loaded", true).put("programs", programs).put("socketHooks", hooks);
     }
 
     /** {device, direction} of {@code program} on a pod whose NIC is {@code ifName}, or null if not a pod program. */

@@ -105,6 +105,7 @@ public final class ConfigLoader {
         key("flows.burst", Kind.intRange(1, 1_000_000), 1000);
         key("flows.recent", Kind.intRange(1, 100_000), 1000);
         key("flows.queue-capacity", Kind.intRange(1, 1_000_000), 8192);
+        key("socket-lb", Kind.SOCKET_LB, "off");
     }
 
     private void key(String name, Kind kind, Object defaultValue) {
@@ -193,7 +194,8 @@ public final class ConfigLoader {
                 cidr(typed.get("service-cidr")),
                 new EnilbConfig.State(path(typed, "state.dir")),
                 new EnilbConfig.Flows((Integer) typed.get("flows.rate"), (Integer) typed.get("flows.burst"),
-                        (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")));
+                        (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")),
+                (EnilbConfig.SocketLb) typed.get("socket-lb"));
     }
 
     /** The conntrack section, with the checks that span keys. */
@@ -393,6 +395,19 @@ public final class ConfigLoader {
                 }
             }
             throw new IllegalArgumentException("expected kubernetes or file, got '" + s + "'");
+        });
+        /** auto, on or off; YAML 1.1 reads a bare on/off as a boolean, which means the same. */
+        static final Kind SOCKET_LB = new Kind(v -> {
+            if (v instanceof Boolean b) {
+                return b ? EnilbConfig.SocketLb.ON : EnilbConfig.SocketLb.OFF;
+            }
+            String s = string(v, false);
+            for (EnilbConfig.SocketLb mode : EnilbConfig.SocketLb.values()) {
+                if (mode.value.equals(s)) {
+                    return mode;
+                }
+            }
+            throw new IllegalArgumentException("expected auto, on or off, got '" + s + "'");
         });
         static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
         /** Empty: not used. */

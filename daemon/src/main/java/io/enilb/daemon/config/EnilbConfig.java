@@ -13,7 +13,7 @@ import java.util.Optional;
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
                           Bpf bpf, NatMap natmap, Conntrack conntrack, Optional<Cidr> serviceCidr, State state,
-                          Flows flows) {
+                          Flows flows, SocketLb socketLb) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -28,6 +28,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(serviceCidr, "serviceCidr");
         Objects.requireNonNull(state, "state");
         Objects.requireNonNull(flows, "flows");
+        Objects.requireNonNull(socketLb, "socketLb");
     }
 
     /** Where Services and EndpointSlices come from. */
@@ -38,6 +39,22 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         public final String value;
 
         Source(String value) {
+            this.value = value;
+        }
+    }
+
+    /**
+     * {@code socket-lb}: Service translation at the socket (cgroup connect/sendmsg/recvmsg/getpeername
+     * hooks on the cgroup v2 root) for the attached pods, with tc as the fallback. AUTO: on when
+     * the host has cgroup v2; ON: required (not ready without it); OFF: tc only, hooks removed.
+     */
+    public enum SocketLb {
+        AUTO("auto"), ON("on"), OFF("off");
+
+        /** As written in the configuration. */
+        public final String value;
+
+        SocketLb(String value) {
             this.value = value;
         }
     }

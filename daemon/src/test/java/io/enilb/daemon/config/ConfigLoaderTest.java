@@ -52,7 +52,8 @@ class ConfigLoaderTest {
                     Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
             Optional.empty(),
             new EnilbConfig.State(Path.of("/var/lib/enilb")),
-            new EnilbConfig.Flows(1000, 1000, 1000, 8192));
+            new EnilbConfig.Flows(1000, 1000, 1000, 8192),
+            EnilbConfig.SocketLb.OFF);
 
     private static ConfigLoader loader(Map<String, String> env) {
         return new ConfigLoader(vertx, env, () -> "host-a", BPF_OBJECT);
@@ -128,6 +129,7 @@ class ConfigLoaderTest {
                 service-cidr: 10.96.0.0/12
                 state: {dir: /var/lib/enilb2}
                 flows: {rate: 50, burst: 10, recent: 200, queue-capacity: 64}
+                socket-lb: auto
                 """);
         assertThat(join(loader(Map.of()).load(file))).isEqualTo(new EnilbConfig(
                 EnilbConfig.Source.KUBERNETES,
@@ -145,7 +147,8 @@ class ConfigLoaderTest {
                         Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
                 Optional.of(new EnilbConfig.Cidr("10.96.0.0", 12)),
                 new EnilbConfig.State(Path.of("/var/lib/enilb2")),
-                new EnilbConfig.Flows(50, 10, 200, 64)));
+                new EnilbConfig.Flows(50, 10, 200, 64),
+                EnilbConfig.SocketLb.AUTO));
     }
 
     @Test
@@ -181,6 +184,7 @@ class ConfigLoaderTest {
     static Stream<Arguments> badValues() {
         return Stream.of(
                 Arguments.of("source: etcd", "source", "expected kubernetes or file, got 'etcd'"),
+                Arguments.of("socket-lb: maybe", "socket-lb", "expected auto, on or off, got 'maybe'"),
                 Arguments.of("file: {dir: ''}", "file.dir", "must not be empty"),
                 Arguments.of("file: /etc/enilb", "file", "expected a mapping of keys, got '/etc/enilb'"),
                 Arguments.of("kubernetes: {kubeconfig: [a]}", "kubernetes.kubeconfig", "expected a string, got a list"),

@@ -1,0 +1,83 @@
+package io.enilb.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The cgroup socket hooks as the kernel holds them: attached at the cgroup v2 root through pinned
+ * links, the program swapped inside the same links by a second load (a daemon restart), removed
+ * with their pins.
+ */
+class SocketHooksTest {
+    private final DatapathFixture dp = new DatapathFixture();
+    private final Path root = CgroupV2.root().orElseThrow(() -> new AssertionError("no cgroup v2 mount on this host"));
+
+    @AfterEach
+    void cleanUp() {
+        dp.close();
+    }
+
+    @Test
+    void eachHookIsAPinnedLinkOnTheCgroupRootServedByItsProgram() {
+        List<SocketHooks.Attached> attached = dp.datapath.attachSocketHooks(root);
+
+        assertThat(attached).extracting(SocketHooks.Attached::hook)
+                .containsExactly("connect4", "sendmsg4", "recvmsg4", "getpeername4");
+        for (SocketHooks.Attached a : attached) {
+            assertThat(a.programName()).isEqualTo("enilb_" + a.hook());
+            assertThat(a.programId()).isEqualTo(dp.datapath.program("enilb_" + a.hook()).id());
+            assertThat(a.cgroup()).isEqualTo(root.toString());
+            assertThat(dp.pinRoot.resolve("links").resolve(a.hook())).exists();
+        }
+        assertThat(cgroupPrograms()).contains("enilb_connect4", "enilb_sendmsg4", "enilb_recvmsg4", "enilb_getpeername4");
+        assertThat(dp.datapath.socketHooks()).isEqualTo(attached);
+    }
+
+    @Test
+    void aSecondLoadReplacesTheProgramsInsideTheSameLinks() {
+        List<SocketHooks.Attached> first = dp.datapath.attachSocketHooks(root);
+        try (Datapath again = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of())) {
+            List<SocketHooks.Attached> second = again.attachSocketHooks(root);
+            for (int i = 0; i < first.size(); i++) {
+                assertThat(second.get(i).linkId()).isEqualTo(first.get(i).linkId());
+                assertThat(second.get(i).programId()).isNotEqualTo(first.get(i).programId())
+                        .isEqualTo(again.program(second.get(i).programName()).id());
+            }
+            // the old programs left the root: no moment with two copies, none with none
+            Set<Integer> onRoot = cgroupProgramIds();
+            assertThat(onRoot).containsAll(second.stream().map(SocketHooks.Attached::programId).toList());
+            assertThat(onRoot).doesNotContainAnyElementsOf(first.stream().map(SocketHooks.Attached::programId).toList());
+        }
+    }
+
+    @Test
+    void detachRemovesTheHooksAndTheirPins() {
+        List<SocketHooks.Attached> attached = dp.datapath.attachSocketHooks(root);
+        dp.datapath.detachSocketHooks();
+
+        assertThat(dp.datapath.socketHooks()).isEmpty();
+        assertThat(Files.exists(dp.pinRoot.resolve("links"))).isFalse();
+        assertThat(cgroupProgramIds())
+                .doesNotContainAnyElementsOf(attached.stream().map(SocketHooks.Attached::programId).toList());
+    }
+
+    /** bpftool's view of the programs on the cgroup root (other helpers' hooks may be there too). */
+    private String cgroupPrograms() {
+        return TcCoexistenceTest.run("bpftool", "cgroup", "show", root.toString());
+    }
+
+    /** Ids of the programs on the cgroup root (bpftool's first column). */
+    private Set<Integer> cgroupProgramIds() {
+        return cgroupPrograms().lines().map(String::trim).filter(l -> !l.isEmpty() && Character.isDigit(l.charAt(0)))
+                .map(l -> Integer.parseInt(l.split("\\s+")[0])).collect(Collectors.toSet());
+    }
+}
