@@ -32,6 +32,7 @@ import org.junit.jupiter.api.Test;
  * configuration with prevResult on stdin), against the attach verticle on the real datapath,
  * for a pod whose NIC is a macvlan device on the lab's fabric.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class CniLabTest {
     static final String VIP = "198.19.0.20";
     static Lab lab;

@@ -28,6 +28,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** enilbd as operators run it: readiness, metrics, sd_notify, SIGTERM, SIGKILL and restart, bad configuration. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class DaemonProcessTest {
     Lab lab;
     Pod client;

@@ -25,6 +25,7 @@ import org.junit.jupiter.api.Test;
  * enilb from the outside: the real daemon process on the file source, the real enilb-cni
  * invoked for the client pod, pods with their own NIC on the lab fabric, real traffic.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class EndToEndTest {
     static Lab lab;
     static Enilbd daemon;
