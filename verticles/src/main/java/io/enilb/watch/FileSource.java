@@ -295,7 +295,7 @@ public final class FileSource implements ServiceSource {
             if (closed) {
                 return; // interrupted by close()
             }
-            String reason = reasonOf(e);
+            String reason = ErrorReason.of(e);
             parseFailures.incrementAndGet();
             errors.put(name, reason);
             // keep the previous good content, but remember this version so it is not parsed again
@@ -351,23 +351,6 @@ public final class FileSource implements ServiceSource {
                 || object.getMetadata().getName().isEmpty()) {
             throw new IllegalArgumentException(object.getKind() + " without metadata.name");
         }
-    }
-
-    /** The first line of the innermost useful message: an operator reads it in a log line and in /readyz. */
-    static String reasonOf(Throwable e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t
-                && (t.getMessage() == null || t.getMessage().equals(t.getCause().toString()))) {
-            t = t.getCause();
-        }
-        String message = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
-        // YAML parsers quote the offending line and underline it with '^'; keep only the prose
-        message = message.lines()
-                .filter(line -> !line.isBlank() && !line.startsWith("    ") && !line.trim().equals("^"))
-                .map(String::trim)
-                .collect(java.util.stream.Collectors.joining(" "));
-        message = message.endsWith(":") ? message.substring(0, message.length() - 1) : message;
-        return message.length() > 300 ? message.substring(0, 300) + "…" : message;
     }
 
     private record Fingerprint(FileTime modified, long size, Object fileKey) {

@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * { "source": "file" | "kubernetes",
  *   "file": { "dir": "/etc/enilb/services", "rescan-ms": 500 },
- *   "kubernetes": { "kubeconfig": "", "resync-ms": 0 },
+ *   "kubernetes": { "kubeconfig": "", "resync-ms": 0, "watch-list": "auto" | "on" | "off", "list-chunk": 500 },
  *   "node": { "name": "node-1" } }
  * </pre>
  * Ready means: synced, and no file of the file source fails to parse. An API error after the
@@ -105,6 +105,8 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
             }
             case "kubernetes" -> {
                 long resync = kube.getLong("resync-ms", 0L);
+                long listChunk = kube.getLong("list-chunk", 500L);
+                String listMode = kube.getString("watch-list", "auto");
                 String kubeconfig = kube.getString("kubeconfig", "");
                 Future<KubernetesClient> client = injectedClient != null
                         ? Future.succeededFuture(injectedClient)
@@ -112,12 +114,15 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
                                 .recover(e -> Future.failedFuture(new IllegalStateException(
                                         "watcher: no Kubernetes client from "
                                                 + (kubeconfig.isEmpty() ? "in-cluster or ~/.kube/config" : kubeconfig)
-                                                + ": " + FileSource.reasonOf(e), e)));
-                return client.map(c -> {
+                                                + ": " + ErrorReason.of(e), e)));
+                return client.compose(c -> vertx.executeBlocking(() -> {
+                    KubernetesSource.chooseListMode(c, listMode);
+                    return c;
+                })).map(c -> {
                     if (c != injectedClient) {
                         ownClient = c;
                     }
-                    source = new KubernetesSource(c, resync, catalog, handoff, listener);
+                    source = new KubernetesSource(c, resync, listChunk, catalog, handoff, listener);
                     if (!stopped) {
                         source.start();
                     }

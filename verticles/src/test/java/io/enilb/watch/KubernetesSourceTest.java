@@ -56,7 +56,7 @@ class KubernetesSourceTest {
 
     private RecordingListener startSource(long resyncMillis) {
         RecordingListener listener = new RecordingListener();
-        KubernetesSource source = new KubernetesSource(client, resyncMillis, catalog, context, listener);
+        KubernetesSource source = new KubernetesSource(client, resyncMillis, 2, catalog, context, listener);
         sources.add(source);
         source.start();
         return listener;

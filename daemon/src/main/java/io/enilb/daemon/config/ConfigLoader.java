@@ -69,6 +69,8 @@ public final class ConfigLoader {
         key("source", Kind.SOURCE, "file");
         key("file.dir", Kind.PATH, "/etc/enilb/services");
         key("kubernetes.kubeconfig", Kind.STRING, "");
+        key("kubernetes.watch-list", Kind.oneOf("auto|on|off", "auto, on or off"), "auto");
+        key("kubernetes.list-chunk", Kind.intRange(1, 100_000), 500);
         keys.put("node.name", new KeySpec("node.name", Kind.NON_EMPTY_STRING, nodeName));
         key("cni.socket", Kind.PATH, "/run/enilb/cni.sock");
         key("cni.allowed-uids", Kind.UID_LIST, new JsonArray().add(0));
@@ -84,6 +86,7 @@ public final class ConfigLoader {
         key("natmap.linger-ms", Kind.intRange(0, 10_000), 5);
         key("natmap.queue-capacity", Kind.intRange(1, MAP_SIZE_LIMIT), 200_000);
         key("state.dir", Kind.PATH, "/var/lib/enilb");
+        key("metrics.per-service", Kind.oneOf("auto|all|none|top [1-9]\\d{0,5}", "auto, all, none or top N"), "auto");
     }
 
     private void key(String name, Kind kind, Object defaultValue) {
@@ -155,7 +158,8 @@ public final class ConfigLoader {
         return new EnilbConfig(
                 (EnilbConfig.Source) typed.get("source"),
                 new EnilbConfig.File(path(typed, "file.dir")),
-                new EnilbConfig.Kubernetes((String) typed.get("kubernetes.kubeconfig")),
+                new EnilbConfig.Kubernetes((String) typed.get("kubernetes.kubeconfig"),
+                        (String) typed.get("kubernetes.watch-list"), (Integer) typed.get("kubernetes.list-chunk")),
                 new EnilbConfig.Node((String) typed.get("node.name")),
                 new EnilbConfig.Cni(path(typed, "cni.socket"), uids(typed.get("cni.allowed-uids")),
                         (Integer) typed.get("cni.max-request-bytes"), (Integer) typed.get("cni.read-timeout-ms")),
@@ -165,7 +169,8 @@ public final class ConfigLoader {
                         (Integer) typed.get("bpf.ct-size")),
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
-                new EnilbConfig.State(path(typed, "state.dir")));
+                new EnilbConfig.State(path(typed, "state.dir")),
+                new EnilbConfig.Metrics((String) typed.get("metrics.per-service")));
     }
 
     private static Path path(Map<String, Object> typed, String key) {
@@ -335,6 +340,18 @@ public final class ConfigLoader {
         });
         static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
         static final Kind UID_LIST = new Kind(Kind::uidList);
+
+        /** A string matching {@code pattern} entirely, described as {@code expected} in errors. */
+        static Kind oneOf(String pattern, String expected) {
+            java.util.regex.Pattern p = java.util.regex.Pattern.compile(pattern);
+            return new Kind(v -> {
+                String s = string(v, false).trim();
+                if (!p.matcher(s).matches()) {
+                    throw new IllegalArgumentException("expected " + expected + ", got '" + s + "'");
+                }
+                return s;
+            });
+        }
 
         static Kind intRange(int min, int max) {
             return new Kind(v -> integer(v, min, max));

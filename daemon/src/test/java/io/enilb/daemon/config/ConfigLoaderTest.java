@@ -40,13 +40,14 @@ class ConfigLoaderTest {
     private static final EnilbConfig DEFAULTS = new EnilbConfig(
             EnilbConfig.Source.FILE,
             new EnilbConfig.File(Path.of("/etc/enilb/services")),
-            new EnilbConfig.Kubernetes(""),
+            new EnilbConfig.Kubernetes("", "auto", 500),
             new EnilbConfig.Node("host-a"),
             new EnilbConfig.Cni(Path.of("/run/enilb/cni.sock"), List.of(0), 65536, 2000),
             new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876)),
             new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144),
             new EnilbConfig.NatMap(1024, 5, 200_000),
-            new EnilbConfig.State(Path.of("/var/lib/enilb")));
+            new EnilbConfig.State(Path.of("/var/lib/enilb")),
+            new EnilbConfig.Metrics("auto"));
 
     private static ConfigLoader loader(Map<String, String> env) {
         return new ConfigLoader(vertx, env, () -> "host-a", BPF_OBJECT);
@@ -95,7 +96,7 @@ class ConfigLoaderTest {
         Path file = yaml("""
                 source: kubernetes
                 file: {dir: /srv/services}
-                kubernetes: {kubeconfig: /root/.kube/config}
+                kubernetes: {kubeconfig: /root/.kube/config, watch-list: "off", list-chunk: 100}
                 node: {name: node-1}
                 cni:
                   socket: /run/enilb2/cni.sock
@@ -111,18 +112,20 @@ class ConfigLoaderTest {
                   ct-size: 4096
                 natmap: {batch-size: 64, linger-ms: 0, queue-capacity: 1000}
                 state: {dir: /var/lib/enilb2}
+                metrics: {per-service: top 20}
                 """);
         assertThat(join(loader(Map.of()).load(file))).isEqualTo(new EnilbConfig(
                 EnilbConfig.Source.KUBERNETES,
                 new EnilbConfig.File(Path.of("/srv/services")),
-                new EnilbConfig.Kubernetes("/root/.kube/config"),
+                new EnilbConfig.Kubernetes("/root/.kube/config", "off", 100),
                 new EnilbConfig.Node("node-1"),
                 new EnilbConfig.Cni(Path.of("/run/enilb2/cni.sock"), List.of(0, 1000), 4096, 500),
                 new EnilbConfig.Health(new EnilbConfig.HostPort("0.0.0.0", 9900)),
                 new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb2"), Path.of("/usr/lib/enilb/enilb.bpf.o"), 100, 1000,
                         4096),
                 new EnilbConfig.NatMap(64, 0, 1000),
-                new EnilbConfig.State(Path.of("/var/lib/enilb2"))));
+                new EnilbConfig.State(Path.of("/var/lib/enilb2")),
+                new EnilbConfig.Metrics("top 20")));
     }
 
     @Test
@@ -244,6 +247,6 @@ class ConfigLoaderTest {
         EnilbConfig config = join(loader(Map.of("ENILB_SOURCE", "kubernetes")).load(null));
         assertThat(config.watcherConfig().encode()).isEqualTo(
                 "{\"source\":\"kubernetes\",\"file\":{\"dir\":\"/etc/enilb/services\"},"
-                        + "\"kubernetes\":{\"kubeconfig\":\"\"},\"node\":{\"name\":\"host-a\"}}");
+                        + "\"kubernetes\":{\"kubeconfig\":\"\",\"watch-list\":\"auto\",\"list-chunk\":500},\"node\":{\"name\":\"host-a\"}}");
     }
 }
