@@ -14,6 +14,8 @@ import io.enilb.bpf.BpfException;
 import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.Datapath;
 import io.enilb.bus.Addresses;
+import io.enilb.bus.Liveness;
+import io.enilb.bus.LivenessMonitor;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.ReadinessTracker;
@@ -24,7 +26,6 @@ import io.enilb.daemon.config.EnilbConfig;
 import io.enilb.daemon.systemd.SdNotify;
 import io.enilb.health.DatapathView;
 import io.enilb.health.HealthMetrics;
-import io.enilb.health.HealthSources;
 import io.enilb.health.HealthVerticle;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -42,6 +43,10 @@ import sun.misc.Signal;
  * enilbd: loads the configuration and the datapath, deploys the verticles (health, nat-map,
  * watcher, attach: observers before the producers they observe), tells systemd when it is
  * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
+ *
+ * <p>The systemd watchdog is pinged only while every component that sends heartbeats makes
+ * progress ({@link LivenessMonitor}): a stuck native call or worker in nat-map or attach, or a
+ * blocked event loop, stops the pings and systemd restarts the daemon (the datapath stays).
  */
 public final class Enilbd {
     private static final Logger LOG = LoggerFactory.getLogger(Enilbd.class);
@@ -49,13 +54,16 @@ public final class Enilbd {
     static final int EXIT_START_FAILED = 1;
     private static final Duration STOP_BUDGET = Duration.ofMillis(4500);
     /** Counting a big hash map's entries walks it; metrics refresh those counts at most this often. */
-    private static final Duration MAP_COUNT_INTERVAL = Duration.ofSeconds(30);
+    private static final Duration MAP_COUNT_INTERVAL = Duration.ofSeconds(10);
+    /** A native call or worker task running longer than this counts as stuck. */
+    private static final Duration STUCK_AFTER = Duration.ofSeconds(30);
 
     private final Vertx vertx;
     private final PrometheusMeterRegistry registry;
     private final EnilbConfig config;
     private final SdNotify notify;
     private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);
+    private final LivenessMonitor liveness = new LivenessMonitor(Duration.ofSeconds(10));
     private final AtomicBoolean stopping = new AtomicBoolean();
     private Datapath datapath;
     private String attachId;
@@ -123,19 +131,20 @@ public final class Enilbd {
     private void start() throws Exception {
         LocalCodecs.register(vertx.eventBus());
         vertx.eventBus().<Readiness>localConsumer(Addresses.READINESS, m -> onReadiness(m.body()));
+        vertx.eventBus().<Liveness>localConsumer(Addresses.LIVENESS, m -> liveness.update(m.body()));
         notify.status("loading the datapath");
 
         datapath = Datapath.load(config.bpf().object(), config.bpf().pinRoot(), mapSizes(config.bpf()));
         LOG.info("datapath loaded: programs {}, maps pinned under {}", datapath.programs(), config.bpf().pinRoot());
 
         NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),
-                config.natmap().lingerMs(), config.natmap().queueCapacity());
-        WatcherVerticle watcher = new WatcherVerticle();
+                config.natmap().lingerMs(), config.natmap().queueCapacity(), registry, STUCK_AFTER);
+        WatcherVerticle watcher = new WatcherVerticle(null, registry);
         AttachVerticle attach = new AttachVerticle(datapath, config.state().dir(), new CniSocketSettings(
                 config.cni().socket(), Set.copyOf(config.cni().allowedUids()), config.cni().maxRequestBytes(),
-                Duration.ofMillis(config.cni().readTimeoutMs())), () -> true);
+                Duration.ofMillis(config.cni().readTimeoutMs())), registry, STUCK_AFTER);
 
-        deployments.add(deployHealth(watcher, natMap, attach));
+        deployments.add(deployHealth());
         LOG.info("health listening on {}", config.health().listen());
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
         deployments.add(vertx.deployVerticle(natMap).await(60, TimeUnit.SECONDS));
@@ -149,16 +158,35 @@ public final class Enilbd {
         notify.status("waiting for: " + String.join(", ", readiness.reasons().keySet()));
         notify.watchdogInterval().ifPresent(every -> {
             LOG.info("systemd watchdog: pinging every {} ms", every.toMillis());
-            vertx.setPeriodic(every.toMillis(), id -> notify.watchdog());
+            vertx.setPeriodic(every.toMillis(), id -> watchdog());
         });
     }
 
-    /** Health first: it must hear every readiness report the others publish as they start. */
-    private String deployHealth(WatcherVerticle watcher, NatMapVerticle natMap, AttachVerticle attach) throws Exception {
+    /** Health first: it must hear every readiness report and pod the others publish as they start. */
+    private String deployHealth() throws Exception {
         DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
-        HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
         return vertx.deployVerticle(new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
-                registry, sources)).await(30, TimeUnit.SECONDS);
+                registry, () -> view, config.metrics().perService())).await(30, TimeUnit.SECONDS);
+    }
+
+    private String watchdogProblem = "";
+
+    /** Pings systemd's watchdog only while every component makes progress. */
+    private void watchdog() {
+        Map<String, String> problems = liveness.problems();
+        String problem = problems.isEmpty() ? "" : problems.toString();
+        if (!problem.equals(watchdogProblem)) {
+            watchdogProblem = problem;
+            if (problem.isEmpty()) {
+                LOG.info("systemd watchdog: every component makes progress again; pinging");
+            } else {
+                LOG.error("systemd watchdog: not pinging, no progress: {}", problem);
+                notify.status("no progress: " + problem);
+            }
+        }
+        if (problem.isEmpty()) {
+            notify.watchdog();
+        }
     }
 
     private boolean announcedReady;

@@ -61,8 +61,8 @@ class CniLabTest {
         datapath.maps().revNat().put(1, new RevNatValue(Ipv4.parse(VIP), 80));
         datapath.maps().services().put(new SvcKey(Ipv4.parse(VIP), 80, 6), new SvcValue(1, 1, 0, 0));
         vertx = Vertx.vertx();
-        vertx.deployVerticle(new AttachVerticle(datapath, work.resolve("state"), CniSocketSettings.defaults(socket),
-                () -> true)).await(20, TimeUnit.SECONDS);
+        vertx.deployVerticle(new AttachVerticle(datapath, work.resolve("state"), CniSocketSettings.defaults(socket)))
+                .await(20, TimeUnit.SECONDS);
     }
 
     @AfterAll

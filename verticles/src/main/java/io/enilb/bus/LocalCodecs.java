@@ -12,7 +12,8 @@ public final class LocalCodecs {
     /** Registers the codec of every payload class; safe to call more than once per event bus. */
     public static synchronized void register(EventBus bus) {
         for (Class<?> type : new Class<?>[] {
-                io.enilb.model.ServiceChange.class, SyncState.class, PodAttachment.class, Readiness.class}) {
+                io.enilb.model.ServiceChange.class, SyncState.class, PodAttachment.class, Readiness.class,
+                SourceState.class, BatchWritten.class, Liveness.class}) {
             registerOne(bus, type);
         }
     }

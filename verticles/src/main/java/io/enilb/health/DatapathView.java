@@ -24,6 +24,18 @@ public interface DatapathView {
     /** The datapath's counters for service id {@code svcId}, summed over the CPUs. */
     ServiceCounters serviceCounters(int svcId);
 
+    /**
+     * The counters of every service id (the list's index), summed over the CPUs, read in bulk:
+     * for ranking frontends by traffic. The default reads them one by one, up to {@code maxId}.
+     */
+    default List<ServiceCounters> allServiceCounters(int maxId) {
+        List<ServiceCounters> out = new ArrayList<>(maxId + 1);
+        for (int id = 0; id <= maxId; id++) {
+            out.add(serviceCounters(id));
+        }
+        return out;
+    }
+
     /** Packets dropped, by reason in lowercase ("no_backend" ...). */
     Map<String, Long> drops();
 
@@ -55,8 +67,9 @@ public interface DatapathView {
     }
 
     /**
-     * The real datapath. Hash and LRU maps are counted by walking their keys, which costs one
-     * syscall per entry, so a count is reused for {@code countEvery} before the next walk.
+     * The real datapath. Hash and LRU maps are counted with batch lookups (thousands of entries
+     * per syscall); a count is still reused for {@code countEvery}, since conntrack may hold
+     * hundreds of thousands of entries.
      */
     public static DatapathView of(Datapath datapath, Duration countEvery) {
         return new Real(datapath, countEvery.toNanos());
@@ -90,6 +103,15 @@ public interface DatapathView {
         }
 
         @Override
+        public List<ServiceCounters> allServiceCounters(int maxId) {
+            List<ServiceCounters> out = new ArrayList<>();
+            for (SvcStats s : datapath.maps().serviceStats().sumAll(SvcStats.ZERO, SvcStats::plus)) {
+                out.add(new ServiceCounters(s.packets(), s.bytes(), s.newFlows()));
+            }
+            return out;
+        }
+
+        @Override
         public Map<String, Long> drops() {
             Map<String, Long> out = new LinkedHashMap<>();
             for (Maps.DropReason reason : Maps.DropReason.values()) {
@@ -107,7 +129,7 @@ public interface DatapathView {
             if (countedAt == 0 || now - countedAt >= countEveryNanos) {
                 Map<String, Long> fresh = new LinkedHashMap<>();
                 for (BpfMap<?, ?> map : hashes) {
-                    fresh.put(map.name(), (long) map.keys().size());
+                    fresh.put(map.name(), map.count());
                 }
                 counted = fresh;
                 countedAt = Math.max(1, now);
