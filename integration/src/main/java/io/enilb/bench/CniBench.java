@@ -9,7 +9,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 
@@ -25,13 +25,13 @@ public final class CniBench {
     private static final Pattern DAEMON_TIME = Pattern.compile("pod \\S+ (ADD|DEL) ok in ([0-9.]+) ms");
 
     public static void main(String[] args) {
-        try (Lab lab = new Lab(); Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of())) {
+        try (Lab lab = new Lab(); DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
             daemon.startAndAwaitReady(Duration.ofSeconds(60));
             List<Pod> pods = new ArrayList<>();
             for (int i = 0; i < PODS; i++) {
                 pods.add(lab.macvlanPod("p" + i, "198.18." + (10 + i / 250) + "." + (1 + i % 250)));
             }
-            CniPlugin plugin = CniPlugin.of(Enilbd.distribution());
+            CniPlugin plugin = CniPlugin.of(DaemonProcess.distribution());
             List<Long> add = new ArrayList<>();
             List<Long> del = new ArrayList<>();
             for (Pod p : pods) {

@@ -26,7 +26,7 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
@@ -76,7 +76,7 @@ public final class ControlPlaneBench {
                     (System.nanoTime() - t0) / 1e9);
             Map<String, String> env = Boolean.getBoolean("bench.nmt")
                     ? Map.of("JAVA_OPTS", "-XX:NativeMemoryTracking=summary") : Map.of();
-            try (Enilbd daemon = new Enilbd(Enilbd.distribution(), env)) {
+            try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), env)) {
                 daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
                 Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
                         .replace("source: file", "source: kubernetes")
@@ -220,7 +220,7 @@ public final class ControlPlaneBench {
     }
 
     /** Cumulative bucket counts of enilb_sync_latency_seconds by upper bound (seconds). */
-    private static Map<Double, Long> syncLatencyBuckets(Enilbd daemon) {
+    private static Map<Double, Long> syncLatencyBuckets(DaemonProcess daemon) {
         Map<Double, Long> out = new java.util.TreeMap<>();
         Pattern bucket = Pattern.compile("^enilb_sync_latency_seconds_bucket\\{le=\"([^\"]+)\"\\} (\\S+)");
         for (String l : daemon.get("/metrics").body().split("\n")) {

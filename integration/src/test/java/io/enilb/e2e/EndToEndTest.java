@@ -12,7 +12,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class EndToEndTest {
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Pod client;
     static Pod be1;
     static Pod be2;
@@ -46,7 +46,7 @@ class EndToEndTest {
         for (Pod p : List.of(be1, be2, be3, be4, client)) {
             lab.echoServer(p.namespace(), p.name(), 8080, 5353);
         }
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web.yaml", service("web", "198.19.1.1", "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()), ready(be3.ip()))));
@@ -54,7 +54,7 @@ class EndToEndTest {
         daemon.putServices("self.yaml", service("self", "198.19.1.3", "TCP", 80, 8080, "", List.of(ready(client.ip()))));
         daemon.putServices("empty.yaml", service("empty", "198.19.1.4", "TCP", 80, 8080, "", List.of()));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
     }
 
