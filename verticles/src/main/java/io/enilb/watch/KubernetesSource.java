@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * comes from a streaming list (a watch with {@code sendInitialEvents}, KEP-3157) when the client's
  * configuration asks for it, otherwise from lists in pages of {@code listChunk} objects, so the
  * full listing is never held at once. A streaming list the server refuses, or that does not end
- * within {@link #STREAMING_GRACE}, falls back to paged lists.
+ * within {@link #STREAMING_GRACE}, falls back to paged lists (fabric8's CRUD mock server, for one,
+ * never ends a streaming list).
  */
 public final class KubernetesSource implements ServiceSource {
     private static final Logger LOG = LoggerFactory.getLogger(KubernetesSource.class);
@@ -52,6 +53,7 @@ public final class KubernetesSource implements ServiceSource {
     private final KubernetesClient client;
     private final long resyncMillis;
     private final long listChunk;
+    private final java.time.Duration streamingGrace;
     private final ServiceCatalog catalog;
     private final Executor handoff;
     private final SourceListener listener;
@@ -75,6 +77,13 @@ public final class KubernetesSource implements ServiceSource {
      */
     public KubernetesSource(KubernetesClient client, long resyncMillis, long listChunk, ServiceCatalog catalog,
                             Executor handoff, SourceListener listener) {
+        this(client, resyncMillis, listChunk, STREAMING_GRACE, catalog, handoff, listener);
+    }
+
+    /** As above, with how long a streaming list may take before the fallback (tests). */
+    KubernetesSource(KubernetesClient client, long resyncMillis, long listChunk, java.time.Duration streamingGrace,
+                     ServiceCatalog catalog, Executor handoff, SourceListener listener) {
+        this.streamingGrace = Objects.requireNonNull(streamingGrace, "streamingGrace");
         this.client = Objects.requireNonNull(client, "client");
         this.resyncMillis = resyncMillis;
         this.listChunk = listChunk;
@@ -156,7 +165,7 @@ public final class KubernetesSource implements ServiceSource {
         CompletableFuture<Void> slices = sliceInformer.start().toCompletableFuture();
         CompletableFuture<Void> both = CompletableFuture.allOf(services, slices);
         if (streaming) {
-            both = both.orTimeout(STREAMING_GRACE.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            both = both.orTimeout(streamingGrace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
         }
         both.whenComplete((ignored, failure) -> {
             if (closed) {

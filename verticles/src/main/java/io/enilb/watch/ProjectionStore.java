@@ -65,10 +65,22 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
         return Cache.metaNamespaceKeyFunc(object);
     }
 
+    /**
+     * Stores the object's projection. An object seen again at the same version (a watch that
+     * replays what the list gave) keeps the projection already stored: the catalog holds that
+     * same instance, and a second one would double the state.
+     */
     @Override
     public T put(String key, T object) {
         ObjectMeta meta = object.getMetadata();
-        return restore(items.put(key, new Stored<>(project.apply(object), meta.getNamespace(), meta.getName())));
+        Stored<P> before = items.get(key);
+        P projection;
+        if (before != null && Objects.equals(before.projection.resourceVersion(), meta.getResourceVersion())) {
+            projection = before.projection;
+        } else {
+            projection = project.apply(object);
+        }
+        return restore(items.put(key, new Stored<>(projection, meta.getNamespace(), meta.getName())));
     }
 
     @Override

@@ -53,6 +53,11 @@ class ProjectionStoreTest {
         store.put(store.getKey(v1), v1);
         assertThat(store.projectionOf(v1)).isSameAs(store.projection("default/web-1"));
 
+        // the same version again (a watch replaying the list) keeps the stored instance
+        SliceProjection first = store.projection("default/web-1");
+        store.put(store.getKey(v1), new EndpointSliceBuilder(v1).build());
+        assertThat(store.projection("default/web-1")).isSameAs(first);
+
         EndpointSlice v2 = new EndpointSliceBuilder(v1).editMetadata().withResourceVersion("2").endMetadata().build();
         assertThat(store.projectionOf(v2)).isNotSameAs(store.projection("default/web-1"))
                 .isEqualTo(Projection.of(v2));
