@@ -79,79 +79,89 @@ public final class ControlPlaneBench {
             populate(client);
             System.out.printf("API server populated with %,d Services x %d endpoints in %.1f s%n", SERVICES, ENDPOINTS,
                     (System.nanoTime() - t0) / 1e9);
-            Map<String, String> env = Boolean.getBoolean("bench.nmt")
-                    ? Map.of("JAVA_OPTS", "-XX:NativeMemoryTracking=summary") : Map.of();
-            try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), env)) {
-                daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
-                Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
-                        .replace("source: file", "source: kubernetes")
-                        .replace("max-services: 4096, max-backends: 16384", "max-services: " + mapSize(SERVICES)
-                                + ", max-backends: " + mapSize(SERVICES * ENDPOINTS)));
-                long started = System.nanoTime();
-                CpuSampler cpu = new CpuSampler(daemon);
-                cpu.start();
-                daemon.startAndAwaitReady(Duration.ofMinutes(5));
-                System.out.printf("daemon start -> ready (JVM start, datapath load, list, maps): %d ms%n",
-                        (System.nanoTime() - started) / 1_000_000);
-                String log = daemon.logText();
-                Instant synced = timeOf(log, "source kubernetes: synced");
-                Instant inSync = timeOf(log, "nat-map in sync");
-                long rssSynced = rssKiB(daemon.process().pid());
-                // let the sampler pass the in-sync line before reading it
-                java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
-                System.out.printf("cold sync: informers synced -> maps complete: %d ms wall, %d ms of the daemon's CPU;"
-                                + " start -> maps complete: %d ms of its CPU (%s)%n",
-                        Duration.between(synced, inSync).toMillis(), cpu.millisBetween(synced, inSync),
-                        cpu.millisUntil(inSync), line(log, "nat-map in sync"));
-                cpu.interrupt();
-                System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
-                if (Boolean.getBoolean("bench.nmt")) {
-                    Process jcmd = new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "VM.native_memory",
-                            "summary").redirectErrorStream(true).start();
-                    System.out.println(new String(jcmd.getInputStream().readAllBytes()));
-                    System.out.println(new String(new ProcessBuilder("sh", "-c", "jcmd " + daemon.process().pid()
-                            + " GC.class_histogram | head -30").redirectErrorStream(true).start().getInputStream().readAllBytes()));
-                }
-                Map<Double, Long> before = syncLatencyBuckets(daemon);
-                List<Long> latencies;
-                List<Long> scrapes = new java.util.concurrent.CopyOnWriteArrayList<>();
-                AtomicBoolean scraping = new AtomicBoolean(true);
-                Thread scraper = new Thread(() -> {
-                    while (scraping.get()) {
-                        long t = System.nanoTime();
-                        daemon.get("/metrics");
-                        scrapes.add(System.nanoTime() - t);
-                        java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
+            // -Dbench.java-opts="A;B": one daemon run per variant of JAVA_OPTS (added to the launcher's
+            // flags) against the same API server, for same-run comparisons; default: the launcher's flags alone
+            for (String variant : System.getProperty("bench.java-opts", "").split(";", -1)) {
+                String opts = (variant + (Boolean.getBoolean("bench.nmt") ? " -XX:NativeMemoryTracking=summary" : "")).trim();
+                Map<String, String> env = opts.isEmpty() ? Map.of() : Map.of("JAVA_OPTS", opts);
+                System.out.printf("%n--- the launcher's JVM flags%s%n", opts.isEmpty() ? "" : " + " + opts);
+                try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), env)) {
+                    daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
+                    Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
+                            .replace("source: file", "source: kubernetes")
+                            .replace("max-services: 4096, max-backends: 16384", "max-services: " + mapSize(SERVICES)
+                                    + ", max-backends: " + mapSize(SERVICES * ENDPOINTS)));
+                    long started = System.nanoTime();
+                    CpuSampler cpu = new CpuSampler(daemon);
+                    cpu.start();
+                    daemon.startAndAwaitReady(Duration.ofMinutes(5));
+                    System.out.printf("daemon start -> ready (JVM start, datapath load, list, maps): %d ms%n",
+                            (System.nanoTime() - started) / 1_000_000);
+                    String log = daemon.logText();
+                    Instant synced = timeOf(log, "source kubernetes: synced");
+                    Instant inSync = timeOf(log, "nat-map in sync");
+                    long rssSynced = rssKiB(daemon.process().pid());
+                    // let the sampler pass the in-sync line before reading it
+                    java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
+                    System.out.printf("cold sync: informers synced -> maps complete: %d ms wall, %d ms of the daemon's CPU;"
+                                    + " start -> maps complete: %d ms of its CPU (%s)%n",
+                            Duration.between(synced, inSync).toMillis(), cpu.millisBetween(synced, inSync),
+                            cpu.millisUntil(inSync), line(log, "nat-map in sync"));
+                    cpu.interrupt();
+                    System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
+                    if (Boolean.getBoolean("bench.threads")) {
+                        System.out.println("the daemon's threads by CPU time until now:\n" + new String(new ProcessBuilder("sh", "-c",
+                                "ps -L -o time=,comm= -p " + daemon.process().pid() + " | sort -r | head -12")
+                                .redirectErrorStream(true).start().getInputStream().readAllBytes()));
                     }
-                }, "scraper");
-                scraper.start();
-                try {
-                    latencies = churnAndProbe(client, daemon.pinRoot());
-                } finally {
-                    scraping.set(false);
-                    scraper.join();
+                    if (Boolean.getBoolean("bench.nmt")) {
+                        Process jcmd = new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "VM.native_memory",
+                                "summary").redirectErrorStream(true).start();
+                        System.out.println(new String(jcmd.getInputStream().readAllBytes()));
+                        System.out.println(new String(new ProcessBuilder("sh", "-c", "jcmd " + daemon.process().pid()
+                                + " GC.class_histogram | head -30").redirectErrorStream(true).start().getInputStream().readAllBytes()));
+                    }
+                    Map<Double, Long> before = syncLatencyBuckets(daemon);
+                    List<Long> latencies;
+                    List<Long> scrapes = new java.util.concurrent.CopyOnWriteArrayList<>();
+                    AtomicBoolean scraping = new AtomicBoolean(true);
+                    Thread scraper = new Thread(() -> {
+                        while (scraping.get()) {
+                            long t = System.nanoTime();
+                            daemon.get("/metrics");
+                            scrapes.add(System.nanoTime() - t);
+                            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
+                        }
+                    }, "scraper");
+                    scraper.start();
+                    try {
+                        latencies = churnAndProbe(client, daemon.pinRoot());
+                    } finally {
+                        scraping.set(false);
+                        scraper.join();
+                    }
+                    Map<Double, Long> after = syncLatencyBuckets(daemon);
+                    List<Long> scrapeTimes = new ArrayList<>(scrapes);
+                    Collections.sort(scrapeTimes);
+                    System.out.printf("a /metrics scrape every second during the churn: %d scrapes, p50 %.1f ms, max %.1f ms%n",
+                            scrapeTimes.size(), pct(scrapeTimes, 50), scrapeTimes.get(scrapeTimes.size() - 1) / 1e6);
+                    System.out.printf("in the daemon, change reaching nat-map -> batch in the kernel maps (enilb_sync_latency_seconds,"
+                            + " %d batches during the churn): p50 <= %s ms, p99 <= %s ms%n", (long) (after.get(Double.POSITIVE_INFINITY)
+                            - before.getOrDefault(Double.POSITIVE_INFINITY, 0L)), bucketPct(before, after, 0.50),
+                            bucketPct(before, after, 0.99));
+                    Collections.sort(latencies);
+                    if (!latencies.isEmpty()) {
+                        System.out.printf("end to end, update request sent -> kernel map holds it (mock API server included): "
+                                + "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)%n", pct(latencies, 50), pct(latencies, 99),
+                                latencies.get(latencies.size() - 1) / 1e6, latencies.size());
+                    }
+                    System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+                    String keepLog = System.getProperty("bench.daemon-log");
+                    if (keepLog != null) {
+                        Files.copy(daemon.log(), Path.of(keepLog), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    }
+                    daemon.terminate();
                 }
-                Map<Double, Long> after = syncLatencyBuckets(daemon);
-                List<Long> scrapeTimes = new ArrayList<>(scrapes);
-                Collections.sort(scrapeTimes);
-                System.out.printf("a /metrics scrape every second during the churn: %d scrapes, p50 %.1f ms, max %.1f ms%n",
-                        scrapeTimes.size(), pct(scrapeTimes, 50), scrapeTimes.get(scrapeTimes.size() - 1) / 1e6);
-                System.out.printf("in the daemon, change reaching nat-map -> batch in the kernel maps (enilb_sync_latency_seconds,"
-                        + " %d batches during the churn): p50 <= %s ms, p99 <= %s ms%n", (long) (after.get(Double.POSITIVE_INFINITY)
-                        - before.getOrDefault(Double.POSITIVE_INFINITY, 0L)), bucketPct(before, after, 0.50),
-                        bucketPct(before, after, 0.99));
-                Collections.sort(latencies);
-                if (!latencies.isEmpty()) {
-                    System.out.printf("end to end, update request sent -> kernel map holds it (mock API server included): "
-                            + "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)%n", pct(latencies, 50), pct(latencies, 99),
-                            latencies.get(latencies.size() - 1) / 1e6, latencies.size());
-                }
-                System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
-                String keepLog = System.getProperty("bench.daemon-log");
-                if (keepLog != null) {
-                    Files.copy(daemon.log(), Path.of(keepLog), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                }
-                daemon.terminate();
             }
         } finally {
             server.destroy();
@@ -267,8 +277,8 @@ public final class ControlPlaneBench {
     private static List<Long> churnAndProbe(KubernetesClient client, Path pinRoot) throws Exception {
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicInteger churned = new AtomicInteger();
-        // the mock server takes ~50-100 ms per update: several writers keep up 100 changes/s between them
-        int writers = 8;
+        // the mock server takes 50-400 ms per update here: many writers keep up 100 changes/s between them
+        int writers = 32;
         List<Thread> churners = new ArrayList<>();
         for (int w = 0; w < writers; w++) {
             int seed = w;
@@ -276,10 +286,18 @@ public final class ControlPlaneBench {
                 Random rnd = new Random(seed);
                 long next = System.nanoTime();
                 while (running.get()) {
-                    int i = 1 + rnd.nextInt(SERVICES - 1);
-                    client.discovery().v1().endpointSlices().inNamespace("bench")
-                            .resource(slice(i, endpoints(i, 1 + rnd.nextInt(1000)))).update();
-                    churned.incrementAndGet();
+                    // each writer its own Services (never two updates of one slice at once); not Service 0, the probe's
+                    int i = seed + writers * rnd.nextInt((SERVICES - 1 - seed) / writers + 1);
+                    if (i == 0 || i >= SERVICES) {
+                        continue;
+                    }
+                    try {
+                        client.discovery().v1().endpointSlices().inNamespace("bench")
+                                .resource(slice(i, endpoints(i, 1 + rnd.nextInt(1000)))).update();
+                        churned.incrementAndGet();
+                    } catch (RuntimeException e) {
+                        System.out.println("churn update failed: " + e.getMessage());
+                    }
                     next += 1_000_000_000L * writers / CHURN_PER_SECOND;
                     long wait = next - System.nanoTime();
                     if (wait > 0) {

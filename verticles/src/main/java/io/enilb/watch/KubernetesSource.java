@@ -117,16 +117,21 @@ public final class KubernetesSource implements ServiceSource {
             case "on" -> true;
             case "off" -> false;
             default -> {
+                VersionInfo v;
                 try {
-                    VersionInfo v = client.getKubernetesVersion();
-                    int major = Integer.parseInt(v.getMajor().replaceAll("\\D", ""));
-                    int minor = Integer.parseInt(v.getMinor().replaceAll("\\D", ""));
-                    yield major > 1 || minor == 32 || minor >= 34;
+                    v = client.getKubernetesVersion();
                 } catch (RuntimeException e) {
                     LOG.info("kubernetes source: API server version unknown ({}), using paged lists",
                             ErrorReason.of(e));
                     yield false;
                 }
+                String major = v == null || v.getMajor() == null ? "" : v.getMajor().replaceAll("\\D", "");
+                String minor = v == null || v.getMinor() == null ? "" : v.getMinor().replaceAll("\\D", "");
+                if (major.isEmpty() || minor.isEmpty()) {
+                    LOG.info("kubernetes source: the API server does not say its version, using paged lists");
+                    yield false;
+                }
+                yield Integer.parseInt(major) > 1 || Integer.parseInt(minor) == 32 || Integer.parseInt(minor) >= 34;
             }
         };
         client.getConfiguration().setWatchList(streaming);
