@@ -109,6 +109,12 @@ public final class ControlPlaneBench {
                             cpu.millisUntil(inSync), line(log, "nat-map in sync"));
                     cpu.interrupt();
                     System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
+                    String jfr = System.getProperty("bench.jfr");
+                    if (jfr != null) {
+                        // started with -XX:StartFlightRecording in bench.java-opts: what the daemon did until now
+                        new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "JFR.dump", "filename=" + jfr)
+                                .redirectErrorStream(true).start().waitFor();
+                    }
                     if (Boolean.getBoolean("bench.threads")) {
                         System.out.println("the daemon's threads by CPU time until now:\n" + new String(new ProcessBuilder("sh", "-c",
                                 "ps -L -o time=,comm= -p " + daemon.process().pid() + " | sort -r | head -12")
@@ -278,7 +284,7 @@ public final class ControlPlaneBench {
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicInteger churned = new AtomicInteger();
         // the mock server takes 50-400 ms per update here: many writers keep up 100 changes/s between them
-        int writers = 32;
+        int writers = 8;
         List<Thread> churners = new ArrayList<>();
         for (int w = 0; w < writers; w++) {
             int seed = w;
