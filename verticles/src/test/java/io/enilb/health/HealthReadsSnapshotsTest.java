@@ -93,14 +93,14 @@ class HealthReadsSnapshotsTest {
                 .isLessThan(Duration.ofSeconds(10).toNanos());
 
         // the write stays stuck beyond nat-map's limit: liveness (and so /healthz) names it
-        await().atMost(Duration.ofSeconds(10)).until(() -> http.request(HttpMethod.GET, health.actualPort(),
-                        "127.0.0.1", "/healthz").compose(r -> r.send()).compose(r -> r.body().map(b -> r.statusCode()
-                        + " " + b)).await(5, TimeUnit.SECONDS),
+        await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> http.request(HttpMethod.GET,
+                        health.actualPort(), "127.0.0.1", "/healthz").compose(r -> r.send())
+                        .compose(r -> r.body().map(b -> r.statusCode() + " " + b)).await(10, TimeUnit.SECONDS),
                 answer -> answer.startsWith("503") && answer.contains("nat-map")
                         && answer.contains("writing a batch of 1 Services"));
         services.open();
-        await().atMost(Duration.ofSeconds(10)).until(() -> http.request(HttpMethod.GET, health.actualPort(),
-                "127.0.0.1", "/healthz").compose(r -> r.send()).map(HttpClientResponse::statusCode)
-                .await(5, TimeUnit.SECONDS) == 200);
+        await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> http.request(HttpMethod.GET,
+                health.actualPort(), "127.0.0.1", "/healthz").compose(r -> r.send())
+                .map(HttpClientResponse::statusCode).await(10, TimeUnit.SECONDS) == 200);
     }
 }
