@@ -140,6 +140,8 @@ public final class NatMapVerticle extends VerticleBase {
             }));
             LOG.info("nat-map restored {} frontends and {} backends from the pinned maps",
                     writer.frontendsProgrammed(), writer.backendsProgrammed());
+            // an empty table tells readers that nat-map is there: what it has not written yet is pending
+            publishBatch(0, 0, 0, Map.of());
         });
     }
 
