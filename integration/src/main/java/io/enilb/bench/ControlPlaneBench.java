@@ -65,6 +65,10 @@ public final class ControlPlaneBench {
     private static final Pattern LOG_TIME = Pattern.compile("^(\\S+Z) ");
 
     public static void main(String[] args) throws Exception {
+        if ("file".equals(System.getProperty("bench.source"))) {
+            fileSourceSync();
+            return;
+        }
         // the mock server logs every request; 20 000 creations would drown the figures
         MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
         KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
@@ -223,6 +227,52 @@ public final class ControlPlaneBench {
 
         long millisUntil(Instant to) {
             return ticks(to) * 10;
+        }
+    }
+
+    /**
+     * {@code -Dbench.source=file}: the same Services and slices as YAML files for the file source,
+     * for counts the mock API server cannot hold in reasonable time (its creations slow down with
+     * its size: 10 000 took 2.5 - 5 minutes here, 50 000 had not finished after 20). Measures
+     * the sync (directory read -> maps complete), the daemon's CPU for it, RSS, and a scrape.
+     */
+    private static void fileSourceSync() throws Exception {
+        io.fabric8.kubernetes.client.utils.KubernetesSerialization yaml =
+                new io.fabric8.kubernetes.client.utils.KubernetesSerialization();
+        try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
+            Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
+                    .replace("max-services: 4096, max-backends: 16384", "max-services: " + mapSize(SERVICES)
+                            + ", max-backends: " + mapSize(SERVICES * ENDPOINTS)));
+            int perFile = 1000;
+            for (int first = 0; first < SERVICES; first += perFile) {
+                StringBuilder text = new StringBuilder();
+                for (int i = first; i < Math.min(SERVICES, first + perFile); i++) {
+                    text.append(yaml.asYaml(service(i))).append(yaml.asYaml(slice(i, endpoints(i, 0))));
+                }
+                daemon.putServices("services-" + first + ".yaml", text.toString());
+            }
+            System.out.printf("%,d Services x %d endpoints written as YAML for the file source%n", SERVICES, ENDPOINTS);
+            CpuSampler cpu = new CpuSampler(daemon);
+            cpu.start();
+            long started = System.nanoTime();
+            daemon.startAndAwaitReady(Duration.ofMinutes(10));
+            System.out.printf("daemon start -> ready: %d ms%n", (System.nanoTime() - started) / 1_000_000);
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
+            String log = daemon.logText();
+            Instant synced = timeOf(log, "source file: synced");
+            Instant inSync = timeOf(log, "nat-map in sync");
+            System.out.printf("sync: source synced -> maps complete: %d ms wall, %d ms of the daemon's CPU; start -> maps"
+                            + " complete: %d ms of its CPU (%s)%n", Duration.between(synced, inSync).toMillis(),
+                    cpu.millisBetween(synced, inSync), cpu.millisUntil(inSync), line(log, "nat-map in sync"));
+            System.out.printf("daemon RSS after sync: %.1f MiB (%s)%n", rssKiB(daemon.process().pid()) / 1024.0,
+                    line(log, "heap after the initial sync"));
+            long t = System.nanoTime();
+            int status = daemon.get("/metrics").status();
+            System.out.printf("a /metrics scrape: %d in %.1f ms%n", status, (System.nanoTime() - t) / 1e6);
+            java.util.concurrent.locks.LockSupport.parkNanos(30_000_000_000L);
+            System.out.printf("daemon RSS 30 s later: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+            cpu.interrupt();
+            daemon.terminate();
         }
     }
 
