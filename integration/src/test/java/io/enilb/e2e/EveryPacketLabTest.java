@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import org.junit.jupiter.api.AfterAll;
@@ -31,7 +31,7 @@ class EveryPacketLabTest {
     static final int LINK_MTU = 1280;
 
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Pod client;
     static Pod be1;
     static Lab.SharedNic far;
@@ -87,7 +87,7 @@ class EveryPacketLabTest {
         lab.spawn(far.pod().namespace(), "ready", "python3", "-u", "-c", SINK);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", UDP_ECHO);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", LATE_REPLIER);
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         // UDP port 6000 has no listener on be1, nor 6001 on the client itself
         daemon.putServices("refusing.yaml", service("refusing", REFUSING, "UDP", 53, 6000, "", List.of(ready(be1.ip()))));
         daemon.putServices("far.yaml", service("far", FAR, "TCP", 80, 9000, "", List.of(ready(far.pod().ip()))));
@@ -95,7 +95,7 @@ class EveryPacketLabTest {
         daemon.putServices("late.yaml", service("late", LATE, "UDP", 7, 7100, "", List.of(ready(be1.ip()))));
         daemon.putServices("self.yaml", service("self", SELF, "UDP", 53, 6001, "", List.of(ready(client.ip()))));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
     }
 

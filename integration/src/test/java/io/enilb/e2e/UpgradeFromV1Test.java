@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 import io.enilb.bpf.Tc;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
@@ -39,7 +39,7 @@ class UpgradeFromV1Test {
             .resolve("bpf/src/test/resources/v1/enilb-v1.bpf.o");
 
     private Lab lab;
-    private Enilbd daemon;
+    private DaemonProcess daemon;
     private Path v1Programs;
 
     @AfterEach
@@ -70,7 +70,7 @@ class UpgradeFromV1Test {
         lab = new Lab();
         List<Pod> backends = lab.echoBackends(2);
         Pod client = lab.macvlanPod("client", "198.18.0.10");
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         Path pins = daemon.pinRoot();
         v1Programs = pins.resolve("v1-programs");

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonSetPod;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.fabric8.kubernetes.api.model.Container;
@@ -54,7 +54,7 @@ class DaemonSetImageTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Path dist = Enilbd.distribution();
+        Path dist = DaemonProcess.distribution();
         daemonSet = new DaemonSetPod(repository());
         daemonSet.buildImage(dist);
 
@@ -99,12 +99,12 @@ class DaemonSetImageTest {
 
     /** The repository root: the first parent that has config/kubernetes. */
     private static Path repository() {
-        for (Path p = Enilbd.distribution().toAbsolutePath(); p != null; p = p.getParent()) {
+        for (Path p = DaemonProcess.distribution().toAbsolutePath(); p != null; p = p.getParent()) {
             if (Files.isDirectory(p.resolve("config/kubernetes"))) {
                 return p;
             }
         }
-        throw new IllegalStateException("no config/kubernetes above " + Enilbd.distribution());
+        throw new IllegalStateException("no config/kubernetes above " + DaemonProcess.distribution());
     }
 
     private static String procNetns(long pid) {
@@ -205,7 +205,7 @@ class DaemonSetImageTest {
         Path unpacked = daemonSet.unpack("/opt/enilb");
         assertThat(unpacked.resolve("jre/bin/java")).isExecutable();
 
-        try (Enilbd daemon = new Enilbd(unpacked, Map.of("PATH", PATH_WITHOUT_JAVA, "JAVA_HOME", ""))) {
+        try (DaemonProcess daemon = new DaemonProcess(unpacked, Map.of("PATH", PATH_WITHOUT_JAVA, "JAVA_HOME", ""))) {
             daemon.startAndAwaitReady(Duration.ofSeconds(120));
             assertThat(Files.readString(Path.of("/proc/" + daemon.process().pid() + "/cmdline")))
                     .as("the runtime of the image").startsWith(unpacked.resolve("jre/bin/java").toString());
