@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * expects them (ECONNREFUSED, path MTU), and datagrams larger than the MTU cross in fragments
  * both ways.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class EveryPacketLabTest {
     static final String REFUSING = "198.19.3.1";
     static final String FAR = "198.19.3.2";

@@ -38,6 +38,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * pod, real connections through ClusterIPs; events read through GET /v1/flows and the real
  * enilbctl. The storm runs last: it fills the conntrack table.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FlowEventsEndToEndTest {
     static Lab lab;

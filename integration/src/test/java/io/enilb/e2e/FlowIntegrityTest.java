@@ -33,6 +33,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * each other's addresses. Closed flows live 1 s (conntrack.tcp-closing) so that a storm of
  * short connections turns over quickly; the GC runs at least every 2 s.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FlowIntegrityTest {
     private static final int CT_SIZE = 2048;

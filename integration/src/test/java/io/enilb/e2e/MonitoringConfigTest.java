@@ -35,6 +35,7 @@ import org.junit.jupiter.api.Test;
  * the Grafana dashboard query is one a real daemon exports (scraped from its /metrics after a
  * pod was attached through the real plugin and a Service was used).
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class MonitoringConfigTest {
     private static final Path CONFIG = projectRoot().resolve("config");
     private static final Path RULES = CONFIG.resolve("prometheus/enilb-alerts.yaml");

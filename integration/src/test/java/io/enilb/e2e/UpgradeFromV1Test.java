@@ -32,6 +32,7 @@ import org.junit.jupiter.api.Test;
  * released v1 object (bpf/src/test/resources/v1) and pins its maps, tc puts its programs at
  * enilb's handle, the Service goes into the v1 maps as raw bytes, the pod record into state.dir.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class UpgradeFromV1Test {
     private static final String VIP = "198.19.4.1";
     private static final String CONTAINER = "0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1";

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.Test;
  * command; a lab pod is attached by the installed plugin, run with no Java on PATH, through a
  * CNI_NETNS of the /proc/PID/ns/net form, and reaches a ClusterIP.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class DaemonSetImageTest {
     /** PATH for the plugin: system directories without java (asserted below). */
     private static final String PATH_WITHOUT_JAVA = "/usr/sbin:/sbin";
