@@ -41,6 +41,16 @@ public final class FlowEvents {
         return config.get(0).orElse(FlowConfig.OFF);
     }
 
+    /** The rate configuration array (one entry), for health's map listing. */
+    public BpfMap<Integer, FlowConfig> configMap() {
+        return config;
+    }
+
+    /** The per-CPU rate limiter array, for health's map listing. */
+    public PerCpuArray<FlowLimiter> limiterMap() {
+        return limiter;
+    }
+
     /** What every CPU emitted and lost so far (next_ns 0). */
     public FlowLimiter counts() {
         return limiter.sum(0, FlowLimiter.ZERO, FlowLimiter::plus);

@@ -8,6 +8,7 @@ import jnr.ffi.Pointer;
 
 /** A per-CPU array map: one value per possible CPU per index, read and summed by user space. */
 public final class PerCpuArray<V> {
+    private static final int ENOENT = 2;
     private final Bpf bpf = Bpf.get();
     private final String name;
     private final int fd;
@@ -72,5 +73,45 @@ public final class PerCpuArray<V> {
             v.put((long) c * stride, one, 0, one.length);
         }
         bpf.check(bpf.lib.bpf_map_update_elem(fd, k, v, 0), "bpf_map_update_elem " + name + " [" + index + "]");
+    }
+
+    /**
+     * The values at every index, each combined over the CPUs, read with batch lookups (thousands
+     * of indexes per syscall) rather than one lookup per index.
+     */
+    public List<V> sumAll(V zero, BinaryOperator<V> plus) {
+        int chunk = Math.max(1, Math.min(maxEntries, 4096));
+        List<V> out = new ArrayList<>(maxEntries);
+        Pointer inBatch = null;
+        Pointer outBatch = bpf.allocate(8);
+        Pointer k = bpf.allocate(4 * chunk);
+        Pointer v = bpf.allocate(chunk * cpus * stride);
+        Pointer count = bpf.allocate(4);
+        byte[] one = new byte[values.size()];
+        byte[] token = new byte[8];
+        while (true) {
+            count.putInt(0, chunk);
+            int rc = bpf.lib.bpf_map_lookup_batch(fd, inBatch, outBatch, k, v, count, null);
+            if (rc < 0 && rc != -ENOENT) {
+                bpf.check(rc, "bpf_map_lookup_batch " + name);
+            }
+            int n = count.getInt(0);
+            for (int i = 0; i < n; i++) {
+                V total = zero;
+                for (int c = 0; c < cpus; c++) {
+                    v.get(((long) i * cpus + c) * stride, one, 0, one.length);
+                    total = plus.apply(total, values.decode(one));
+                }
+                out.add(total);
+            }
+            if (rc == -ENOENT || out.size() >= maxEntries) {
+                return out;
+            }
+            if (inBatch == null) {
+                inBatch = bpf.allocate(8);
+            }
+            outBatch.get(0, token, 0, token.length);
+            inBatch.put(0, token, 0, token.length);
+        }
     }
 }

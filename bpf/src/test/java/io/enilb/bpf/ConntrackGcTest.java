@@ -15,6 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The conntrack GC on the kernel map: what it removes, what it keeps, and a refresh racing it. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class ConntrackGcTest {
     private static final long SEC = 1_000_000_000L;
     private DatapathFixture dp;

@@ -32,6 +32,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * the real time a sequence takes (well under that, even on a loaded machine) never decides a
  * refresh or an expiry.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class ConntrackModelTest {
     private static final long SEC = 1_000_000_000L;
     private static final int FIN = 0x01;

@@ -41,6 +41,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * refresh rule, twin re-creation, validation of what an entry points at, source verification
  * and the full-table policy.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class ConntrackTableTest {
     static final int FIN = 0x01;
     static final int RST = 0x04;

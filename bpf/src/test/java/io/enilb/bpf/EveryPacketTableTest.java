@@ -27,6 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * does: it must then equal the checksum of the packet the pod originally sent, which scapy
  * computes over the whole original packet even where the quote is truncated.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class EveryPacketTableTest {
     static final int TC_ACT_UNSPEC = -1;
     static final int TC_ACT_OK = 0;

@@ -25,6 +25,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Behaviour across packets: conntrack, backend selection, terminating backends, affinity, counters, pins. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class FlowBehaviourTest {
     static final String POD = PacketTableTest.POD;
     static final String VIP = PacketTableTest.VIP;

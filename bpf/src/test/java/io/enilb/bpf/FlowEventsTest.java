@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
  * established packets emit none, the per-CPU rate limit and the counts of what was lost.
  * Packets run through BPF_PROG_TEST_RUN; events are read with libbpf's ring_buffer API.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class FlowEventsTest {
     static final String POD = PacketTableTest.POD;
     static final String VIP = PacketTableTest.VIP;

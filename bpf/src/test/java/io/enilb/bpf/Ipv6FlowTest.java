@@ -33,6 +33,7 @@ import org.junit.jupiter.api.Test;
  * removed backends (kube-proxy semantics), an expired entry counting as absent, and the GC on
  * the IPv6 table.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class Ipv6FlowTest {
     private static final long SEC = 1_000_000_000L;
     static final String POD = Ipv6PacketTableTest.POD;

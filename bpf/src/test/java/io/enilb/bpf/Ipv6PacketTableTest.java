@@ -31,6 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (see {@link Scapy}), so every checksum (TCP/UDP over the IPv6 pseudo-header, ICMPv6 with its
  * pseudo-header, quoted checksums) is checked against an implementation independent of enilb.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class Ipv6PacketTableTest {
     static final String POD = "2001:db8:18::a";
     static final String OTHER = "2001:db8:18::66";

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * (CHECKSUM_PARTIAL on veth), UDP both ways, self-access over loopback, and a Service without
  * backends refused with ICMPv6 port unreachable that the client's socket reports at once.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class Ipv6RealTrafficTest {
     private static final String POD_IP = "2001:db8:18::fb0a";
     private static final String PEER_IP = "2001:db8:18::fb01";

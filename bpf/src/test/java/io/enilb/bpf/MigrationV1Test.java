@@ -33,6 +33,7 @@ import org.junit.jupiter.api.Test;
  * README) makes real v1 flows, the migration copies them, the v2 programs carry them on, and
  * the v1 pins go.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class MigrationV1Test {
     private static final String STRANGER = "198.18.0.66";
     private static final Path V1_OBJECT = Path.of("src/test/resources/v1/enilb-v1.bpf.o").toAbsolutePath();

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The namespace thread: tasks run in the pod's namespace, the thread always ends up home or is replaced. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class NetnsRunnerTest {
     private static final Path THREAD_NS = Path.of("/proc/thread-self/ns/net");
     private static final Path HOST_NS = Path.of("/proc/self/ns/net");

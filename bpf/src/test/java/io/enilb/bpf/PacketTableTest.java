@@ -22,6 +22,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The datapath's behaviour, one packet per row, run in the kernel through BPF_PROG_TEST_RUN:
  * the packet in, the verdict, and the exact packet out with its checksums verified.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class PacketTableTest {
     static final int TC_ACT_UNSPEC = -1;
     static final int TC_ACT_OK = 0;

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** accept_local through RTM_SETLINK in a namespace of its own, checked against what /proc/sys shows. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class RtnetlinkTest {
     private TestNamespace ns;
     private NetnsRunner runner;

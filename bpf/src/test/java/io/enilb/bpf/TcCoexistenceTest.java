@@ -23,6 +23,7 @@ import org.junit.jupiter.api.Test;
  * programs find the pod's conntrack entries by its namespace on ingress too, where a packet
  * has no socket.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class TcCoexistenceTest {
     private static final String POD_IP = "198.18.251.10";
     private static final String PEER_IP = "198.18.251.1";

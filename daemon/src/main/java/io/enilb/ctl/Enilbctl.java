@@ -333,54 +333,22 @@ public final class Enilbctl {
         return table;
     }
 
+    /**
+     * {@code GET /v1/counters}: {@code {"services":[{"service","frontend","packets","bytes","newFlows"}],
+     * "drops":{reason:n},"cni":[{"command","outcome","requests"}]}}.
+     */
     private int counters(HealthClient client, boolean json) throws HealthClient.NotRunning, IOException {
-        HealthClient.Response response = client.get("/metrics");
+        HealthClient.Response response = client.get("/v1/counters");
         if (response.status() != 200) {
-            throw new IOException("GET /metrics answered " + response.status());
+            throw new IOException("GET /v1/counters answered " + response.status());
         }
-        JsonObject counters = counters(PrometheusText.parse(response.body()));
+        JsonObject counters = new JsonObject(response.body());
         if (json) {
             out.println(counters.encodePrettily());
             return OK;
         }
         out.print(countersText(counters));
         return OK;
-    }
-
-    /**
-     * {@code {"services":[{"service","frontend","packets","bytes","newFlows"}],"drops":{reason:n},
-     * "cni":[{"command","outcome","requests"}]}} from the metrics.
-     */
-    static JsonObject counters(List<PrometheusText.Sample> samples) {
-        Map<String, JsonObject> services = new TreeMap<>();
-        Map<String, Long> drops = new TreeMap<>();
-        Map<String, JsonObject> cni = new TreeMap<>();
-        for (PrometheusText.Sample s : samples) {
-            String field = switch (s.name()) {
-                case "enilb_service_packets_total" -> "packets";
-                case "enilb_service_bytes_total" -> "bytes";
-                case "enilb_service_new_flows_total" -> "newFlows";
-                default -> null;
-            };
-            if (field != null) {
-                String key = s.label("service") + " " + s.label("frontend");
-                services.computeIfAbsent(key, k -> new JsonObject().put("service", s.label("service"))
-                        .put("frontend", s.label("frontend")).put("packets", 0L).put("bytes", 0L)
-                        .put("newFlows", 0L)).put(field, (long) s.value());
-            } else if (s.name().equals("enilb_datapath_drops_total")) {
-                drops.put(s.label("reason"), (long) s.value());
-            } else if (s.name().equals("enilb_cni_requests_total")) {
-                cni.put(s.label("command") + " " + s.label("outcome"), new JsonObject()
-                        .put("command", s.label("command")).put("outcome", s.label("outcome"))
-                        .put("requests", (long) s.value()));
-            }
-        }
-        JsonObject dropJson = new JsonObject();
-        drops.forEach(dropJson::put);
-        return new JsonObject()
-                .put("services", new JsonArray(new ArrayList<>(services.values())))
-                .put("drops", dropJson)
-                .put("cni", new JsonArray(new ArrayList<>(cni.values())));
     }
 
     static String countersText(JsonObject counters) {

@@ -18,6 +18,8 @@ import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Structs.CtConfig;
 import io.enilb.bus.Addresses;
+import io.enilb.bus.Liveness;
+import io.enilb.bus.LivenessMonitor;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.ReadinessTracker;
@@ -35,7 +37,6 @@ import io.enilb.flows.FlowsHttp;
 import io.enilb.flows.FlowsVerticle;
 import io.enilb.health.DatapathView;
 import io.enilb.health.HealthMetrics;
-import io.enilb.health.HealthSources;
 import io.enilb.health.HealthVerticle;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -55,6 +56,10 @@ import sun.misc.Signal;
  * conntrack, watcher, attach: observers before the producers they observe; over v1 pins the
  * upgrade steps of {@link UpgradeFromV1} run between attach's re-registration and re-attach), tells systemd when it is
  * ready, and on SIGTERM stops taking CNI requests and exits 0, leaving the datapath in place.
+ *
+ * <p>The systemd watchdog is pinged only while every component that sends heartbeats makes
+ * progress ({@link LivenessMonitor}): a stuck native call or worker in nat-map or attach, or a
+ * blocked event loop, stops the pings and systemd restarts the daemon (the datapath stays).
  */
 public final class Enilbd {
     private static final Logger LOG = LoggerFactory.getLogger(Enilbd.class);
@@ -62,7 +67,9 @@ public final class Enilbd {
     static final int EXIT_START_FAILED = 1;
     private static final Duration STOP_BUDGET = Duration.ofMillis(4500);
     /** Counting a big hash map's entries walks it; metrics refresh those counts at most this often. */
-    private static final Duration MAP_COUNT_INTERVAL = Duration.ofSeconds(30);
+    private static final Duration MAP_COUNT_INTERVAL = Duration.ofSeconds(10);
+    /** A native call or worker task running longer than this counts as stuck. */
+    private static final Duration STUCK_AFTER = Duration.ofSeconds(30);
 
     private final Vertx vertx;
     private final PrometheusMeterRegistry registry;
@@ -72,6 +79,7 @@ public final class Enilbd {
     static final String SOCKET_LB = "socket-lb";
 
     private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);
+    private final LivenessMonitor liveness = new LivenessMonitor(Duration.ofSeconds(10));
     private final AtomicBoolean stopping = new AtomicBoolean();
     /** Completed when nat-map first reports ready: the frontends of the first full sync are written. */
     private final Promise<Void> natMapInSync = Promise.promise();
@@ -141,22 +149,23 @@ public final class Enilbd {
     private void start() throws Exception {
         LocalCodecs.register(vertx.eventBus());
         vertx.eventBus().<Readiness>localConsumer(Addresses.READINESS, m -> onReadiness(m.body()));
+        vertx.eventBus().<Liveness>localConsumer(Addresses.LIVENESS, m -> liveness.update(m.body()));
         notify.status("loading the datapath");
 
         datapath = Datapath.load(config.bpf().object(), config.bpf().pinRoot(), mapSizes(config.bpf()));
         LOG.info("datapath loaded: programs {}, maps pinned under {}", datapath.programs(), config.bpf().pinRoot());
 
         NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),
-                config.natmap().lingerMs(), config.natmap().queueCapacity());
-        WatcherVerticle watcher = new WatcherVerticle();
+                config.natmap().lingerMs(), config.natmap().queueCapacity(), registry, STUCK_AFTER);
+        WatcherVerticle watcher = new WatcherVerticle(null, registry);
         UpgradeFromV1 upgrade = UpgradeFromV1.ifNeeded(vertx, config.bpf().pinRoot(), datapath.maps(), lifetimes());
         AttachVerticle attach = new AttachVerticle(datapath, config.state().dir(), new CniSocketSettings(
                 config.cni().socket(), Set.copyOf(config.cni().allowedUids()), config.cni().maxRequestBytes(),
-                Duration.ofMillis(config.cni().readTimeoutMs())), () -> true,
+                Duration.ofMillis(config.cni().readTimeoutMs())), registry, STUCK_AFTER,
                 upgrade == null ? Future::succeededFuture : () -> upgrade.beforeReattach(natMapInSync.future()),
                 config.cni().procRoot());
 
-        deployments.add(deployHealth(watcher, natMap, attach));
+        deployments.add(deployHealth());
         LOG.info("health listening on {}", config.health().listen());
         deployments.add(deployFlows());
         vertx.runOnContext(v -> vertx.eventBus().publish(Addresses.READINESS, Readiness.ok("datapath")));
@@ -178,7 +187,7 @@ public final class Enilbd {
         notify.status("waiting for: " + String.join(", ", readiness.reasons().keySet()));
         notify.watchdogInterval().ifPresent(every -> {
             LOG.info("systemd watchdog: pinging every {} ms", every.toMillis());
-            vertx.setPeriodic(every.toMillis(), id -> notify.watchdog());
+            vertx.setPeriodic(every.toMillis(), id -> watchdog());
         });
     }
 
@@ -236,12 +245,11 @@ public final class Enilbd {
                 ct.other().toNanos());
     }
 
-    /** Health first: it must hear every readiness report the others publish as they start. */
-    private String deployHealth(WatcherVerticle watcher, NatMapVerticle natMap, AttachVerticle attach) throws Exception {
+    /** Health first: it must hear every readiness report and pod the others publish as they start. */
+    private String deployHealth() throws Exception {
         DatapathView view = DatapathView.of(datapath, MAP_COUNT_INTERVAL);
-        HealthSources sources = new HealthSources(watcher.view(), attach.stats(), attach::attachments, () -> view, natMap);
         HealthVerticle health = new HealthVerticle(config.health().listen().host(), config.health().listen().port(),
-                registry, sources).mount(FlowsHttp.routes());
+                registry, () -> view, config.metrics().perService()).mount(FlowsHttp.routes());
         config.health().probeListen().ifPresent(probes -> health.withProbeListener(probes.host(), probes.port()));
         return vertx.deployVerticle(health).await(30, TimeUnit.SECONDS);
     }
@@ -252,6 +260,26 @@ public final class Enilbd {
         return vertx.deployVerticle(new FlowsVerticle(FlowFeed.of(datapath.flowEvents()),
                 new FlowsVerticle.Settings(f.rate(), f.burst(), f.recent(), f.queueCapacity()), registry))
                 .await(30, TimeUnit.SECONDS);
+    }
+
+    private String watchdogProblem = "";
+
+    /** Pings systemd's watchdog only while every component makes progress. */
+    private void watchdog() {
+        Map<String, String> problems = liveness.problems();
+        String problem = problems.isEmpty() ? "" : problems.toString();
+        if (!problem.equals(watchdogProblem)) {
+            watchdogProblem = problem;
+            if (problem.isEmpty()) {
+                LOG.info("systemd watchdog: every component makes progress again; pinging");
+            } else {
+                LOG.error("systemd watchdog: not pinging, no progress: {}", problem);
+                notify.status("no progress: " + problem);
+            }
+        }
+        if (problem.isEmpty()) {
+            notify.watchdog();
+        }
     }
 
     private boolean announcedReady;
@@ -267,10 +295,31 @@ public final class Enilbd {
             announcedReady = true;
             LOG.info("enilbd ready");
             notify.ready("ready");
+            returnTheInitialSyncsHeap();
         } else if (now != before) {
             LOG.info(now ? "enilbd ready again" : "enilbd not ready: {}", readiness.reasons());
             notify.status(now ? "ready" : "not ready: " + readiness.reasons());
         }
+    }
+
+    /**
+     * The initial listing is the most garbage the daemon ever makes, and a heap grown for it stays
+     * committed (resident) until full collections shrink it. The serial collector damps shrinking
+     * over successive full collections (0 %, 10 %, 40 %, then 100 % of the excess over the
+     * launcher's MaxHeapFreeRatio), so it takes four, once, on a thread of their own.
+     */
+    private static void returnTheInitialSyncsHeap() {
+        Thread t = new Thread(() -> {
+            Runtime rt = Runtime.getRuntime();
+            long before = rt.totalMemory();
+            for (int i = 0; i < 4; i++) {
+                System.gc();
+            }
+            LOG.info("heap after the initial sync: {} MiB committed, {} MiB before the collection, {} MiB in use",
+                    rt.totalMemory() >> 20, before >> 20, (rt.totalMemory() - rt.freeMemory()) >> 20);
+        }, "enilbd-heap");
+        t.setDaemon(true);
+        t.start();
     }
 
     static Map<String, Integer> mapSizes(EnilbConfig.Bpf bpf) {

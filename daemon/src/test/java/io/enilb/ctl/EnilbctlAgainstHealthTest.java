@@ -2,20 +2,24 @@ package io.enilb.ctl;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bus.Addresses;
+import io.enilb.bus.BatchWritten;
+import io.enilb.bus.FrontendState;
+import io.enilb.bus.FrontendTable;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.PodAttachment;
 import io.enilb.bus.Readiness;
+import io.enilb.bus.ReadinessTracker;
+import io.enilb.bus.SourceState;
 import io.enilb.health.DatapathView;
-import io.enilb.health.HealthSources;
 import io.enilb.health.HealthVerticle;
-import io.enilb.health.NatMapStats;
 import io.enilb.model.Backend;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.Protocol;
 import io.enilb.model.ServiceKey;
 import io.enilb.model.ServicePort;
-import io.enilb.watch.ServiceView;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
@@ -24,7 +28,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
@@ -47,46 +50,6 @@ class EnilbctlAgainstHealthTest {
         SortedMap<ServiceKey, NormalizedService> services = new TreeMap<>(Map.of(WEB, new NormalizedService(WEB,
                 "198.19.0.10", List.of(new ServicePort("http", Protocol.TCP, 80,
                         List.of(new Backend("198.18.0.5", 8080, Backend.State.ACTIVE)))), 0)));
-        ServiceView view = new ServiceView() {
-            public String sourceName() {
-                return "file";
-            }
-
-            public boolean synced() {
-                return true;
-            }
-
-            public SortedMap<ServiceKey, NormalizedService> services() {
-                return services;
-            }
-
-            public SortedMap<String, String> sourceErrors() {
-                return new TreeMap<>();
-            }
-
-            public long sourceErrorCount() {
-                return 0;
-            }
-        };
-        NatMapStats natMap = new NatMapStats() {
-            public int queueDepth() {
-                return 0;
-            }
-
-            public int lastBatchSize() {
-                return 0;
-            }
-
-            public void addBatchListener(BatchListener listener) {
-            }
-
-            public void removeBatchListener(BatchListener listener) {
-            }
-
-            public Optional<FrontendState> frontend(String clusterIp, int port, Protocol protocol) {
-                return Optional.of(FrontendState.programmed(3));
-            }
-        };
         DatapathView datapath = new DatapathView() {
             public List<Program> programs() {
                 return List.of(new Program("enilb_egress", 41), new Program("enilb_connect4", 45));
@@ -108,12 +71,16 @@ class EnilbctlAgainstHealthTest {
                 return List.of();
             }
         };
-        HealthSources sources = HealthSources.NONE.withServices(view).withNatMap(natMap)
-                .withDatapath(() -> datapath)
-                .withAttach(null, () -> List.of(new PodAttachment("0123456789abcdef", "eth0", "/run/netns/a",
-                        List.of("198.18.0.5"))));
-        health = new HealthVerticle("127.0.0.1", 0, registry, sources);
+        health = new HealthVerticle("127.0.0.1", 0, registry, () -> datapath, "auto");
         vertx.deployVerticle(health).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        // what the watcher, nat-map and attach publish
+        vertx.eventBus().publish(Addresses.SOURCE_STATE, new SourceState("file", true, new TreeMap<>(), 0, services));
+        vertx.eventBus().publish(Addresses.NATMAP_BATCH_WRITTEN, new BatchWritten(1, 1, 1000, FrontendTable.EMPTY.with(
+                Map.of(new SvcKey(Ipv4.parse("198.19.0.10"), 80, Protocol.TCP.number), FrontendState.programmed(3)))));
+        vertx.eventBus().publish(Addresses.POD_ATTACHED, new PodAttachment("0123456789abcdef", "eth0", "/run/netns/a",
+                List.of("198.18.0.5")));
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))
+                .until(() -> ctl("endpoints") == 0 && out().contains("0123456789ab"));
     }
 
     @AfterEach
@@ -156,7 +123,7 @@ class EnilbctlAgainstHealthTest {
     void statusFollowsReadiness() throws Exception {
         assertThat(ctl("status")).isEqualTo(3);
         assertThat(out()).contains("nat-map     not reported yet", "cni-socket  not reported yet");
-        for (String component : HealthVerticle.REQUIRED) {
+        for (String component : ReadinessTracker.REQUIRED) {
             vertx.eventBus().publish(Addresses.READINESS, Readiness.ok(component));
         }
         org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10))

@@ -12,7 +12,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 
@@ -30,7 +30,7 @@ public final class CniBench {
     private static final Pattern DAEMON_TIME = Pattern.compile("pod \\S+ (ADD|DEL) ok in ([0-9.]+) ms");
 
     public static void main(String[] args) {
-        try (Lab lab = new Lab(); Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of())) {
+        try (Lab lab = new Lab(); DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
             daemon.startAndAwaitReady(Duration.ofSeconds(60));
             List<Pod> pods = new ArrayList<>();
             for (int i = 0; i < PODS; i++) {
@@ -39,8 +39,8 @@ public final class CniBench {
             // the plugin as installed (its own runtime next to it), and the same launcher alone in
             // a directory without enilb-jre, which falls back to the machine's java (-jar): the
             // two alternate pod by pod, so that both see the same machine load
-            CniPlugin plugin = CniPlugin.of(Enilbd.distribution());
-            CniPlugin onNodeJava = new CniPlugin(copyWithoutRuntime(Enilbd.distribution().resolve("bin/enilb-cni")));
+            CniPlugin plugin = CniPlugin.of(DaemonProcess.distribution());
+            CniPlugin onNodeJava = new CniPlugin(copyWithoutRuntime(DaemonProcess.distribution().resolve("bin/enilb-cni")));
             List<Long> add = new ArrayList<>();
             List<Long> del = new ArrayList<>();
             List<Long> addNodeJava = new ArrayList<>();

@@ -26,7 +26,7 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
@@ -42,24 +42,33 @@ import io.fabric8.mockwebserver.MockWebServer;
 
 /**
  * The control plane at scale, end to end: fabric8's CRUD mock API server holds 10 000 Services
- * with 10 endpoints each; the real enilbd (kubernetes source) watches it and programs pinned
+ * ({@code -Dbench.services}) with 10 endpoints each; the real enilbd (kubernetes source, the
+ * launcher's own JVM flags, map sizes configured for the count) watches it and programs pinned
  * kernel maps. Reports cold sync (informers synced to maps complete, from the daemon's log),
- * change-to-map latency under a background churn of 100 endpoint changes/s (from the update
- * request to the kernel map holding the new backend, read by polling the pinned maps), and the
- * daemon's RSS. A figure, not a test.
+ * change-to-map latency under a background churn of 100 endpoint changes/s for
+ * {@code -Dbench.churn-seconds} (default 180) while {@code /metrics} is scraped every second (in
+ * the daemon from its histogram, and end to end from the update request to the kernel map holding
+ * the new backend, read by polling the pinned maps), and the daemon's RSS after sync and after the
+ * churn. A figure, not a test.
  *
- * <p>Run as root after a build: {@code mvn -q -pl integration exec:java -Dexec.mainClass=io.enilb.bench.ControlPlaneBench}
+ * <p>Run as root after a build ({@code mvn -B package -pl integration -am -DskipTests}), with the
+ * integration module's classpath: {@code java -cp ... io.enilb.bench.ControlPlaneBench}
  */
 public final class ControlPlaneBench {
     private static final int SERVICES = Integer.getInteger("bench.services", 10_000);
     private static final int ENDPOINTS = Integer.getInteger("bench.endpoints", 10);
     private static final int CHURN_PER_SECOND = 100;
     private static final int PROBES = Integer.getInteger("bench.probes", 200);
+    private static final int CHURN_SECONDS = Integer.getInteger("bench.churn-seconds", 180);
     /** Held strongly: java.util.logging forgets the level of a logger nobody references. */
     private static final java.util.logging.Logger MOCK_LOG = java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
     private static final Pattern LOG_TIME = Pattern.compile("^(\\S+Z) ");
 
     public static void main(String[] args) throws Exception {
+        if ("file".equals(System.getProperty("bench.source"))) {
+            fileSourceSync();
+            return;
+        }
         // the mock server logs every request; 20 000 creations would drown the figures
         MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
         KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
@@ -74,48 +83,202 @@ public final class ControlPlaneBench {
             populate(client);
             System.out.printf("API server populated with %,d Services x %d endpoints in %.1f s%n", SERVICES, ENDPOINTS,
                     (System.nanoTime() - t0) / 1e9);
-            Map<String, String> env = Boolean.getBoolean("bench.nmt")
-                    ? Map.of("JAVA_OPTS", "-XX:NativeMemoryTracking=summary") : Map.of();
-            try (Enilbd daemon = new Enilbd(Enilbd.distribution(), env)) {
-                daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
-                Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
-                        .replace("source: file", "source: kubernetes")
-                        .replace("max-services: 4096, max-backends: 16384", "max-services: 16384, max-backends: 131072"));
-                daemon.startAndAwaitReady(Duration.ofMinutes(5));
-                String log = daemon.logText();
-                Instant synced = timeOf(log, "source kubernetes: synced");
-                Instant inSync = timeOf(log, "nat-map in sync");
-                long rssSynced = rssKiB(daemon.process().pid());
-                System.out.printf("cold sync: informers synced -> maps complete: %d ms (%s)%n",
-                        Duration.between(synced, inSync).toMillis(), line(log, "nat-map in sync"));
-                System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
-                if (Boolean.getBoolean("bench.nmt")) {
-                    Process jcmd = new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "VM.native_memory",
-                            "summary").redirectErrorStream(true).start();
-                    System.out.println(new String(jcmd.getInputStream().readAllBytes()));
-                    System.out.println(new String(new ProcessBuilder("sh", "-c", "jcmd " + daemon.process().pid()
-                            + " GC.class_histogram | head -30").redirectErrorStream(true).start().getInputStream().readAllBytes()));
+            // -Dbench.java-opts="A;B": one daemon run per variant of JAVA_OPTS (added to the launcher's
+            // flags) against the same API server, for same-run comparisons; default: the launcher's flags alone
+            for (String variant : System.getProperty("bench.java-opts", "").split(";", -1)) {
+                String opts = (variant + (Boolean.getBoolean("bench.nmt") ? " -XX:NativeMemoryTracking=summary" : "")).trim();
+                Map<String, String> env = opts.isEmpty() ? Map.of() : Map.of("JAVA_OPTS", opts);
+                System.out.printf("%n--- the launcher's JVM flags%s%n", opts.isEmpty() ? "" : " + " + opts);
+                try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), env)) {
+                    daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
+                    Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
+                            .replace("source: file", "source: kubernetes")
+                            .replace("max-services: 4096, max-backends: 16384", "max-services: " + mapSize(SERVICES)
+                                    + ", max-backends: " + mapSize(SERVICES * ENDPOINTS)));
+                    long started = System.nanoTime();
+                    CpuSampler cpu = new CpuSampler(daemon);
+                    cpu.start();
+                    daemon.startAndAwaitReady(Duration.ofMinutes(5));
+                    System.out.printf("daemon start -> ready (JVM start, datapath load, list, maps): %d ms%n",
+                            (System.nanoTime() - started) / 1_000_000);
+                    String log = daemon.logText();
+                    Instant synced = timeOf(log, "source kubernetes: synced");
+                    Instant inSync = timeOf(log, "nat-map in sync");
+                    long rssSynced = rssKiB(daemon.process().pid());
+                    // let the sampler pass the in-sync line before reading it
+                    java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
+                    System.out.printf("cold sync: informers synced -> maps complete: %d ms wall, %d ms of the daemon's CPU;"
+                                    + " start -> maps complete: %d ms of its CPU (%s)%n",
+                            Duration.between(synced, inSync).toMillis(), cpu.millisBetween(synced, inSync),
+                            cpu.millisUntil(inSync), line(log, "nat-map in sync"));
+                    cpu.interrupt();
+                    System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
+                    String jfr = System.getProperty("bench.jfr");
+                    if (jfr != null) {
+                        // started with -XX:StartFlightRecording in bench.java-opts: what the daemon did until now
+                        new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "JFR.dump", "filename=" + jfr)
+                                .redirectErrorStream(true).start().waitFor();
+                    }
+                    if (Boolean.getBoolean("bench.threads")) {
+                        System.out.println("the daemon's threads by CPU time until now:\n" + new String(new ProcessBuilder("sh", "-c",
+                                "ps -L -o time=,comm= -p " + daemon.process().pid() + " | sort -r | head -12")
+                                .redirectErrorStream(true).start().getInputStream().readAllBytes()));
+                    }
+                    if (Boolean.getBoolean("bench.nmt")) {
+                        Process jcmd = new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "VM.native_memory",
+                                "summary").redirectErrorStream(true).start();
+                        System.out.println(new String(jcmd.getInputStream().readAllBytes()));
+                        System.out.println(new String(new ProcessBuilder("sh", "-c", "jcmd " + daemon.process().pid()
+                                + " GC.class_histogram | head -30").redirectErrorStream(true).start().getInputStream().readAllBytes()));
+                    }
+                    Map<Double, Long> before = syncLatencyBuckets(daemon);
+                    List<Long> latencies;
+                    List<Long> scrapes = new java.util.concurrent.CopyOnWriteArrayList<>();
+                    AtomicBoolean scraping = new AtomicBoolean(true);
+                    Thread scraper = new Thread(() -> {
+                        while (scraping.get()) {
+                            long t = System.nanoTime();
+                            daemon.get("/metrics");
+                            scrapes.add(System.nanoTime() - t);
+                            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
+                        }
+                    }, "scraper");
+                    scraper.start();
+                    try {
+                        latencies = churnAndProbe(client, daemon.pinRoot());
+                    } finally {
+                        scraping.set(false);
+                        scraper.join();
+                    }
+                    Map<Double, Long> after = syncLatencyBuckets(daemon);
+                    List<Long> scrapeTimes = new ArrayList<>(scrapes);
+                    Collections.sort(scrapeTimes);
+                    System.out.printf("a /metrics scrape every second during the churn: %d scrapes, p50 %.1f ms, max %.1f ms%n",
+                            scrapeTimes.size(), pct(scrapeTimes, 50), scrapeTimes.get(scrapeTimes.size() - 1) / 1e6);
+                    System.out.printf("in the daemon, change reaching nat-map -> batch in the kernel maps (enilb_sync_latency_seconds,"
+                            + " %d batches during the churn): p50 <= %s ms, p99 <= %s ms%n", (long) (after.get(Double.POSITIVE_INFINITY)
+                            - before.getOrDefault(Double.POSITIVE_INFINITY, 0L)), bucketPct(before, after, 0.50),
+                            bucketPct(before, after, 0.99));
+                    Collections.sort(latencies);
+                    if (!latencies.isEmpty()) {
+                        System.out.printf("end to end, update request sent -> kernel map holds it (mock API server included): "
+                                + "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)%n", pct(latencies, 50), pct(latencies, 99),
+                                latencies.get(latencies.size() - 1) / 1e6, latencies.size());
+                    }
+                    System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+                    String keepLog = System.getProperty("bench.daemon-log");
+                    if (keepLog != null) {
+                        Files.copy(daemon.log(), Path.of(keepLog), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                    }
+                    daemon.terminate();
                 }
-                Map<Double, Long> before = syncLatencyBuckets(daemon);
-                List<Long> latencies = churnAndProbe(client, daemon.pinRoot());
-                Map<Double, Long> after = syncLatencyBuckets(daemon);
-                System.out.printf("in the daemon, change reaching nat-map -> batch in the kernel maps (enilb_sync_latency_seconds,"
-                        + " %d batches during the churn): p50 <= %s ms, p99 <= %s ms%n", (long) (after.get(Double.POSITIVE_INFINITY)
-                        - before.getOrDefault(Double.POSITIVE_INFINITY, 0L)), bucketPct(before, after, 0.50),
-                        bucketPct(before, after, 0.99));
-                Collections.sort(latencies);
-                if (!latencies.isEmpty()) {
-                    System.out.printf("end to end, update request sent -> kernel map holds it (mock API server included): "
-                            + "p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d probes)%n", pct(latencies, 50), pct(latencies, 99),
-                            latencies.get(latencies.size() - 1) / 1e6, latencies.size());
-                }
-                System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
-                daemon.terminate();
             }
         } finally {
             server.destroy();
             Files.deleteIfExists(kubeconfig);
         }
+    }
+
+    /**
+     * The daemon's CPU time (user + system, from /proc) sampled every 10 ms against wall-clock
+     * time, so that an interval found in its log can be priced in CPU: on a shared machine the
+     * wall-clock time says more about the neighbours than about the daemon.
+     */
+    private static final class CpuSampler extends Thread {
+        private final DaemonProcess daemon;
+        private final java.util.concurrent.ConcurrentSkipListMap<Long, Long> ticksAt =
+                new java.util.concurrent.ConcurrentSkipListMap<>();
+
+        CpuSampler(DaemonProcess daemon) {
+            super("cpu-sampler");
+            setDaemon(true);
+            this.daemon = daemon;
+        }
+
+        @Override
+        public void run() {
+            while (!isInterrupted()) {
+                Process p = daemon.process();
+                if (p != null) {
+                    try {
+                        String[] f = Files.readString(Path.of("/proc/" + p.pid() + "/stat")).split("\\) ", 2)[1].split(" ");
+                        ticksAt.put(System.currentTimeMillis(), Long.parseLong(f[11]) + Long.parseLong(f[12]));
+                    } catch (java.io.IOException | RuntimeException gone) {
+                        return;
+                    }
+                }
+                try {
+                    Thread.sleep(10);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+
+        private long ticks(Instant at) {
+            Map.Entry<Long, Long> e = ticksAt.floorEntry(at.toEpochMilli());
+            return e == null ? 0 : e.getValue();
+        }
+
+        /** CPU milliseconds (at the kernel's 100 Hz tick) the daemon spent between two instants. */
+        long millisBetween(Instant from, Instant to) {
+            return (ticks(to) - ticks(from)) * 10;
+        }
+
+        long millisUntil(Instant to) {
+            return ticks(to) * 10;
+        }
+    }
+
+    /**
+     * {@code -Dbench.source=file}: the same Services and slices as YAML files for the file source,
+     * for counts the mock API server cannot hold in reasonable time (its creations slow down with
+     * its size: 10 000 took 2.5 - 5 minutes here, 50 000 had not finished after 20). Measures
+     * the sync (directory read -> maps complete), the daemon's CPU for it, RSS, and a scrape.
+     */
+    private static void fileSourceSync() throws Exception {
+        io.fabric8.kubernetes.client.utils.KubernetesSerialization yaml =
+                new io.fabric8.kubernetes.client.utils.KubernetesSerialization();
+        try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
+            Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
+                    .replace("max-services: 4096, max-backends: 16384", "max-services: " + mapSize(SERVICES)
+                            + ", max-backends: " + mapSize(SERVICES * ENDPOINTS)));
+            int perFile = 1000;
+            for (int first = 0; first < SERVICES; first += perFile) {
+                StringBuilder text = new StringBuilder();
+                for (int i = first; i < Math.min(SERVICES, first + perFile); i++) {
+                    text.append(yaml.asYaml(service(i))).append(yaml.asYaml(slice(i, endpoints(i, 0))));
+                }
+                daemon.putServices("services-" + first + ".yaml", text.toString());
+            }
+            System.out.printf("%,d Services x %d endpoints written as YAML for the file source%n", SERVICES, ENDPOINTS);
+            CpuSampler cpu = new CpuSampler(daemon);
+            cpu.start();
+            long started = System.nanoTime();
+            daemon.startAndAwaitReady(Duration.ofMinutes(10));
+            System.out.printf("daemon start -> ready: %d ms%n", (System.nanoTime() - started) / 1_000_000);
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
+            String log = daemon.logText();
+            Instant synced = timeOf(log, "source file: synced");
+            Instant inSync = timeOf(log, "nat-map in sync");
+            System.out.printf("sync: source synced -> maps complete: %d ms wall, %d ms of the daemon's CPU; start -> maps"
+                            + " complete: %d ms of its CPU (%s)%n", Duration.between(synced, inSync).toMillis(),
+                    cpu.millisBetween(synced, inSync), cpu.millisUntil(inSync), line(log, "nat-map in sync"));
+            System.out.printf("daemon RSS after sync: %.1f MiB (%s)%n", rssKiB(daemon.process().pid()) / 1024.0,
+                    line(log, "heap after the initial sync"));
+            long t = System.nanoTime();
+            int status = daemon.get("/metrics").status();
+            System.out.printf("a /metrics scrape: %d in %.1f ms%n", status, (System.nanoTime() - t) / 1e6);
+            java.util.concurrent.locks.LockSupport.parkNanos(30_000_000_000L);
+            System.out.printf("daemon RSS 30 s later: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+            cpu.interrupt();
+            daemon.terminate();
+        }
+    }
+
+    /** Room for {@code entries} with a quarter to spare, as an operator would size the maps. */
+    private static int mapSize(int entries) {
+        return Integer.highestOneBit(entries + entries / 4 - 1) << 1;
     }
 
     private static String name(int i) {
@@ -170,28 +333,45 @@ public final class ControlPlaneBench {
     private static List<Long> churnAndProbe(KubernetesClient client, Path pinRoot) throws Exception {
         AtomicBoolean running = new AtomicBoolean(true);
         AtomicInteger churned = new AtomicInteger();
-        Thread churn = new Thread(() -> {
-            Random rnd = new Random(1);
-            long next = System.nanoTime();
-            while (running.get()) {
-                int i = 1 + rnd.nextInt(SERVICES - 1);
-                client.discovery().v1().endpointSlices().inNamespace("bench")
-                        .resource(slice(i, endpoints(i, 1 + rnd.nextInt(1000)))).update();
-                churned.incrementAndGet();
-                next += 1_000_000_000L / CHURN_PER_SECOND;
-                long wait = next - System.nanoTime();
-                if (wait > 0) {
-                    java.util.concurrent.locks.LockSupport.parkNanos(wait);
+        // the mock server takes 50-400 ms per update here: many writers keep up 100 changes/s between them
+        int writers = 8;
+        List<Thread> churners = new ArrayList<>();
+        for (int w = 0; w < writers; w++) {
+            int seed = w;
+            churners.add(new Thread(() -> {
+                Random rnd = new Random(seed);
+                long next = System.nanoTime();
+                while (running.get()) {
+                    // each writer its own Services (never two updates of one slice at once); not Service 0, the probe's
+                    int i = seed + writers * rnd.nextInt((SERVICES - 1 - seed) / writers + 1);
+                    if (i == 0 || i >= SERVICES) {
+                        continue;
+                    }
+                    try {
+                        client.discovery().v1().endpointSlices().inNamespace("bench")
+                                .resource(slice(i, endpoints(i, 1 + rnd.nextInt(1000)))).update();
+                        churned.incrementAndGet();
+                    } catch (RuntimeException e) {
+                        System.out.println("churn update failed: " + e.getMessage());
+                    }
+                    next += 1_000_000_000L * writers / CHURN_PER_SECOND;
+                    long wait = next - System.nanoTime();
+                    if (wait > 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                    }
                 }
-            }
-        }, "churn");
-        churn.start();
+            }, "churn-" + w));
+        }
+        long churnStarted = System.nanoTime();
+        churners.forEach(Thread::start);
         List<Long> latencies = new ArrayList<>();
         List<Long> apiNanos = new ArrayList<>();
         try (Datapath view = Datapath.load(Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o")),
                 pinRoot, Map.of())) {
             Maps maps = view.maps();
             SvcKey probe = new SvcKey(Ipv4.parse(clusterIp(0)), 80, 6);
+            long churnUntil = System.nanoTime() + CHURN_SECONDS * 1_000_000_000L;
+            long probeEvery = CHURN_SECONDS * 1_000_000_000L / PROBES;
             for (int p = 0; p < PROBES; p++) {
                 String ip = Ipv4.format(Ipv4.parse("198.18.254.0") + (p % 250) + 1);
                 long start = System.nanoTime();
@@ -207,20 +387,28 @@ public final class ControlPlaneBench {
                 if (holds(maps, probe, Ipv4.parse(ip))) {
                     latencies.add(System.nanoTime() - start);
                 }
-                java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
+                java.util.concurrent.locks.LockSupport.parkNanos(Math.max(50_000_000L,
+                        Math.min(probeEvery - (System.nanoTime() - start), churnUntil - System.nanoTime())));
+            }
+            while (System.nanoTime() < churnUntil) {
+                java.util.concurrent.locks.LockSupport.parkNanos(100_000_000L);
             }
         } finally {
             running.set(false);
-            churn.join();
+            for (Thread t : churners) {
+                t.join();
+            }
         }
+        double churnSeconds = (System.nanoTime() - churnStarted) / 1e9;
         Collections.sort(apiNanos);
-        System.out.printf("background churn: %d endpoint changes during the probes; the update request alone "
-                + "(mock API server round trip): p50 %.2f ms, p99 %.2f ms%n", churned.get(), pct(apiNanos, 50), pct(apiNanos, 99));
+        System.out.printf("background churn: %d endpoint changes in %.0f s (%.0f/s); the probe's update request alone "
+                + "(mock API server round trip): p50 %.2f ms, p99 %.2f ms%n", churned.get(), churnSeconds,
+                churned.get() / churnSeconds, pct(apiNanos, 50), pct(apiNanos, 99));
         return latencies;
     }
 
     /** Cumulative bucket counts of enilb_sync_latency_seconds by upper bound (seconds). */
-    private static Map<Double, Long> syncLatencyBuckets(Enilbd daemon) {
+    private static Map<Double, Long> syncLatencyBuckets(DaemonProcess daemon) {
         Map<Double, Long> out = new java.util.TreeMap<>();
         Pattern bucket = Pattern.compile("^enilb_sync_latency_seconds_bucket\\{le=\"([^\"]+)\"\\} (\\S+)");
         for (String l : daemon.get("/metrics").body().split("\n")) {

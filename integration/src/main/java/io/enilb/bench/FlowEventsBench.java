@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonObject;
@@ -26,14 +26,14 @@ public final class FlowEventsBench {
     private static final int ROUNDS = 3;
 
     public static void main(String[] args) {
-        try (Lab lab = new Lab(); Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of())) {
+        try (Lab lab = new Lab(); DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
             Pod be = lab.pod("be", "198.18.0.21");
             Pod client = lab.macvlanPod("client", "198.18.0.10");
             daemon.writeConfig("flows: {rate: 1000000, burst: 1000000, queue-capacity: 65536}\n");
             daemon.putServices("a.yaml", service("storm-a", "198.19.4.1", "UDP", 53, 9, "", List.of(ready(be.ip()))));
             daemon.putServices("b.yaml", service("storm-b", "198.19.4.2", "UDP", 53, 9, "", List.of(ready(be.ip()))));
             daemon.startAndAwaitReady(Duration.ofSeconds(60));
-            CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+            CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
             if (add.status() != 0) {
                 throw new IllegalStateException("CNI ADD failed: " + add.stdout());
             }
@@ -57,7 +57,7 @@ public final class FlowEventsBench {
     }
 
     /** /metrics once every datagram's event was written or lost, and enilbd read what was written. */
-    private static Map<String, Double> settled(Enilbd daemon, Map<String, Double> before, long sent) {
+    private static Map<String, Double> settled(DaemonProcess daemon, Map<String, Double> before, long sent) {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (true) {
             Map<String, Double> now = daemon.metrics("enilb_flow_events_");

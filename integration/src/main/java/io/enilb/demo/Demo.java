@@ -9,7 +9,7 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.enilb.lab.ServiceYaml;
@@ -29,7 +29,7 @@ public final class Demo {
     public static void main(String[] args) throws Exception {
         long started = System.nanoTime();
         Lab lab = new Lab();
-        Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             System.out.println("\nremoving the demo: daemon, pods, fabric, pinned maps");
@@ -50,7 +50,7 @@ public final class Demo {
         daemon.putServices("hello.yaml", ServiceYaml.service("hello", List.of(HELLO, HELLO6), "TCP", 80, 8080, "", both));
         daemon.putServices("dns.yaml", ServiceYaml.service("dns", DNS, "UDP", 53, 5353, "", all));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin cni = CniPlugin.of(Enilbd.distribution());
+        CniPlugin cni = CniPlugin.of(DaemonProcess.distribution());
         for (Pod p : pods) {
             CniPlugin.Run r = cni.add(p, daemon.socket());
             if (r.status() != 0) {
@@ -73,12 +73,12 @@ public final class Demo {
         System.out.printf("%nTry (in another terminal, as root):%n");
         System.out.printf("  nsenter --net=%s curl -s http://%s/%n", a.netns(), HELLO);
         System.out.printf("  nsenter --net=%s curl -gs http://[%s]/%n", a.netns(), HELLO6);
-        System.out.printf("  %s --health 127.0.0.1:%d services%n", Enilbd.distribution().resolve("bin/enilbctl"),
+        System.out.printf("  %s --health 127.0.0.1:%d services%n", DaemonProcess.distribution().resolve("bin/enilbctl"),
                 daemon.healthPort());
-        System.out.printf("  %s --health 127.0.0.1:%d counters%n", Enilbd.distribution().resolve("bin/enilbctl"),
+        System.out.printf("  %s --health 127.0.0.1:%d counters%n", DaemonProcess.distribution().resolve("bin/enilbctl"),
                 daemon.healthPort());
         System.out.printf("  %s --health 127.0.0.1:%d flows --follow   (then the curl above)%n",
-                Enilbd.distribution().resolve("bin/enilbctl"), daemon.healthPort());
+                DaemonProcess.distribution().resolve("bin/enilbctl"), daemon.healthPort());
         System.out.printf("  curl -s 127.0.0.1:%d/metrics | grep ^enilb_service%n", daemon.healthPort());
         System.out.printf("  edit or remove the Service files in %s (changes apply within a second)%n",
                 daemon.configFile().getParent().resolve("services"));

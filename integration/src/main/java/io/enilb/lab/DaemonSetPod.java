@@ -194,16 +194,16 @@ public final class DaemonSetPod implements AutoCloseable {
     }
 
     /** One GET on the node's address (the pod shares the node's network), as kubelet probes do. */
-    public Enilbd.Response get(int port, String path) {
+    public DaemonProcess.Response get(int port, String path) {
         try {
             HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                     .timeout(Duration.ofSeconds(3)).build(), HttpResponse.BodyHandlers.ofString());
-            return new Enilbd.Response(r.statusCode(), r.body());
+            return new DaemonProcess.Response(r.statusCode(), r.body());
         } catch (IOException e) {
-            return new Enilbd.Response(-1, e.toString());
+            return new DaemonProcess.Response(-1, e.toString());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return new Enilbd.Response(-1, "interrupted");
+            return new DaemonProcess.Response(-1, "interrupted");
         }
     }
 

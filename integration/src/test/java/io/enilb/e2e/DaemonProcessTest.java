@@ -17,7 +17,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonObject;
@@ -28,6 +28,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** enilbd as operators run it: readiness, metrics, sd_notify, SIGTERM, SIGKILL and restart, bad configuration. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class DaemonProcessTest {
     Lab lab;
     Pod client;
@@ -62,7 +63,7 @@ class DaemonProcessTest {
         Path notifySocket = notifyDir.resolve("notify.sock");
         List<String> notifications = new CopyOnWriteArrayList<>();
         try (UnixDatagramChannel systemd = UnixDatagramChannel.open();
-             Enilbd daemon = new Enilbd(Enilbd.distribution(),
+             DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(),
                      Map.of("NOTIFY_SOCKET", notifySocket.toString(), "WATCHDOG_USEC", "1000000"))) {
             systemd.bind(new UnixSocketAddress(notifySocket.toFile()));
             Thread listener = new Thread(() -> {
@@ -87,10 +88,10 @@ class DaemonProcessTest {
             await().atMost(Duration.ofSeconds(5)).until(() -> notifications.stream().anyMatch(n -> n.contains("READY=1")));
             await().atMost(Duration.ofSeconds(5)).until(() -> notifications.stream().anyMatch(n -> n.contains("WATCHDOG=1")));
 
-            assertThat(CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket()).status()).isZero();
+            assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
             assertThat(client.http("198.19.2.1", 80).output()).isEqualTo("be " + client.ip() + "\n");
 
-            Enilbd.Response metrics = daemon.get("/metrics");
+            DaemonProcess.Response metrics = daemon.get("/metrics");
             assertThat(metrics.status()).isEqualTo(200);
             assertThat(metrics.body()).contains("enilb_sync_latency_seconds", "enilb_natmap_queue_depth",
                     "enilb_map_entries", "enilb_map_capacity", "enilb_cni_requests_total", "enilb_datapath_drops_total",
@@ -112,10 +113,10 @@ class DaemonProcessTest {
 
     @Test
     void killedAndRestartedUnderLoadWithoutAFailedRequest() {
-        try (Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of())) {
+        try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
             daemon.putServices("web.yaml", web(backend));
             daemon.startAndAwaitReady(Duration.ofSeconds(60));
-            assertThat(CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket()).status()).isZero();
+            assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
             CompletableFuture<Lab.Result> load = CompletableFuture.supplyAsync(
                     () -> client.load(120, "loop", "198.19.2.1", "80", "8"));
             // the Service's connections: to the ClusterIP as tc translates them, to the backend
@@ -133,7 +134,7 @@ class DaemonProcessTest {
 
     @Test
     void aBadConfigurationExitsTwoAndNamesTheKey() throws Exception {
-        try (Enilbd daemon = new Enilbd(Enilbd.distribution(), Map.of("ENILB_NATMAP_BATCH_SIZE", "many"))) {
+        try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of("ENILB_NATMAP_BATCH_SIZE", "many"))) {
             Process p = daemon.start();
             assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(p.exitValue()).isEqualTo(2);

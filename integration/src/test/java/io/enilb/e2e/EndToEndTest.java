@@ -12,7 +12,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
@@ -25,9 +25,10 @@ import org.junit.jupiter.api.Test;
  * enilb from the outside: the real daemon process on the file source, the real enilb-cni
  * invoked for the client pod, pods with their own NIC on the lab fabric, real traffic.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class EndToEndTest {
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Pod client;
     static Pod be1;
     static Pod be2;
@@ -44,7 +45,7 @@ class EndToEndTest {
         be4 = backends.get(3);
         client = lab.macvlanPod("client", "198.18.0.10");
         lab.echoServer(client.namespace(), client.name(), 8080, 5353);
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web.yaml", service("web", "198.19.1.1", "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()), ready(be3.ip()))));
@@ -52,7 +53,7 @@ class EndToEndTest {
         daemon.putServices("self.yaml", service("self", "198.19.1.3", "TCP", 80, 8080, "", List.of(ready(client.ip()))));
         daemon.putServices("empty.yaml", service("empty", "198.19.1.4", "TCP", 80, 8080, "", List.of()));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
     }
 

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import org.junit.jupiter.api.AfterAll;
@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * expects them (ECONNREFUSED, path MTU), and datagrams larger than the MTU cross in fragments
  * both ways.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class EveryPacketLabTest {
     static final String REFUSING = "198.19.3.1";
     static final String FAR = "198.19.3.2";
@@ -31,7 +32,7 @@ class EveryPacketLabTest {
     static final int LINK_MTU = 1280;
 
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Pod client;
     static Pod be1;
     static Lab.SharedNic far;
@@ -87,7 +88,7 @@ class EveryPacketLabTest {
         lab.spawn(far.pod().namespace(), "ready", "python3", "-u", "-c", SINK);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", UDP_ECHO);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", LATE_REPLIER);
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         // the per-packet translation (ICMP errors, fragments) is under test: with socket-lb the
         // flows would carry the backend's address end to end and tc would have nothing to do
         daemon.writeConfig("socket-lb: off\n");
@@ -98,7 +99,7 @@ class EveryPacketLabTest {
         daemon.putServices("late.yaml", service("late", LATE, "UDP", 7, 7100, "", List.of(ready(be1.ip()))));
         daemon.putServices("self.yaml", service("self", SELF, "UDP", 53, 6001, "", List.of(ready(client.ip()))));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
     }
 

@@ -21,7 +21,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
@@ -38,10 +38,11 @@ import org.junit.jupiter.api.TestMethodOrder;
  * pod, real connections through ClusterIPs; events read through GET /v1/flows and the real
  * enilbctl. The storm runs last: it fills the conntrack table.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FlowEventsEndToEndTest {
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Pod client;
     static Pod be1;
     static Pod be2;
@@ -55,7 +56,7 @@ class FlowEventsEndToEndTest {
         for (Pod p : List.of(be1, be2, client)) {
             lab.echoServer(p.namespace(), p.name(), 8080, 5353);
         }
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web.yaml", service("web", "198.19.2.1", "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()))));
@@ -64,7 +65,7 @@ class FlowEventsEndToEndTest {
         daemon.putServices("storm-a.yaml", service("storm-a", "198.19.2.20", "UDP", 53, 9, "", List.of(ready(be1.ip()))));
         daemon.putServices("storm-b.yaml", service("storm-b", "198.19.2.21", "UDP", 53, 9, "", List.of(ready(be2.ip()))));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
     }
 
@@ -80,7 +81,7 @@ class FlowEventsEndToEndTest {
     }
 
     static JsonArray flows(String query) {
-        Enilbd.Response r = daemon.get("/v1/flows?" + query);
+        DaemonProcess.Response r = daemon.get("/v1/flows?" + query);
         assertThat(r.status()).as(r.body()).isEqualTo(200);
         return new JsonObject(r.body()).getJsonArray("flows");
     }
@@ -126,7 +127,7 @@ class FlowEventsEndToEndTest {
     @Test
     @Order(3)
     void badFiltersAreRefusedWithAReason() {
-        Enilbd.Response r = daemon.get("/v1/flows?verdict=maybe");
+        DaemonProcess.Response r = daemon.get("/v1/flows?verdict=maybe");
         assertThat(r.status()).isEqualTo(400);
         assertThat(r.body()).contains("verdict must be new, reject or drop");
         assertThat(daemon.get("/v1/flows?since=yesterday").body()).contains("since:");
@@ -135,7 +136,7 @@ class FlowEventsEndToEndTest {
     @Test
     @Order(4)
     void enilbctlFlowsFollowShowsNewFlowsAndRejectsAsTheyHappen() throws Exception {
-        Process ctl = new ProcessBuilder(Enilbd.distribution().resolve("bin/enilbctl").toString(),
+        Process ctl = new ProcessBuilder(DaemonProcess.distribution().resolve("bin/enilbctl").toString(),
                 "--health", "127.0.0.1:" + daemon.healthPort(), "flows", "--follow", "--pod", client.ip())
                 .redirectErrorStream(true).start();
         try {

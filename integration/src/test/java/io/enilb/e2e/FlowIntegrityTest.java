@@ -13,7 +13,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
@@ -33,11 +33,12 @@ import org.junit.jupiter.api.TestMethodOrder;
  * each other's addresses. Closed flows live 1 s (conntrack.tcp-closing) so that a storm of
  * short connections turns over quickly; the GC runs at least every 2 s.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FlowIntegrityTest {
     private static final int CT_SIZE = 2048;
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Pod client;
     static Pod intruder;
     static Pod be1;
@@ -55,7 +56,7 @@ class FlowIntegrityTest {
         be4 = backends.get(3);
         client = lab.macvlanPod("client", "198.18.0.10");
         intruder = lab.macvlanPod("intruder", "198.18.0.11");
-        daemon = new Enilbd(Enilbd.distribution(), Map.of(
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of(
                 "ENILB_BPF_CT_SIZE", Integer.toString(CT_SIZE),
                 // service ids wrap after 15: the recycling test reaches an old id quickly
                 "ENILB_BPF_MAX_SERVICES", "16",
@@ -66,7 +67,7 @@ class FlowIntegrityTest {
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: off\n");
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
         for (Pod p : List.of(client, intruder)) {
-            CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(p, daemon.socket());
+            CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(p, daemon.socket());
             assertThat(add.status()).as(add.stdout()).isZero();
         }
     }

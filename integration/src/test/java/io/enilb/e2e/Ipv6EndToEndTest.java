@@ -7,7 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
  */
 class Ipv6EndToEndTest {
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     /** IPv6-only client (macvlan), also a backend of its own self6 Service. */
     static Pod client6;
     /** Dual-stack client (macvlan). */
@@ -48,7 +48,7 @@ class Ipv6EndToEndTest {
         client6 = lab.macvlanPod("client6", null, "2001:db8:18::10");
         lab.echoServer(client6.namespace(), client6.name(), 8080, 5353);
         dual = lab.macvlanPod("dual", "198.18.0.11", "2001:db8:18::11");
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web6.yaml", service("web6", "2001:db8:19::1", "TCP", 80, 8080, "", v6(backends)));
         daemon.putServices("dns6.yaml", service("dns6", "2001:db8:19::2", "UDP", 53, 5353, "",
@@ -59,7 +59,7 @@ class Ipv6EndToEndTest {
         daemon.putServices("both.yaml", service("both", List.of("198.19.1.20", "2001:db8:19::20"), "TCP", 80, 8080, "",
                 both(backends.subList(0, 2))));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin cni = CniPlugin.of(Enilbd.distribution());
+        CniPlugin cni = CniPlugin.of(DaemonProcess.distribution());
         for (Pod p : List.of(client6, dual)) {
             CniPlugin.Run add = cni.add(p, daemon.socket());
             assertThat(add.status()).as(add.stdout()).isZero();

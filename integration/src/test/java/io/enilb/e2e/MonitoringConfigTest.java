@@ -20,7 +20,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
@@ -35,6 +35,7 @@ import org.junit.jupiter.api.Test;
  * the Grafana dashboard query is one a real daemon exports (scraped from its /metrics after a
  * pod was attached through the real plugin and a Service was used).
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class MonitoringConfigTest {
     private static final Path CONFIG = projectRoot().resolve("config");
     private static final Path RULES = CONFIG.resolve("prometheus/enilb-alerts.yaml");
@@ -44,7 +45,7 @@ class MonitoringConfigTest {
     private static final Pattern QUOTED = Pattern.compile("\"[^\"]*\"");
 
     static Lab lab;
-    static Enilbd daemon;
+    static DaemonProcess daemon;
     static Set<String> exported;
 
     @BeforeAll
@@ -53,10 +54,10 @@ class MonitoringConfigTest {
         Pod be = lab.pod("be", "198.18.0.21");
         Pod client = lab.macvlanPod("client", "198.18.0.10");
         lab.echoServer(be.namespace(), be.name(), 8080, 5353);
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.putServices("web.yaml", service("web", "198.19.3.1", "TCP", 80, 8080, "", List.of(ready(be.ip()))));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
         await().atMost(Duration.ofSeconds(10)).until(() -> client.http("198.19.3.1", 80).ok());
         exported = metricNames(daemon.get("/metrics").body());

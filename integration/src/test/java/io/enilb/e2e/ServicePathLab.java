@@ -21,7 +21,7 @@ import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtValue;
 import io.enilb.bpf.Structs.SockScope;
 import io.enilb.lab.CniPlugin;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonObject;
@@ -46,7 +46,7 @@ abstract class ServicePathLab {
     static final String EMPTY_UDP = "198.19.7.5";
 
     Lab lab;
-    Enilbd daemon;
+    DaemonProcess daemon;
     Pod client;
     Pod be1;
     Pod be2;
@@ -68,7 +68,7 @@ abstract class ServicePathLab {
         be3 = backends.get(2);
         client = lab.macvlanPod("client", "198.18.0.10");
         lab.echoServer(client.namespace(), client.name(), 8080, 5353);
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: " + socketLb() + "\n");
         daemon.putServices("web.yaml", service("web", WEB, "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()), ready(be3.ip()))));
@@ -77,7 +77,7 @@ abstract class ServicePathLab {
         daemon.putServices("empty.yaml", service("empty", EMPTY, "TCP", 80, 8080, "", List.of()));
         daemon.putServices("empty-udp.yaml", service("empty-udp", EMPTY_UDP, "UDP", 53, 5353, "", List.of()));
         daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(Enilbd.distribution()).add(client, daemon.socket());
+        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
         try (NetnsRunner runner = new NetnsRunner()) {
             clientCookie = new Netns(runner).cookieOf(client.netns());
@@ -205,7 +205,7 @@ abstract class ServicePathLab {
     @Test
     void delRemovesThePodFromTheScope() {
         Pod leaver = lab.macvlanPod("leaver", "198.18.0.12");
-        CniPlugin plugin = CniPlugin.of(Enilbd.distribution());
+        CniPlugin plugin = CniPlugin.of(DaemonProcess.distribution());
         CniPlugin.Run add = plugin.add(leaver, daemon.socket());
         assertThat(add.status()).as(add.stdout()).isZero();
         long cookie;

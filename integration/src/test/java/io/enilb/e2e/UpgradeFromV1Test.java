@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 import io.enilb.bpf.Tc;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
@@ -32,6 +32,7 @@ import org.junit.jupiter.api.Test;
  * released v1 object (bpf/src/test/resources/v1) and pins its maps, tc puts its programs at
  * enilb's handle, the Service goes into the v1 maps as raw bytes, the pod record into state.dir.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class UpgradeFromV1Test {
     private static final String VIP = "198.19.4.1";
     private static final String CONTAINER = "0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1ce0ff1";
@@ -39,7 +40,7 @@ class UpgradeFromV1Test {
             .resolve("bpf/src/test/resources/v1/enilb-v1.bpf.o");
 
     private Lab lab;
-    private Enilbd daemon;
+    private DaemonProcess daemon;
     private Path v1Programs;
 
     @AfterEach
@@ -70,7 +71,7 @@ class UpgradeFromV1Test {
         lab = new Lab();
         List<Pod> backends = lab.echoBackends(2);
         Pod client = lab.macvlanPod("client", "198.18.0.10");
-        daemon = new Enilbd(Enilbd.distribution(), Map.of());
+        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         // the per-packet conntrack is under test: flows must take the tc path (socket-lb would
         // translate them at connect, with no conntrack entry)
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: off\n");

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonSetPod;
-import io.enilb.lab.Enilbd;
+import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 import io.fabric8.kubernetes.api.model.Container;
@@ -30,6 +30,7 @@ import org.junit.jupiter.api.Test;
  * command; a lab pod is attached by the installed plugin, run with no Java on PATH, through a
  * CNI_NETNS of the /proc/PID/ns/net form, and reaches a ClusterIP.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class DaemonSetImageTest {
     /** PATH for the plugin: system directories without java (asserted below). */
     private static final String PATH_WITHOUT_JAVA = "/usr/sbin:/sbin";
@@ -54,7 +55,7 @@ class DaemonSetImageTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Path dist = Enilbd.distribution();
+        Path dist = DaemonProcess.distribution();
         daemonSet = new DaemonSetPod(repository());
         daemonSet.buildImage(dist);
 
@@ -99,12 +100,12 @@ class DaemonSetImageTest {
 
     /** The repository root: the first parent that has config/kubernetes. */
     private static Path repository() {
-        for (Path p = Enilbd.distribution().toAbsolutePath(); p != null; p = p.getParent()) {
+        for (Path p = DaemonProcess.distribution().toAbsolutePath(); p != null; p = p.getParent()) {
             if (Files.isDirectory(p.resolve("config/kubernetes"))) {
                 return p;
             }
         }
-        throw new IllegalStateException("no config/kubernetes above " + Enilbd.distribution());
+        throw new IllegalStateException("no config/kubernetes above " + DaemonProcess.distribution());
     }
 
     private static String procNetns(long pid) {
@@ -205,7 +206,7 @@ class DaemonSetImageTest {
         Path unpacked = daemonSet.unpack("/opt/enilb");
         assertThat(unpacked.resolve("jre/bin/java")).isExecutable();
 
-        try (Enilbd daemon = new Enilbd(unpacked, Map.of("PATH", PATH_WITHOUT_JAVA, "JAVA_HOME", ""))) {
+        try (DaemonProcess daemon = new DaemonProcess(unpacked, Map.of("PATH", PATH_WITHOUT_JAVA, "JAVA_HOME", ""))) {
             daemon.startAndAwaitReady(Duration.ofSeconds(120));
             assertThat(Files.readString(Path.of("/proc/" + daemon.process().pid() + "/cmdline")))
                     .as("the runtime of the image").startsWith(unpacked.resolve("jre/bin/java").toString());

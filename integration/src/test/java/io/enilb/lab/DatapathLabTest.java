@@ -26,6 +26,7 @@ import org.junit.jupiter.api.Test;
  * Real traffic through the real programs: pods with their own NIC on a fabric, a ClusterIP with
  * two backends, attached the way the daemon attaches them.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class DatapathLabTest {
     static final String WEB = "198.19.0.10";
     static final String SELF = "198.19.0.11";

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import org.junit.jupiter.api.Test;
 
 /** The lab itself: each kind of pod reaches the others, and closing removes everything. */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class LabTest {
     @Test
     void vethMacvlanAndSharedNicPodsTalkAcrossTheFabricAndVanishOnClose() {

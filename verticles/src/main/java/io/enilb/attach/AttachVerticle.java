@@ -15,7 +15,17 @@ import io.enilb.cni.CniRequest;
 import io.enilb.cni.CniSocketServer;
 import io.enilb.cni.CniSocketSettings;
 import io.enilb.cni.CniWire;
+import io.enilb.bus.Liveness;
+import io.enilb.bus.Progress;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
+import io.vertx.core.WorkerExecutor;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.json.JsonArray;
@@ -24,15 +34,18 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -47,8 +60,13 @@ import java.util.function.Supplier;
  * <p>Requests for one container run one after another; different containers in parallel.
  * Datapath calls and state files run on workers, never on the event loop.
  *
- * <p>Publishes {@link PodAttachment} on {@link Addresses#POD_ATTACHED} / {@link Addresses#POD_DETACHED}
- * and readiness "cni-socket" on {@link Addresses#READINESS}.
+ * <p>Publishes {@link PodAttachment} on {@link Addresses#POD_ATTACHED} / {@link Addresses#POD_DETACHED},
+ * readiness "cni-socket" on {@link Addresses#READINESS}, and every second its {@link Liveness}
+ * ("attach"): stuck when a datapath call or state write has run longer than {@code stuckAfter}.
+ * Datapath calls run on attach's own worker pool, so a stuck netlink call never takes a thread
+ * from nat-map or health; a request waits for its call at most {@code stuckAfter} and then fails
+ * with "try again later". Its meters ({@code enilb_cni_*}, {@code enilb_attached_pods}) go to the
+ * registry it is given.
  */
 public final class AttachVerticle extends VerticleBase {
     private static final Logger LOG = LoggerFactory.getLogger(AttachVerticle.class);
@@ -56,13 +74,26 @@ public final class AttachVerticle extends VerticleBase {
     public static final String COMPONENT = "cni-socket";
     private static final Set<String> DEVICE_GONE = Set.of("ENODEV", "ENOENT", "ENXIO");
 
+    /** Liveness component name. */
+    public static final String LIVENESS = "attach";
+    private static final int WORKERS = 4;
+    private static final long HEARTBEAT_MS = 1000;
+    /** Upper bounds of the CNI latency buckets. */
+    private static final Duration[] LATENCY_SLOS = java.util.Arrays.stream(
+                    new double[] {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000})
+            .mapToObj(ms -> Duration.ofNanos((long) (ms * 1_000_000))).toArray(Duration[]::new);
+
     private final PodDatapath datapath;
     private final Supplier<Future<Void>> beforeReattach;
     private final AttachmentStore store;
     private final CniSocketSettings socketSettings;
-    private final BooleanSupplier datapathLoaded;
     private final NetworkNamespaces namespaces;
-    private final AttachStats stats = new AttachStats();
+    private final MeterRegistry registry;
+    private final Duration stuckAfter;
+    private final Progress progress = new Progress();
+    private final List<Meter> meters = new ArrayList<>();
+    private WorkerExecutor worker;
+    private long heartbeatTimer = -1;
     /** Attachments by {@link #key}; written on the event loop, read anywhere. */
     private final Map<String, PodAttachment> attachments = new ConcurrentHashMap<>();
     /** The namespace cookie each attachment's addresses are registered under, by {@link #key}. */
@@ -74,40 +105,40 @@ public final class AttachVerticle extends VerticleBase {
     private CniSocketServer server;
     private volatile Readiness readiness = Readiness.notReady(COMPONENT, "not started");
 
-    /** An attach verticle that re-attaches the remembered pods as soon as their addresses are registered. */
-    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
-                          BooleanSupplier datapathLoaded) {
-        this(datapath, stateDir, socketSettings, datapathLoaded, Future::succeededFuture);
+    /**
+     * @param datapath       attaches and detaches the programs in a pod's namespace (loaded before
+     *                       attach starts) and registers its addresses for the source check
+     * @param stateDir       {@code state.dir}; attachments are kept in its {@code pods/}
+     * @param socketSettings where and for whom the CNI socket listens
+     */
+    public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings) {
+        this(datapath, stateDir, socketSettings, new SimpleMeterRegistry(), Duration.ofSeconds(30));
     }
 
     /**
-     * @param datapath       attaches and detaches the programs in a pod's namespace and registers
-     *                       its addresses for the source check
-     * @param stateDir       {@code state.dir}; attachments are kept in its {@code pods/}
-     * @param socketSettings where and for whom the CNI socket listens
-     * @param datapathLoaded whether the BPF programs and maps are loaded (STATUS and readiness)
-     * @param beforeReattach at start, runs after the remembered pods' addresses are registered and
-     *                       before their programs are replaced (the daemon's upgrade steps)
+     * @param registry   where attach registers its meters
+     * @param stuckAfter a datapath call running longer than this fails its request and makes the heartbeat say stuck
      */
     public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
-                          BooleanSupplier datapathLoaded, Supplier<Future<Void>> beforeReattach) {
-        this(datapath, stateDir, socketSettings, datapathLoaded, beforeReattach, Path.of("/proc"));
+                          MeterRegistry registry, Duration stuckAfter) {
+        this(datapath, stateDir, socketSettings, registry, stuckAfter, Future::succeededFuture, Path.of("/proc"));
     }
 
-    /** As above; {@code procRoot} ({@code cni.proc-root}) is where CNI_NETNS /proc/PID/ns/net is read. */
+    /**
+     * @param beforeReattach at start, runs after the remembered pods' addresses are registered and
+     *                       before their programs are replaced (the daemon's upgrade steps)
+     * @param procRoot       {@code cni.proc-root}: where a CNI_NETNS of /proc/PID/ns/net is read
+     */
     public AttachVerticle(PodDatapath datapath, Path stateDir, CniSocketSettings socketSettings,
-                          BooleanSupplier datapathLoaded, Supplier<Future<Void>> beforeReattach, Path procRoot) {
+                          MeterRegistry registry, Duration stuckAfter, Supplier<Future<Void>> beforeReattach,
+                          Path procRoot) {
         this.datapath = datapath;
         this.beforeReattach = beforeReattach;
         this.store = new AttachmentStore(stateDir);
         this.socketSettings = socketSettings;
-        this.datapathLoaded = datapathLoaded;
         this.namespaces = new NetworkNamespaces(procRoot);
-    }
-
-    /** The requests served so far; the health verticle reads it. */
-    public AttachStats stats() {
-        return stats;
+        this.registry = Objects.requireNonNull(registry, "registry");
+        this.stuckAfter = Objects.requireNonNull(stuckAfter, "stuckAfter");
     }
 
     /** The pods that carry enilb's programs now. */
@@ -129,29 +160,73 @@ public final class AttachVerticle extends VerticleBase {
     public Future<?> start() {
         LocalCodecs.register(vertx.eventBus());
         server = new CniSocketServer(socketSettings, this::handle);
-        stats.countersOf(server::malformedRequests, server::refusedPeers);
-        return vertx.executeBlocking(this::registerRemembered, false)
+        worker = vertx.createSharedWorkerExecutor("enilb-attach-" + deploymentID(), WORKERS);
+        registerMeters(server);
+        heartbeatTimer = vertx.setPeriodic(HEARTBEAT_MS, id -> heartbeat());
+        heartbeat();
+        return blocking("registering remembered pods", this::registerRemembered)
                 .compose(live -> beforeReattach.get().map(live))
-                .compose(live -> vertx.executeBlocking(() -> reattach(live), false))
+                .compose(live -> blocking("re-attaching remembered pods", () -> reattach(live)))
                 .onSuccess(restored -> restored.forEach(this::remember))
-                .compose(restored -> vertx.executeBlocking(() -> {
+                .compose(restored -> blocking("opening the CNI socket", () -> {
                     server.start();
                     return null;
-                }, false))
+                }))
                 .onSuccess(v -> setReadiness(Readiness.ok(COMPONENT)))
                 .onFailure(e -> setReadiness(Readiness.notReady(COMPONENT, String.valueOf(e.getMessage()))));
     }
 
     @Override
     public Future<?> stop() {
+        if (heartbeatTimer >= 0) {
+            vertx.cancelTimer(heartbeatTimer);
+            heartbeatTimer = -1;
+        }
+        meters.forEach(registry::remove);
+        meters.clear();
         CniSocketServer running = server;
-        if (running == null) {
+        WorkerExecutor w = worker;
+        server = null;
+        worker = null;
+        if (running == null || w == null) {
             return Future.succeededFuture();
         }
-        return vertx.executeBlocking(() -> {
+        return w.executeBlocking(() -> {
             running.stop();
             return null;
-        }, false).onComplete(v -> setReadiness(Readiness.notReady(COMPONENT, "stopped")));
+        }, false).onComplete(v -> setReadiness(Readiness.notReady(COMPONENT, "stopped"))).eventually(w::close);
+    }
+
+    private void registerMeters(CniSocketServer socket) {
+        meters.add(FunctionCounter.builder("enilb.cni.malformed.requests", socket, CniSocketServer::malformedRequests)
+                .description("CNI socket requests refused before a command ran: malformed, too large or too slow")
+                .register(registry));
+        meters.add(FunctionCounter.builder("enilb.cni.refused.peers", socket, CniSocketServer::refusedPeers)
+                .description("CNI socket connections refused because of the peer's uid").register(registry));
+        meters.add(Gauge.builder("enilb.attached.pods", attachments, Map::size)
+                .description("Pod interfaces carrying enilb's programs").register(registry));
+    }
+
+    /** Runs {@code work} on attach's workers, tracked for the heartbeat; gives up waiting after {@code stuckAfter}. */
+    private <T> Future<T> blocking(String what, Callable<T> work) {
+        return worker.<T>executeBlocking(() -> {
+            long op = progress.begin(what);
+            try {
+                return work.call();
+            } finally {
+                progress.end(op);
+            }
+        }, false).timeout(stuckAfter.toMillis(), TimeUnit.MILLISECONDS).recover(e -> {
+            if (e instanceof java.util.concurrent.TimeoutException) {
+                return Future.failedFuture(new CniFailure(CniWire.TRY_AGAIN_LATER,
+                        what + " did not finish within " + stuckAfter.toMillis() + " ms"));
+            }
+            return Future.failedFuture(e);
+        });
+    }
+
+    private void heartbeat() {
+        vertx.eventBus().publish(Addresses.LIVENESS, new Liveness(LIVENESS, progress.stuck(stuckAfter).orElse("")));
     }
 
     /**
@@ -311,12 +386,9 @@ public final class AttachVerticle extends VerticleBase {
             throw new CniFailure(CniWire.INVALID_CONFIG, "prevResult has no IP address in ips",
                     "enilb serves IPv4, IPv6 and dual-stack pods: the previous plugin must assign an address");
         }
-        if (!datapathLoaded.getAsBoolean()) {
-            throw new CniFailure(CniWire.TRY_AGAIN_LATER, "enilb's datapath is not loaded yet");
-        }
         PodAttachment pod = new PodAttachment(request.containerId(), request.ifName(), request.netns(), ips);
         Path netns = namespaces.resolve(request.netns());
-        return vertx.executeBlocking(() -> {
+        return blocking("ADD pod " + request.podLabel(), () -> {
             requirePodNamespace(request, netns);
             String key = key(pod.containerId(), pod.ifName());
             PodAttachment previous = attachments.get(key);
@@ -340,7 +412,7 @@ public final class AttachVerticle extends VerticleBase {
             }
             forgetReplaced(previous, previousCookie, pod, cookie);
             return pod;
-        }, false).map(saved -> {
+        }).map(saved -> {
             remember(saved);
             return CniReply.ok(printable(result, request.cniVersion()));
         });
@@ -350,7 +422,7 @@ public final class AttachVerticle extends VerticleBase {
         String key = key(request.containerId(), request.ifName());
         PodAttachment known = attachments.get(key);
         String netnsText = !request.netns().isEmpty() ? request.netns() : known == null ? "" : known.netns();
-        return vertx.executeBlocking(() -> {
+        return blocking("DEL pod " + request.podLabel(), () -> {
             // never the host's namespace: an ADD naming it was refused, nothing of ours is there
             if (!netnsText.isEmpty() && NetworkNamespaces.isPodNetns(namespaces.resolve(netnsText))) {
                 try {
@@ -364,7 +436,7 @@ public final class AttachVerticle extends VerticleBase {
             forgetSources(key, known);
             store.delete(request.containerId(), request.ifName());
             return null;
-        }, false).map(v -> {
+        }).map(v -> {
             forget(key);
             return CniReply.ok();
         });
@@ -373,7 +445,7 @@ public final class AttachVerticle extends VerticleBase {
     private Future<CniReply> check(CniRequest request) {
         Path netns = namespaces.resolve(request.netns());
         String ifName = request.ifName();
-        return vertx.executeBlocking(() -> {
+        return blocking("CHECK pod " + request.podLabel(), () -> {
             requirePodNamespace(request, netns);
             List<PodDatapath.AttachedProgram> programs;
             try {
@@ -396,7 +468,7 @@ public final class AttachVerticle extends VerticleBase {
                         "found: " + programs);
             }
             return CniReply.ok();
-        }, false);
+        });
     }
 
     private Future<CniReply> gc(CniRequest request) {
@@ -435,7 +507,7 @@ public final class AttachVerticle extends VerticleBase {
         if (attachments.get(key) != stale) {
             return Future.succeededFuture(false); // re-added or deleted meanwhile
         }
-        return vertx.executeBlocking(() -> {
+        return blocking("GC pod " + label(stale.containerId(), stale.ifName()), () -> {
             Path netns = namespaces.resolve(stale.netns());
             if (NetworkNamespaces.isPodNetns(netns)) {
                 datapath.detach(netns, stale.ifName());
@@ -443,7 +515,7 @@ public final class AttachVerticle extends VerticleBase {
             forgetSources(key, stale);
             store.delete(stale.containerId(), stale.ifName());
             return true;
-        }, false).onSuccess(v -> forget(key)).onFailure(e ->
+        }).onSuccess(v -> forget(key)).onFailure(e ->
                 LOG.warn("pod {} GC failed, kept: {}", label(stale.containerId(), stale.ifName()), e.getMessage()));
     }
 
@@ -464,9 +536,6 @@ public final class AttachVerticle extends VerticleBase {
         List<String> reasons = new ArrayList<>();
         if (server == null || !server.isListening()) {
             reasons.add("the CNI socket does not listen");
-        }
-        if (!datapathLoaded.getAsBoolean()) {
-            reasons.add("the datapath is not loaded");
         }
         if (!reasons.isEmpty()) {
             throw new CniFailure(CniWire.NOT_AVAILABLE, "enilb is not ready", String.join("; ", reasons));
@@ -493,10 +562,12 @@ public final class AttachVerticle extends VerticleBase {
 
     /** Counts the request and logs one line for an operator. */
     private void account(CniRequest request, CniReply reply, long nanos) {
-        AttachStats.Outcome outcome = reply.isOk() ? AttachStats.Outcome.OK
-                : reply.error().code() <= CniWire.INVALID_CONFIG ? AttachStats.Outcome.INVALID
-                : AttachStats.Outcome.FAILED;
-        stats.record(request.command(), outcome, nanos);
+        String outcome = reply.isOk() ? "ok" : reply.error().code() <= CniWire.INVALID_CONFIG ? "invalid" : "failed";
+        Counter.builder("enilb.cni.requests").description("CNI requests served, by command and outcome")
+                .tags("command", request.command(), "outcome", outcome).register(registry).increment();
+        Timer.builder("enilb.cni.request.duration").description("Time to serve a CNI request, by command")
+                .tags("command", request.command()).serviceLevelObjectives(LATENCY_SLOS).register(registry)
+                .record(nanos, TimeUnit.NANOSECONDS);
         String subject = request.containerId().isEmpty() ? "cni" : "pod " + request.podLabel();
         String took = String.format("%.1f ms", nanos / 1e6);
         if (reply.isOk()) {

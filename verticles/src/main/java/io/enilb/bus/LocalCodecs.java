@@ -13,7 +13,7 @@ public final class LocalCodecs {
     public static synchronized void register(EventBus bus) {
         for (Class<?> type : new Class<?>[] {
                 io.enilb.model.ServiceChange.class, SyncState.class, PodAttachment.class, Readiness.class,
-                Flow.class, RecentFlows.class}) {
+                SourceState.class, BatchWritten.class, Liveness.class, Flow.class, RecentFlows.class}) {
             registerOne(bus, type);
         }
     }

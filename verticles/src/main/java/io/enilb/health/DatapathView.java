@@ -3,7 +3,9 @@ package io.enilb.health;
 import io.enilb.bpf.BpfMap;
 import io.enilb.bpf.BpfProgram;
 import io.enilb.bpf.Datapath;
+import io.enilb.bpf.FlowEvents;
 import io.enilb.bpf.Maps;
+import io.enilb.bpf.PerCpuArray;
 import io.enilb.bpf.Structs.SvcStats;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -40,6 +42,18 @@ public interface DatapathView {
     /** The datapath's counters for service id {@code svcId}, summed over the CPUs. */
     ServiceCounters serviceCounters(int svcId);
 
+    /**
+     * The counters of every service id (the list's index), summed over the CPUs, read in bulk:
+     * for ranking frontends by traffic. The default reads them one by one, up to {@code maxId}.
+     */
+    default List<ServiceCounters> allServiceCounters(int maxId) {
+        List<ServiceCounters> out = new ArrayList<>(maxId + 1);
+        for (int id = 0; id <= maxId; id++) {
+            out.add(serviceCounters(id));
+        }
+        return out;
+    }
+
     /** Packets dropped, by reason in lowercase ("no_backend" ...). */
     Map<String, Long> drops();
 
@@ -71,8 +85,9 @@ public interface DatapathView {
     }
 
     /**
-     * The real datapath. Hash and LRU maps are counted by walking their keys, which costs one
-     * syscall per entry, so a count is reused for {@code countEvery} before the next walk.
+     * The real datapath. Hash and LRU maps are counted with batch lookups (thousands of entries
+     * per syscall); a count is still reused for {@code countEvery}, since conntrack may hold
+     * hundreds of thousands of entries.
      */
     public static DatapathView of(Datapath datapath, Duration countEvery) {
         return new Real(datapath, countEvery.toNanos());
@@ -82,12 +97,18 @@ public interface DatapathView {
     final class Real implements DatapathView {
         private final Datapath datapath;
         private final long countEveryNanos;
+        /** The flow events' arrays (rate configuration, per-CPU limiter): fixed, always full. */
+        private final List<MapUsage> flowArrays;
         private Map<String, Long> counted = Map.of();
         private long countedAt;
 
         private Real(Datapath datapath, long countEveryNanos) {
             this.datapath = datapath;
             this.countEveryNanos = countEveryNanos;
+            FlowEvents flows = datapath.flowEvents();
+            PerCpuArray<?> limiter = flows.limiterMap();
+            this.flowArrays = List.of(new MapUsage(flows.configMap().name(), -1, flows.configMap().maxEntries()),
+                    new MapUsage(limiter.name(), -1, limiter.maxEntries()));
         }
 
         @Override
@@ -112,6 +133,15 @@ public interface DatapathView {
         }
 
         @Override
+        public List<ServiceCounters> allServiceCounters(int maxId) {
+            List<ServiceCounters> out = new ArrayList<>();
+            for (SvcStats s : datapath.maps().serviceStats().sumAll(SvcStats.ZERO, SvcStats::plus)) {
+                out.add(new ServiceCounters(s.packets(), s.bytes(), s.newFlows()));
+            }
+            return out;
+        }
+
+        @Override
         public Map<String, Long> drops() {
             Map<String, Long> out = new LinkedHashMap<>();
             for (Maps.DropReason reason : Maps.DropReason.values()) {
@@ -123,13 +153,16 @@ public interface DatapathView {
         @Override
         public synchronized List<MapUsage> maps() {
             Maps m = datapath.maps();
+            // every hash and LRU map of both families; the arrays (always full) follow below
             List<BpfMap<?, ?>> hashes = List.of(m.services(), m.slots(), m.backends(), m.revNat(), m.conntrack(),
-                    m.affinity(), m.fragments(), m.clusterIps(), m.sockScope(), m.sockFlows());
+                    m.affinity(), m.pods(), m.fragments(), m.clusterIps(), m.services6(), m.slots6(), m.backends6(),
+                    m.revNat6(), m.conntrack6(), m.affinity6(), m.pods6(), m.fragments6(), m.clusterIps6(),
+                    m.sockScope(), m.sockFlows());
             long now = System.nanoTime();
             if (countedAt == 0 || now - countedAt >= countEveryNanos) {
                 Map<String, Long> fresh = new LinkedHashMap<>();
                 for (BpfMap<?, ?> map : hashes) {
-                    fresh.put(map.name(), (long) map.keys().size());
+                    fresh.put(map.name(), map.count());
                 }
                 counted = fresh;
                 countedAt = Math.max(1, now);
@@ -140,6 +173,10 @@ public interface DatapathView {
             }
             out.add(new MapUsage(m.serviceStats().name(), -1, m.serviceStats().maxEntries()));
             out.add(new MapUsage(m.drops().name(), -1, m.drops().maxEntries()));
+            for (BpfMap<?, ?> array : List.of(m.config(), m.config6())) {
+                out.add(new MapUsage(array.name(), -1, array.maxEntries()));
+            }
+            out.addAll(flowArrays);
             return out;
         }
     }

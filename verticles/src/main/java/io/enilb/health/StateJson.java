@@ -1,22 +1,27 @@
 package io.enilb.health;
 
 import io.enilb.bpf.Datapath;
+import io.enilb.bus.FrontendState;
+import io.enilb.bus.FrontendTable;
 import io.enilb.bus.PodAttachment;
+import io.enilb.bus.SourceState;
 import io.enilb.model.Backend;
 import io.enilb.model.ClusterIp;
 import io.enilb.model.IpFamily;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServicePort;
-import io.enilb.watch.ServiceView;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
-/** The bodies of {@code /v1/services}, {@code /v1/endpoints} and {@code /v1/programs}; may block (nat-map, kernel). */
+/** The bodies of {@code /v1/services}, {@code /v1/endpoints} and {@code /v1/programs}, from snapshots; programs reads the kernel. */
 final class StateJson {
     private StateJson() {
     }
@@ -34,16 +39,17 @@ final class StateJson {
      * {@code {"source","synced","sourceErrors":{..},"services":[{"service":"ns/name","clusterIp","clusterIps",
      * "affinityTimeoutSeconds","frontends":[{"frontend","family","name","port","protocol","state","svcId","error",
      * "backends":[{"ip","port","state"}]}]}]}}; clusterIp is the primary family's, clusterIps every
-     * family's (primary first), family IPv4 or IPv6; state is programmed, failed, pending or unknown (no nat-map).
+     * family's (primary first), family IPv4 or IPv6; state is programmed, failed, pending or unknown (no
+     * word from nat-map yet).
      */
-    static JsonObject services(ServiceView view, NatMapStats natMap) {
+    static JsonObject services(SourceState source, FrontendTable natMap) {
         JsonObject out = new JsonObject();
         JsonArray services = new JsonArray();
-        if (view == null) {
+        if (source == null) {
             return out.put("source", null).put("synced", false).put("sourceErrors", new JsonObject())
                     .put("services", services);
         }
-        for (NormalizedService service : view.services().values()) {
+        for (NormalizedService service : source.services().values()) {
             JsonArray frontends = new JsonArray();
             JsonArray clusterIps = new JsonArray();
             for (ClusterIp clusterIp : service.clusterIps()) {
@@ -61,7 +67,7 @@ final class StateJson {
                             .put("port", port.port())
                             .put("protocol", port.protocol().name());
                     putState(frontend, natMap == null ? Optional.empty()
-                            : natMap.frontend(clusterIp.address(), port.port(), port.protocol()), natMap != null);
+                            : natMap.get(clusterIp.address(), port.port(), port.protocol()), natMap != null);
                     frontends.add(frontend.put("backends", backends));
                 }
             }
@@ -75,24 +81,24 @@ final class StateJson {
                     .put("frontends", frontends));
         }
         JsonObject errors = new JsonObject();
-        view.sourceErrors().forEach(errors::put);
-        return out.put("source", view.sourceName()).put("synced", view.synced()).put("sourceErrors", errors)
+        source.errors().forEach(errors::put);
+        return out.put("source", source.source()).put("synced", source.synced()).put("sourceErrors", errors)
                 .put("services", services);
     }
 
-    private static void putState(JsonObject frontend, Optional<NatMapStats.FrontendState> state, boolean known) {
+    private static void putState(JsonObject frontend, Optional<FrontendState> state, boolean known) {
         if (state.isEmpty()) {
             frontend.put("state", known ? "pending" : "unknown").put("svcId", null).put("error", null);
             return;
         }
-        NatMapStats.FrontendState s = state.get();
+        FrontendState s = state.get();
         frontend.put("state", s.programmed() ? "programmed" : s.error().isEmpty() ? "pending" : "failed")
                 .put("svcId", s.svcId() > 0 ? s.svcId() : null)
                 .put("error", s.error().isEmpty() ? null : s.error());
     }
 
     /** {@code {"pods":[{"containerId","ifName","netns","ips":[..]}]}}, sorted by container id. */
-    static JsonObject endpoints(List<PodAttachment> attachments) {
+    static JsonObject endpoints(Collection<PodAttachment> attachments) {
         JsonArray pods = new JsonArray();
         for (PodAttachment pod : sorted(attachments)) {
             pods.add(new JsonObject()
@@ -109,7 +115,7 @@ final class StateJson {
      * Where a program sits follows from its role: the egress and ingress programs on each pod's NIC,
      * the loopback program on each pod's {@code lo}.
      */
-    static JsonObject programs(DatapathView datapath, List<PodAttachment> attachments) {
+    static JsonObject programs(DatapathView datapath, Collection<PodAttachment> attachments) {
         JsonArray programs = new JsonArray();
         if (datapath == null) {
             return new JsonObject().put("loaded", false).put("programs", programs);
@@ -150,10 +156,54 @@ final class StateJson {
         };
     }
 
-    private static List<PodAttachment> sorted(List<PodAttachment> attachments) {
+    private static List<PodAttachment> sorted(Collection<PodAttachment> attachments) {
         List<PodAttachment> copy = new ArrayList<>(attachments);
         copy.sort(Comparator.comparing(PodAttachment::containerId).thenComparing(PodAttachment::ifName));
         return copy;
+    }
+
+    /**
+     * {@code {"services":[{"service","frontend","packets","bytes","newFlows"}],"drops":{reason:n},
+     * "cni":[{"command","outcome","requests"}]}}: the datapath's counters of every frontend with a
+     * service id (read in one bulk pass), its drops, and the CNI requests attach counted in the
+     * registry. Reads the kernel: call it on a worker.
+     */
+    static JsonObject counters(SourceState source, FrontendTable natMap, DatapathView datapath, MeterRegistry registry) {
+        JsonArray services = new JsonArray();
+        JsonObject drops = new JsonObject();
+        if (datapath != null) {
+            if (source != null && natMap != null) {
+                List<DatapathView.ServiceCounters> all = null;
+                for (NormalizedService service : source.services().values()) {
+                    for (ClusterIp clusterIp : service.clusterIps()) {
+                        for (ServicePort port : clusterIp.ports()) {
+                            Optional<FrontendState> state =
+                                    natMap.get(clusterIp.address(), port.port(), port.protocol());
+                            if (state.isEmpty() || state.get().svcId() <= 0) {
+                                continue;
+                            }
+                            if (all == null) {
+                                all = datapath.allServiceCounters(natMap.size());
+                            }
+                            int id = state.get().svcId();
+                            DatapathView.ServiceCounters c =
+                                    id < all.size() ? all.get(id) : datapath.serviceCounters(id);
+                            services.add(new JsonObject().put("service", service.key().toString())
+                                    .put("frontend", frontend(clusterIp.address(), port)).put("packets", c.packets())
+                                    .put("bytes", c.bytes()).put("newFlows", c.newFlows()));
+                        }
+                    }
+                }
+            }
+            new java.util.TreeMap<>(datapath.drops()).forEach(drops::put);
+        }
+        JsonArray cni = new JsonArray();
+        registry.find("enilb.cni.requests").counters().stream()
+                .sorted(Comparator.comparing((Counter c) -> c.getId().getTag("command"))
+                        .thenComparing(c -> c.getId().getTag("outcome")))
+                .forEach(c -> cni.add(new JsonObject().put("command", c.getId().getTag("command"))
+                        .put("outcome", c.getId().getTag("outcome")).put("requests", (long) c.count())));
+        return new JsonObject().put("services", services).put("drops", drops).put("cni", cni);
     }
 
     /** {@code {"ready":bool,"reasons":{component: reason}}} for the components that are not ready. */

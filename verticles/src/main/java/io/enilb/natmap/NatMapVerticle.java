@@ -1,57 +1,96 @@
 package io.enilb.natmap;
 
+import io.enilb.bus.Addresses;
+import io.enilb.bus.BatchWritten;
+import io.enilb.bus.FrontendState;
+import io.enilb.bus.FrontendTable;
+import io.enilb.bus.Liveness;
+import io.enilb.bus.LocalCodecs;
+import io.enilb.bus.Progress;
+import io.enilb.bus.Readiness;
+import io.enilb.bus.SyncState;
+import io.enilb.model.ClusterIp;
+import io.enilb.model.NormalizedService;
+import io.enilb.model.ServiceChange;
+import io.enilb.model.ServiceKey;
+import io.enilb.model.ServicePort;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.eventbus.MessageConsumer;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalInt;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-
-import io.enilb.bus.Addresses;
-import io.enilb.bus.LocalCodecs;
-import io.enilb.bus.Readiness;
-import io.enilb.bus.SyncState;
-import io.enilb.health.NatMapStats;
-import io.enilb.model.Protocol;
-import java.util.Optional;
-import java.util.concurrent.CopyOnWriteArrayList;
-import io.enilb.model.ServiceChange;
-import io.enilb.model.ServiceKey;
-import io.vertx.core.Future;
-import io.vertx.core.VerticleBase;
-import io.vertx.core.eventbus.MessageConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Batches Service changes into map writes. Changes are coalesced by Service (the last one wins,
  * a delete supersedes); a batch closes when it reaches {@code batchSize} Services or
- * {@code lingerMs} after its first change, and is written by {@link NatMapWriter} on a worker,
- * one batch at a time, in arrival order. After the source's first full sync the maps are
- * reconciled (what no Service owns is removed) and the verticle reports ready. A queue above its
- * capacity is reported as not ready, and nothing is dropped.
+ * {@code lingerMs} after its first change, and is written by {@link NatMapWriter} on nat-map's
+ * own worker thread, one batch at a time, in arrival order. After the source's first full sync
+ * the maps are reconciled (what no Service owns is removed) and the verticle reports ready. A
+ * queue above its capacity is reported as not ready, and nothing is dropped.
+ *
+ * <p>After every batch it publishes {@link BatchWritten} on {@link Addresses#NATMAP_BATCH_WRITTEN}
+ * with the state of every frontend ({@link FrontendTable}, updated for the touched frontends only):
+ * readers never wait for the writer. Frontends that failed (a full map, no free id, a transient
+ * error) are retried on a timer with backoff ({@link #RETRY_FIRST} doubling up to
+ * {@link #RETRY_MAX}) until they succeed, and are reported as failed meanwhile. Every second it
+ * publishes its {@link Liveness}: stuck when a batch has run longer than {@code stuckAfter}.
+ * Its meters ({@code enilb_sync_latency_seconds}, {@code enilb_natmap_*}) go to the registry it is given.
  */
-public final class NatMapVerticle extends VerticleBase implements NatMapStats {
+public final class NatMapVerticle extends VerticleBase {
     public static final String COMPONENT = "nat-map";
+    static final Duration RETRY_FIRST = Duration.ofMillis(100);
+    static final Duration RETRY_MAX = Duration.ofSeconds(30);
     private static final Logger LOG = LoggerFactory.getLogger(NatMapVerticle.class);
     private static final int LATENCY_SAMPLES = 4096;
+    private static final long HEARTBEAT_MS = 1000;
 
     private final NatMapWriter writer;
     private final int batchSize;
     private final long lingerMs;
     private final int queueCapacity;
+    private final MeterRegistry registry;
+    private final Duration stuckAfter;
+    private final Progress progress = new Progress();
 
     /** Pending changes in arrival order of their Service's first pending change; event-loop only. */
     private final LinkedHashMap<ServiceKey, Pending> pending = new LinkedHashMap<>();
     private final AtomicInteger queueDepth = new AtomicInteger();
     private final ConcurrentLinkedDeque<Long> latenciesNanos = new ConcurrentLinkedDeque<>();
     private final List<MessageConsumer<?>> consumers = new ArrayList<>();
-    private final List<BatchListener> listeners = new CopyOnWriteArrayList<>();
+    private final List<Meter> meters = new ArrayList<>();
+    /** The frontends of each Service as last written, and the failures then; touched by the batch worker only. */
+    private final Map<ServiceKey, List<Object>> frontendsOf = new HashMap<>();
+    private Map<Object, String> failures = Map.of();
+    private volatile FrontendTable frontends = FrontendTable.EMPTY;
     private volatile int lastBatchSize;
     private volatile int lastBatchServices;
-    private volatile Map<Object, String> failures = Map.of();
+    private WorkerExecutor worker;
+    private Timer syncLatency;
+    private DistributionSummary batchSizes;
     private long lingerTimer = -1;
+    private long retryTimer = -1;
+    private long heartbeatTimer = -1;
+    private Duration retryDelay = RETRY_FIRST;
     private volatile boolean writing;
     private boolean sourceSynced;
     private volatile boolean reconciled;
@@ -61,21 +100,35 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
     }
 
     public NatMapVerticle(NatMaps maps, int batchSize, int lingerMs, int queueCapacity) {
+        this(maps, batchSize, lingerMs, queueCapacity, new SimpleMeterRegistry(), Duration.ofSeconds(30));
+    }
+
+    /**
+     * @param registry   where nat-map registers its meters
+     * @param stuckAfter a batch running longer than this makes the liveness heartbeat say stuck
+     */
+    public NatMapVerticle(NatMaps maps, int batchSize, int lingerMs, int queueCapacity, MeterRegistry registry,
+                          Duration stuckAfter) {
         this.writer = new NatMapWriter(maps);
         this.batchSize = batchSize;
         this.lingerMs = Math.max(1, lingerMs);
         this.queueCapacity = queueCapacity;
-    }
-
-    public NatMapWriter writer() {
-        return writer;
+        this.registry = Objects.requireNonNull(registry, "registry");
+        this.stuckAfter = Objects.requireNonNull(stuckAfter, "stuckAfter");
     }
 
     @Override
     public Future<?> start() {
         LocalCodecs.register(vertx.eventBus());
+        registerMeters();
+        // one dedicated thread: batches are serial, and a stuck native call must not take a
+        // thread that health or attach need (the default pool is shared)
+        worker = vertx.createSharedWorkerExecutor("enilb-natmap-" + deploymentID(), 1,
+                Math.max(stuckAfter.toNanos(), TimeUnit.SECONDS.toNanos(1)), TimeUnit.NANOSECONDS);
         publishReadiness(Readiness.notReady(COMPONENT, "waiting for the first full sync"));
-        return vertx.executeBlocking(() -> {
+        heartbeatTimer = vertx.setPeriodic(HEARTBEAT_MS, id -> heartbeat());
+        heartbeat();
+        return blocking("restoring the maps", () -> {
             writer.restore();
             return null;
         }).onSuccess(v -> {
@@ -86,7 +139,52 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
             }));
             LOG.info("nat-map restored {} frontends and {} backends from the pinned maps",
                     writer.frontendsProgrammed(), writer.backendsProgrammed());
+            // an empty table tells readers that nat-map is there: what it has not written yet is pending
+            publishBatch(0, 0, 0, Map.of());
         });
+    }
+
+    private void registerMeters() {
+        syncLatency = Timer.builder("enilb.sync.latency")
+                .description("From a Service change reaching nat-map until it is in the BPF maps")
+                .serviceLevelObjectives(Duration.ofNanos(500_000), millis(1), millis(2), millis(3), millis(5),
+                        Duration.ofNanos(7_500_000), millis(10), millis(15), millis(25), millis(50), millis(100),
+                        millis(250), millis(500), millis(1000), millis(2500), millis(5000), millis(10000))
+                .register(registry);
+        batchSizes = DistributionSummary.builder("enilb.natmap.batch.size")
+                .description("Map entries written or deleted per nat-map batch")
+                .serviceLevelObjectives(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+                .register(registry);
+        meters.add(syncLatency);
+        meters.add(batchSizes);
+        meters.add(Gauge.builder("enilb.natmap.queue.depth", queueDepth, AtomicInteger::get)
+                .description("Service changes waiting to be written to the maps").register(registry));
+        meters.add(Gauge.builder("enilb.natmap.last.batch.size", this, v -> v.lastBatchSize)
+                .description("Map entries written or deleted by the last batch").register(registry));
+        meters.add(Gauge.builder("enilb.natmap.failed.frontends", this, v -> v.frontends.failing())
+                .description("Frontends whose desired state could not be written (retried with backoff)")
+                .register(registry));
+    }
+
+    private static Duration millis(long ms) {
+        return Duration.ofMillis(ms);
+    }
+
+    /** Runs {@code work} on nat-map's worker, tracked as {@code what} for the liveness heartbeat. */
+    private <T> Future<T> blocking(String what, Callable<T> work) {
+        return worker.executeBlocking(() -> {
+            long op = progress.begin(what);
+            try {
+                return work.call();
+            } finally {
+                progress.end(op);
+            }
+        });
+    }
+
+    private void heartbeat() {
+        String stuck = progress.stuck(stuckAfter).orElse("");
+        vertx.eventBus().publish(Addresses.LIVENESS, new Liveness(COMPONENT, stuck));
     }
 
     private void enqueue(ServiceChange change) {
@@ -125,35 +223,128 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
             it.remove();
         }
         queueDepth.set(pending.size());
+        write(batch, oldest);
+    }
+
+    /** Writes {@code batch} (empty: a retry of the failed frontends) and publishes the outcome. */
+    private void write(List<ServiceChange> batch, long firstArrival) {
         writing = true;
-        long firstArrival = oldest;
-        vertx.executeBlocking(() -> {
+        cancelRetry();
+        blocking("writing a batch of " + batch.size() + " Services", () -> {
             writer.apply(batch);
-            return writer.failures();
+            return frontendChanges(batch);
         }).onComplete(ar -> {
             writing = false;
             NatMapWriter.BatchSizes sizes = writer.lastBatch();
             lastBatchSize = sizes.writes() + sizes.deletes();
-            lastBatchServices = batch.size();
             long latency = System.nanoTime() - firstArrival;
-            recordLatency(latency);
-            for (BatchListener l : listeners) {
-                l.batchWritten(lastBatchSize, latency);
+            if (!batch.isEmpty()) {
+                lastBatchServices = batch.size();
+                recordLatency(latency);
+                syncLatency.record(latency, TimeUnit.NANOSECONDS);
+                batchSizes.record(lastBatchSize);
             }
             if (ar.succeeded()) {
-                reportFailures(ar.result());
+                publishBatch(lastBatchSize, batch.size(), latency, ar.result());
             } else {
                 LOG.error("nat-map batch of {} Services failed: {}", batch.size(), ar.cause().toString());
             }
-            if (!pending.isEmpty()) {
-                flush();
-            } else {
-                maybeReconcile();
-                if (readiness != null && !readiness.ready() && readiness.reason().startsWith("queue") && reconciled) {
-                    publishReadiness(Readiness.ok(COMPONENT));
+            afterWrite();
+        });
+    }
+
+    private void afterWrite() {
+        if (!pending.isEmpty()) {
+            flush();
+            return;
+        }
+        maybeReconcile();
+        if (readiness != null && !readiness.ready() && readiness.reason().startsWith("queue") && reconciled) {
+            publishReadiness(Readiness.ok(COMPONENT));
+        }
+        scheduleRetry();
+    }
+
+    /**
+     * On the worker, after {@code writer.apply(batch)}: the new state of every frontend the batch
+     * touched (those of the Services in it, before and after) and of every frontend whose failure
+     * began or ended; null for a frontend nat-map no longer handles. Costs the batch, not the maps.
+     */
+    private Map<Object, FrontendState> frontendChanges(List<ServiceChange> batch) {
+        Map<Object, FrontendState> changes = new HashMap<>();
+        for (ServiceChange change : batch) {
+            List<Object> before = change.isDelete() ? frontendsOf.remove(change.key())
+                    : frontendsOf.put(change.key(), frontendKeys(change.service()));
+            if (before != null) {
+                before.forEach(fk -> changes.put(fk, null));
+            }
+            if (!change.isDelete()) {
+                frontendsOf.get(change.key()).forEach(fk -> changes.put(fk, null));
+            }
+        }
+        Map<Object, String> now = writer.failures();
+        now.keySet().forEach(fk -> changes.put(fk, null));
+        failures.keySet().forEach(fk -> changes.put(fk, null));
+        reportFailures(now);
+        failures = now;
+        changes.replaceAll((fk, ignored) -> stateOf(fk, now.get(fk)));
+        return changes;
+    }
+
+    private FrontendState stateOf(Object frontend, String error) {
+        OptionalInt id = writer.serviceId(frontend);
+        if (error != null) {
+            return FrontendState.failed(id.orElse(0), error);
+        }
+        return id.isPresent() ? FrontendState.programmed(id.getAsInt()) : null;
+    }
+
+    /** The frontend keys (SvcKey, SvcKey6) of every ClusterIP of the Service. */
+    private List<Object> frontendKeys(NormalizedService service) {
+        List<Object> keys = new ArrayList<>();
+        for (ClusterIp clusterIp : service.clusterIps()) {
+            try {
+                for (ServicePort port : clusterIp.ports()) {
+                    keys.add(writer.frontendKey(clusterIp.address(), port.port(), port.protocol().number));
                 }
+            } catch (IllegalArgumentException noMapsForFamily) {
+                // the writer refuses it too and keeps what is programmed
+            }
+        }
+        return keys;
+    }
+
+    private void publishBatch(int entries, int services, long latency, Map<Object, FrontendState> changes) {
+        frontends = frontends.with(changes);
+        vertx.eventBus().publish(Addresses.NATMAP_BATCH_WRITTEN,
+                new BatchWritten(entries, services, latency, frontends));
+    }
+
+    /** Failed frontends are written again after a delay that doubles while they keep failing. */
+    private void scheduleRetry() {
+        if (failures.isEmpty()) {
+            retryDelay = RETRY_FIRST;
+            return;
+        }
+        if (retryTimer >= 0 || writing) {
+            return;
+        }
+        long delay = retryDelay.toMillis();
+        retryDelay = retryDelay.multipliedBy(2).compareTo(RETRY_MAX) > 0 ? RETRY_MAX : retryDelay.multipliedBy(2);
+        retryTimer = vertx.setTimer(delay, id -> {
+            retryTimer = -1;
+            if (!writing && pending.isEmpty()) {
+                LOG.debug("nat-map retrying {} failed frontends", failures.size());
+                write(List.of(), System.nanoTime());
             }
         });
+    }
+
+    private void cancelRetry() {
+        if (retryTimer >= 0) {
+            vertx.cancelTimer(retryTimer);
+            retryTimer = -1;
+        }
     }
 
     /** After the source's first full sync and once everything before it is written. */
@@ -166,7 +357,7 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
         }
         reconciled = true;
         writing = true;
-        vertx.executeBlocking(writer::reconcile).onComplete(ar -> {
+        blocking("reconciling the maps", writer::reconcile).onComplete(ar -> {
             writing = false;
             if (ar.succeeded()) {
                 LOG.info("nat-map in sync: {} frontends, {} backends programmed, {} stale entries removed",
@@ -179,14 +370,17 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
             }
             if (!pending.isEmpty()) {
                 flush();
+            } else {
+                scheduleRetry();
             }
         });
     }
 
+    /** Logs the frontends whose failure began, changed or ended. */
     private void reportFailures(Map<Object, String> now) {
         for (Map.Entry<Object, String> e : now.entrySet()) {
             if (!e.getValue().equals(failures.get(e.getKey()))) {
-                LOG.warn("frontend {} not programmed: {}", e.getKey(), e.getValue());
+                LOG.warn("frontend {} not programmed: {} (retrying)", e.getKey(), e.getValue());
             }
         }
         for (Object k : failures.keySet()) {
@@ -194,7 +388,6 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
                 LOG.info("frontend {} programmed after earlier failure", k);
             }
         }
-        failures = Map.copyOf(now);
     }
 
     private void recordLatency(long nanos) {
@@ -209,37 +402,9 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
         vertx.eventBus().publish(Addresses.READINESS, r);
     }
 
-    // --- NatMapStats, read from any thread
-
-    @Override
-    public int queueDepth() {
-        return queueDepth.get();
-    }
-
-    @Override
-    public int lastBatchSize() {
-        return lastBatchSize;
-    }
-
-    @Override
-    public void addBatchListener(BatchListener listener) {
-        listeners.add(listener);
-    }
-
-    @Override
-    public void removeBatchListener(BatchListener listener) {
-        listeners.remove(listener);
-    }
-
-    @Override
-    public Optional<FrontendState> frontend(String clusterIp, int port, Protocol protocol) {
-        Object key = writer.frontendKey(clusterIp, port, protocol.number);
-        String error = failures.get(key);
-        java.util.OptionalInt id = writer.serviceId(key);
-        if (error != null) {
-            return Optional.of(FrontendState.failed(id.orElse(0), error));
-        }
-        return id.isPresent() ? Optional.of(FrontendState.programmed(id.getAsInt())) : Optional.empty();
+    /** The state of every frontend after the last batch. */
+    public FrontendTable frontends() {
+        return frontends;
     }
 
     /** Services (after coalescing) in the last batch written. */
@@ -250,11 +415,6 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
     /** Time from a change's arrival to its batch being in the maps, for recent batches. */
     public List<Long> recentSyncLatenciesNanos() {
         return List.copyOf(latenciesNanos);
-    }
-
-    /** Frontends that could not be programmed (a full map), with the reason. */
-    public Map<Object, String> failures() {
-        return failures;
     }
 
     /** Reconciled after the first full sync and nothing waiting. */
@@ -268,10 +428,16 @@ public final class NatMapVerticle extends VerticleBase implements NatMapStats {
             c.unregister();
         }
         consumers.clear();
-        if (lingerTimer >= 0) {
-            vertx.cancelTimer(lingerTimer);
-            lingerTimer = -1;
+        for (long timer : new long[] {lingerTimer, retryTimer, heartbeatTimer}) {
+            if (timer >= 0) {
+                vertx.cancelTimer(timer);
+            }
         }
-        return Future.succeededFuture();
+        lingerTimer = retryTimer = heartbeatTimer = -1;
+        meters.forEach(registry::remove);
+        meters.clear();
+        WorkerExecutor w = worker;
+        worker = null;
+        return w == null ? Future.succeededFuture() : w.close();
     }
 }

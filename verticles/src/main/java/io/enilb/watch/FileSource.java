@@ -1,6 +1,8 @@
 package io.enilb.watch;
 
 import io.enilb.model.ServiceChange;
+import io.enilb.watch.Projection.ServiceProjection;
+import io.enilb.watch.Projection.SliceProjection;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.KubernetesList;
 import io.fabric8.kubernetes.api.model.Service;
@@ -230,8 +232,8 @@ public final class FileSource implements ServiceSource {
         if (closed) {
             return;
         }
-        List<Service> services = new ArrayList<>();
-        List<EndpointSlice> slices = new ArrayList<>();
+        List<ServiceProjection> services = new ArrayList<>();
+        List<SliceProjection> slices = new ArrayList<>();
         new TreeMap<>(files).values().forEach(f -> {
             services.addAll(f.services);
             slices.addAll(f.slices);
@@ -240,7 +242,7 @@ public final class FileSource implements ServiceSource {
         boolean first = !firstScanDone;
         firstScanDone = true;
         handoff.execute(() -> {
-            List<ServiceChange> changes = catalog.replaceAll(services, slices);
+            List<ServiceChange> changes = catalog.replaceAllProjected(services, slices);
             if (!changes.isEmpty()) {
                 listener.changed(changes);
             }
@@ -295,7 +297,7 @@ public final class FileSource implements ServiceSource {
             if (closed) {
                 return; // interrupted by close()
             }
-            String reason = reasonOf(e);
+            String reason = ErrorReason.of(e);
             parseFailures.incrementAndGet();
             errors.put(name, reason);
             // keep the previous good content, but remember this version so it is not parsed again
@@ -307,10 +309,11 @@ public final class FileSource implements ServiceSource {
         }
     }
 
+    /** Parses a file and keeps the {@link Projection} of each object: a file's last good content may stay for long. */
     private LoadedFile parse(Path path, Fingerprint fingerprint) throws IOException {
         String text = Files.readString(path);
-        List<Service> services = new ArrayList<>();
-        List<EndpointSlice> slices = new ArrayList<>();
+        List<ServiceProjection> services = new ArrayList<>();
+        List<SliceProjection> slices = new ArrayList<>();
         List<Object> documents = new ArrayList<>();
         if (!text.isBlank()) {
             flatten(serialization.unmarshal(text), documents);
@@ -319,10 +322,10 @@ public final class FileSource implements ServiceSource {
         for (Object document : documents) {
             if (document instanceof Service service) {
                 requireName(service);
-                services.add(service);
+                services.add(Projection.of(service));
             } else if (document instanceof EndpointSlice slice) {
                 requireName(slice);
-                slices.add(slice);
+                slices.add(Projection.of(slice));
             } else if (document instanceof HasMetadata other) {
                 LOG.info("file source: file {}: ignoring {} {} {}", name, other.getApiVersion(), other.getKind(),
                         other.getMetadata() == null ? "" : other.getMetadata().getName());
@@ -353,26 +356,9 @@ public final class FileSource implements ServiceSource {
         }
     }
 
-    /** The first line of the innermost useful message: an operator reads it in a log line and in /readyz. */
-    static String reasonOf(Throwable e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t
-                && (t.getMessage() == null || t.getMessage().equals(t.getCause().toString()))) {
-            t = t.getCause();
-        }
-        String message = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
-        // YAML parsers quote the offending line and underline it with '^'; keep only the prose
-        message = message.lines()
-                .filter(line -> !line.isBlank() && !line.startsWith("    ") && !line.trim().equals("^"))
-                .map(String::trim)
-                .collect(java.util.stream.Collectors.joining(" "));
-        message = message.endsWith(":") ? message.substring(0, message.length() - 1) : message;
-        return message.length() > 300 ? message.substring(0, 300) + "…" : message;
-    }
-
     private record Fingerprint(FileTime modified, long size, Object fileKey) {
     }
 
-    private record LoadedFile(Fingerprint fingerprint, List<Service> services, List<EndpointSlice> slices) {
+    private record LoadedFile(Fingerprint fingerprint, List<ServiceProjection> services, List<SliceProjection> slices) {
     }
 }

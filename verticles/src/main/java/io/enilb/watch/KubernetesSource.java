@@ -2,8 +2,13 @@ package io.enilb.watch;
 
 import io.enilb.model.ServiceChange;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.enilb.watch.Projection.ServiceProjection;
+import io.enilb.watch.Projection.SliceProjection;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.fabric8.kubernetes.client.VersionInfo;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -25,24 +30,38 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Services and EndpointSlices of all namespaces from the Kubernetes API, through two fabric8
- * informers. Informer callbacks only hand the object over to {@code handoff} (the watcher's
- * Vert.x context), which updates the catalog. The source is synced once both informers have
- * listed: the catalog is then replaced by the informers' stores, so a Service deleted while no
- * watch was running disappears, and the listener learns {@code synced=true} after every Service
- * of the initial listing was reported.
+ * informers. Informer callbacks only hand the object's {@link Projection} over to {@code handoff}
+ * (the watcher's Vert.x context), which updates the catalog. The source is synced once both
+ * informers have listed: the catalog is then replaced by the informers' stores, so a Service
+ * deleted while no watch was running disappears, and the listener learns {@code synced=true}
+ * after every Service of the initial listing was reported.
+ *
+ * <p>Memory: the informers keep their state in {@link ProjectionStore}s (enilb's projection of
+ * each object, not fabric8's model), and the catalog shares those projections. The initial state
+ * comes from a streaming list (a watch with {@code sendInitialEvents}, KEP-3157) when the client's
+ * configuration asks for it, otherwise from lists in pages of {@code listChunk} objects, so the
+ * full listing is never held at once. A streaming list the server refuses, or that does not end
+ * within {@link #STREAMING_GRACE}, falls back to paged lists (fabric8's CRUD mock server, for one,
+ * never ends a streaming list).
  */
 public final class KubernetesSource implements ServiceSource {
     private static final Logger LOG = LoggerFactory.getLogger(KubernetesSource.class);
     private static final String ERROR_KEY = "kubernetes";
+    /** How long a streaming initial list may take before the source falls back to paged lists. */
+    static final java.time.Duration STREAMING_GRACE = java.time.Duration.ofSeconds(60);
 
     private final KubernetesClient client;
     private final long resyncMillis;
+    private final long listChunk;
+    private final java.time.Duration streamingGrace;
     private final ServiceCatalog catalog;
     private final Executor handoff;
     private final SourceListener listener;
 
     private SharedIndexInformer<Service> serviceInformer;
     private SharedIndexInformer<EndpointSlice> sliceInformer;
+    private ProjectionStore<Service, ServiceProjection> serviceStore;
+    private ProjectionStore<EndpointSlice, SliceProjection> sliceStore;
     private volatile boolean closed;
     // touched only through handoff
     private boolean synced;
@@ -51,14 +70,23 @@ public final class KubernetesSource implements ServiceSource {
     /**
      * @param client       a client this source uses but does not close
      * @param resyncMillis informer resync period (0 = none); a resync changes nothing unless objects differ
+     * @param listChunk    objects per page of a paged list
      * @param catalog      receives the objects
      * @param handoff      runs catalog updates and listener calls (the watcher's Vert.x context)
      * @param listener     receives changes, sync state and errors
      */
-    public KubernetesSource(KubernetesClient client, long resyncMillis, ServiceCatalog catalog, Executor handoff,
-                            SourceListener listener) {
+    public KubernetesSource(KubernetesClient client, long resyncMillis, long listChunk, ServiceCatalog catalog,
+                            Executor handoff, SourceListener listener) {
+        this(client, resyncMillis, listChunk, STREAMING_GRACE, catalog, handoff, listener);
+    }
+
+    /** As above, with how long a streaming list may take before the fallback (tests). */
+    KubernetesSource(KubernetesClient client, long resyncMillis, long listChunk, java.time.Duration streamingGrace,
+                     ServiceCatalog catalog, Executor handoff, SourceListener listener) {
+        this.streamingGrace = Objects.requireNonNull(streamingGrace, "streamingGrace");
         this.client = Objects.requireNonNull(client, "client");
         this.resyncMillis = resyncMillis;
+        this.listChunk = listChunk;
         this.catalog = Objects.requireNonNull(catalog, "catalog");
         this.handoff = Objects.requireNonNull(handoff, "handoff");
         this.listener = Objects.requireNonNull(listener, "listener");
@@ -78,6 +106,37 @@ public final class KubernetesSource implements ServiceSource {
                 .build();
     }
 
+    /**
+     * Chooses how the informers get their initial state ({@code kubernetes.watch-list}): "on",
+     * "off", or "auto": streaming lists where the API server serves them by default (Kubernetes
+     * 1.32, and 1.34 on; 1.33 shipped the feature gate off), paged lists elsewhere or when the
+     * version cannot be read. Asks the server: call it off the event loop.
+     */
+    public static void chooseListMode(KubernetesClient client, String mode) {
+        boolean streaming = switch (mode) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> {
+                VersionInfo v;
+                try {
+                    v = client.getKubernetesVersion();
+                } catch (RuntimeException e) {
+                    LOG.info("kubernetes source: API server version unknown ({}), using paged lists",
+                            ErrorReason.of(e));
+                    yield false;
+                }
+                String major = v == null || v.getMajor() == null ? "" : v.getMajor().replaceAll("\\D", "");
+                String minor = v == null || v.getMinor() == null ? "" : v.getMinor().replaceAll("\\D", "");
+                if (major.isEmpty() || minor.isEmpty()) {
+                    LOG.info("kubernetes source: the API server does not say its version, using paged lists");
+                    yield false;
+                }
+                yield Integer.parseInt(major) > 1 || Integer.parseInt(minor) == 32 || Integer.parseInt(minor) >= 34;
+            }
+        };
+        client.getConfiguration().setWatchList(streaming);
+    }
+
     @Override
     public String name() {
         return "kubernetes";
@@ -88,30 +147,63 @@ public final class KubernetesSource implements ServiceSource {
         if (serviceInformer != null || closed) {
             return;
         }
-        LOG.info("kubernetes source: watching Services and EndpointSlices in all namespaces at {}",
-                client.getMasterUrl());
-        serviceInformer = client.services().inAnyNamespace().runnableInformer(resyncMillis);
-        serviceInformer.addEventHandler(handler(catalog::putService,
+        boolean streaming = client.getConfiguration().isWatchList();
+        LOG.info("kubernetes source: watching Services and EndpointSlices in all namespaces at {} ({})",
+                client.getMasterUrl(), streaming ? "streaming list" : "paged lists of " + listChunk);
+        serviceStore = new ProjectionStore<>(Projection::of, meta -> new ServiceBuilder().withMetadata(meta).build());
+        serviceInformer = client.services().inAnyNamespace().withLimit(listChunk).runnableInformer(resyncMillis);
+        serviceInformer.removeNamespaceIndex();
+        serviceInformer.itemStore(serviceStore);
+        serviceInformer.addEventHandler(handler(serviceStore, catalog::putService,
                 s -> catalog.removeService(ServiceNormalizer.keyOf(s))));
         serviceInformer.exceptionHandler(this::retryAfter);
-        sliceInformer = client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(resyncMillis);
-        sliceInformer.addEventHandler(handler(catalog::putSlice,
+        sliceStore = new ProjectionStore<>(Projection::of, meta -> new EndpointSliceBuilder().withMetadata(meta).build());
+        sliceInformer = client.discovery().v1().endpointSlices().inAnyNamespace().withLimit(listChunk)
+                .runnableInformer(resyncMillis);
+        sliceInformer.removeNamespaceIndex();
+        sliceInformer.itemStore(sliceStore);
+        sliceInformer.addEventHandler(handler(sliceStore, catalog::putSlice,
                 s -> catalog.removeSlice(ServiceNormalizer.keyOf(s))));
         sliceInformer.exceptionHandler(this::retryAfter);
 
         CompletableFuture<Void> services = serviceInformer.start().toCompletableFuture();
         CompletableFuture<Void> slices = sliceInformer.start().toCompletableFuture();
-        CompletableFuture.allOf(services, slices).whenComplete((ignored, failure) -> {
+        CompletableFuture<Void> both = CompletableFuture.allOf(services, slices);
+        if (streaming) {
+            both = both.orTimeout(streamingGrace.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        }
+        both.whenComplete((ignored, failure) -> {
             if (closed) {
                 return;
             }
+            if (failure != null && streaming) {
+                fallBackToPagedLists(failure);
+                return;
+            }
             if (failure != null) {
-                LOG.error("kubernetes source: informers did not start: {}", FileSource.reasonOf(failure));
-                handoff.execute(() -> reportError("informers did not start: " + FileSource.reasonOf(failure)));
+                LOG.error("kubernetes source: informers did not start: {}", ErrorReason.of(failure));
+                handoff.execute(() -> reportError("informers did not start: " + ErrorReason.of(failure)));
                 return;
             }
             handoff.execute(this::onInformersSynced);
         });
+    }
+
+    /** A streaming list that failed or did not end: start again with paged lists. */
+    private void fallBackToPagedLists(Throwable failure) {
+        LOG.warn("kubernetes source: streaming list failed ({}); falling back to paged lists", ErrorReason.of(failure));
+        SharedIndexInformer<Service> s;
+        SharedIndexInformer<EndpointSlice> e;
+        synchronized (this) {
+            s = serviceInformer;
+            e = sliceInformer;
+            serviceInformer = null;
+            sliceInformer = null;
+        }
+        s.stop();
+        e.stop();
+        client.getConfiguration().setWatchList(false);
+        start();
     }
 
     /** Whether both informers have listed everything once. */
@@ -129,8 +221,8 @@ public final class KubernetesSource implements ServiceSource {
         if (!informersSynced() || closed) {
             return;
         }
-        List<ServiceChange> changes = catalog.replaceAll(serviceInformer.getStore().list(),
-                sliceInformer.getStore().list());
+        List<ServiceChange> changes = catalog.replaceAllProjected(serviceStore.projections().toList(),
+                sliceStore.projections().toList());
         if (!changes.isEmpty()) {
             listener.changed(changes);
         }
@@ -147,17 +239,22 @@ public final class KubernetesSource implements ServiceSource {
         listener.syncChanged(true);
     }
 
-    private <T extends HasMetadata> ResourceEventHandler<T> handler(Function<T, List<ServiceChange>> put,
-                                                                    Function<T, List<ServiceChange>> remove) {
+    private <T extends HasMetadata, P extends Projection.Projected> ResourceEventHandler<T> handler(
+            ProjectionStore<T, P> store, Function<P, List<ServiceChange>> put, Function<T, List<ServiceChange>> remove) {
         return new ResourceEventHandler<>() {
             @Override
             public void onAdd(T obj) {
-                apply(put, obj);
+                P projection = store.projectionOf(obj);
+                apply(put, projection);
             }
 
             @Override
             public void onUpdate(T oldObj, T newObj) {
-                apply(put, newObj);
+                if (oldObj == newObj) {
+                    return; // a resync hands a stored skeleton back: the catalog holds its projection already
+                }
+                P projection = store.projectionOf(newObj);
+                apply(put, projection);
             }
 
             @Override
@@ -186,7 +283,7 @@ public final class KubernetesSource implements ServiceSource {
     }
 
     private boolean retryAfter(boolean started, Throwable failure) {
-        String reason = FileSource.reasonOf(failure);
+        String reason = ErrorReason.of(failure);
         handoff.execute(() -> reportError(reason));
         return !closed;
     }

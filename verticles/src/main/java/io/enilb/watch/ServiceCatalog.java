@@ -4,10 +4,11 @@ import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
 import io.fabric8.kubernetes.api.model.Service;
+import io.enilb.watch.Projection.ServiceProjection;
+import io.enilb.watch.Projection.SliceProjection;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,27 +16,28 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.SortedMap;
-import java.util.TreeMap;
 import java.util.TreeSet;
+import org.pcollections.TreePMap;
 
 /**
- * The latest Services and EndpointSlices of a source, by namespace/name, and the normalized
- * value of every proxied Service. Every mutation recomputes the Services it touches and returns
- * the changes: one per Service whose normalized value changed, a delete when a Service went
- * away or is no longer proxied. Deletes of unknown objects are no-ops.
+ * The latest Services and EndpointSlices of a source, by namespace/name, as {@link Projection}s,
+ * and the normalized value of every proxied Service. Every mutation recomputes the Services it
+ * touches, and only those: an event costs work proportional to its Service, not to the catalog.
+ * It returns the changes: one per Service whose normalized value changed, a delete when a
+ * Service went away or is no longer proxied. Deletes of unknown objects are no-ops.
  *
  * <p>Not thread-safe: one thread (the watcher's Vert.x context) mutates it. {@link #snapshot()}
- * may be read from any thread. The fabric8 objects it holds are never modified.
+ * is a persistent (structurally shared) map, so taking it costs nothing, each change to it costs
+ * O(log n), and it may be read from any thread.
  */
 public final class ServiceCatalog {
     private final ServiceNormalizer normalizer;
-    private final Map<ServiceKey, Service> services = new HashMap<>();
+    private final Map<ServiceKey, ServiceProjection> services = new HashMap<>();
     /** slice namespace/name → slice */
-    private final Map<ServiceKey, EndpointSlice> slices = new HashMap<>();
+    private final Map<ServiceKey, SliceProjection> slices = new HashMap<>();
     /** service namespace/name → slice namespace/names labelled with it */
     private final Map<ServiceKey, Set<ServiceKey>> slicesByService = new HashMap<>();
-    private final Map<ServiceKey, NormalizedService> normalized = new HashMap<>();
-    private volatile SortedMap<ServiceKey, NormalizedService> snapshot = Collections.emptySortedMap();
+    private volatile TreePMap<ServiceKey, NormalizedService> snapshot = TreePMap.empty();
 
     public ServiceCatalog(ServiceNormalizer normalizer) {
         this.normalizer = Objects.requireNonNull(normalizer, "normalizer");
@@ -43,9 +45,13 @@ public final class ServiceCatalog {
 
     /** Adds or replaces a Service. */
     public List<ServiceChange> putService(Service service) {
-        ServiceKey key = ServiceNormalizer.keyOf(service);
-        services.put(key, service);
-        return recompute(List.of(key));
+        return putService(Projection.of(service));
+    }
+
+    /** Adds or replaces a projected Service. */
+    public List<ServiceChange> putService(ServiceProjection service) {
+        services.put(service.key(), service);
+        return recompute(List.of(service.key()));
     }
 
     /** Forgets a Service; idempotent. */
@@ -56,16 +62,22 @@ public final class ServiceCatalog {
 
     /** Adds or replaces an EndpointSlice. */
     public List<ServiceChange> putSlice(EndpointSlice slice) {
-        ServiceKey sliceKey = ServiceNormalizer.keyOf(slice);
+        return putSlice(Projection.of(slice));
+    }
+
+    /** Adds or replaces a projected EndpointSlice. */
+    public List<ServiceChange> putSlice(SliceProjection slice) {
+        ServiceKey sliceKey = slice.key();
         List<ServiceKey> touched = new ArrayList<>(2);
         unlinkSlice(sliceKey).ifPresent(touched::add);
         slices.put(sliceKey, slice);
-        ServiceNormalizer.serviceOf(slice).ifPresent(owner -> {
+        ServiceKey owner = slice.service();
+        if (owner != null) {
             slicesByService.computeIfAbsent(owner, k -> new TreeSet<>()).add(sliceKey);
             if (!touched.contains(owner)) {
                 touched.add(owner);
             }
-        });
+        }
         return recompute(touched);
     }
 
@@ -77,31 +89,37 @@ public final class ServiceCatalog {
     }
 
     /**
-     * Replaces everything with a complete listing (a file-source scan, an informer re-list) and
-     * returns the changes against what was known before.
+     * Replaces everything with a complete listing (a file-source scan) and returns the changes
+     * against what was known before.
      */
     public List<ServiceChange> replaceAll(Collection<Service> allServices, Collection<EndpointSlice> allSlices) {
-        Set<ServiceKey> touched = new TreeSet<>(normalized.keySet());
+        return replaceAllProjected(allServices.stream().map(Projection::of).toList(),
+                allSlices.stream().map(Projection::of).toList());
+    }
+
+    /** As {@link #replaceAll}, from projections (an informer re-list). */
+    public List<ServiceChange> replaceAllProjected(Collection<ServiceProjection> allServices,
+                                                   Collection<SliceProjection> allSlices) {
+        Set<ServiceKey> touched = new TreeSet<>(snapshot.keySet());
         services.clear();
         slices.clear();
         slicesByService.clear();
-        for (Service service : allServices) {
-            ServiceKey key = ServiceNormalizer.keyOf(service);
-            services.put(key, service);
-            touched.add(key);
+        for (ServiceProjection service : allServices) {
+            services.put(service.key(), service);
+            touched.add(service.key());
         }
-        for (EndpointSlice slice : allSlices) {
-            ServiceKey sliceKey = ServiceNormalizer.keyOf(slice);
-            slices.put(sliceKey, slice);
-            ServiceNormalizer.serviceOf(slice).ifPresent(
-                    owner -> slicesByService.computeIfAbsent(owner, k -> new TreeSet<>()).add(sliceKey));
+        for (SliceProjection slice : allSlices) {
+            slices.put(slice.key(), slice);
+            if (slice.service() != null) {
+                slicesByService.computeIfAbsent(slice.service(), k -> new TreeSet<>()).add(slice.key());
+            }
         }
         return recompute(touched);
     }
 
     /** Recomputes every Service (for example after the node name or normalization rules changed). */
     public List<ServiceChange> recomputeAll() {
-        Set<ServiceKey> touched = new TreeSet<>(normalized.keySet());
+        Set<ServiceKey> touched = new TreeSet<>(snapshot.keySet());
         touched.addAll(services.keySet());
         return recompute(touched);
     }
@@ -115,59 +133,51 @@ public final class ServiceCatalog {
         return Optional.ofNullable(snapshot.get(key));
     }
 
-    /** Number of Services and EndpointSlices held (proxied or not). */
-    public int objectCount() {
-        return services.size() + slices.size();
-    }
-
     private Optional<ServiceKey> unlinkSlice(ServiceKey sliceKey) {
-        EndpointSlice previous = slices.get(sliceKey);
-        if (previous == null) {
+        SliceProjection previous = slices.get(sliceKey);
+        if (previous == null || previous.service() == null) {
             return Optional.empty();
         }
-        Optional<ServiceKey> owner = ServiceNormalizer.serviceOf(previous);
-        owner.ifPresent(o -> {
-            Set<ServiceKey> set = slicesByService.get(o);
-            if (set != null) {
-                set.remove(sliceKey);
-                if (set.isEmpty()) {
-                    slicesByService.remove(o);
-                }
+        ServiceKey owner = previous.service();
+        Set<ServiceKey> set = slicesByService.get(owner);
+        if (set != null) {
+            set.remove(sliceKey);
+            if (set.isEmpty()) {
+                slicesByService.remove(owner);
             }
-        });
-        return owner;
+        }
+        return Optional.of(owner);
     }
 
     private List<ServiceChange> recompute(Collection<ServiceKey> keys) {
         List<ServiceChange> changes = new ArrayList<>();
+        TreePMap<ServiceKey, NormalizedService> next = snapshot;
         for (ServiceKey key : keys) {
-            Service service = services.get(key);
+            ServiceProjection service = services.get(key);
             Optional<NormalizedService> now = service == null
                     ? Optional.empty()
                     : normalizer.normalize(service, slicesOf(key));
-            NormalizedService before = normalized.get(key);
+            NormalizedService before = next.get(key);
             if (now.isPresent()) {
                 if (!now.get().equals(before)) {
-                    normalized.put(key, now.get());
+                    next = next.plus(key, now.get());
                     changes.add(new ServiceChange(key, now.get()));
                 }
             } else if (before != null) {
-                normalized.remove(key);
+                next = next.minus(key);
                 changes.add(ServiceChange.deleted(key));
             }
         }
-        if (!changes.isEmpty()) {
-            snapshot = Collections.unmodifiableSortedMap(new TreeMap<>(normalized));
-        }
+        snapshot = next;
         return changes;
     }
 
-    private List<EndpointSlice> slicesOf(ServiceKey key) {
+    private List<SliceProjection> slicesOf(ServiceKey key) {
         Set<ServiceKey> sliceKeys = slicesByService.get(key);
         if (sliceKeys == null) {
             return List.of();
         }
-        List<EndpointSlice> result = new ArrayList<>(sliceKeys.size());
+        List<SliceProjection> result = new ArrayList<>(sliceKeys.size());
         for (ServiceKey sliceKey : sliceKeys) {
             result.add(slices.get(sliceKey));
         }

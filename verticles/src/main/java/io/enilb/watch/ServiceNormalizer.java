@@ -10,10 +10,11 @@ import io.enilb.model.ServiceKey;
 import io.enilb.model.ServicePort;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.ServiceSpec;
-import io.fabric8.kubernetes.api.model.discovery.v1.Endpoint;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
+import io.enilb.watch.Projection.EndpointProjection;
+import io.enilb.watch.Projection.PortProjection;
+import io.enilb.watch.Projection.ServiceProjection;
+import io.enilb.watch.Projection.SliceProjection;
+import io.enilb.watch.Projection.Use;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -64,7 +65,8 @@ public final class ServiceNormalizer {
     /** The key of a namespaced object; objects without a namespace (from files) are in "default". */
     public static ServiceKey keyOf(HasMetadata object) {
         String namespace = object.getMetadata().getNamespace();
-        return new ServiceKey(namespace == null || namespace.isEmpty() ? "default" : namespace,
+        // namespaces repeat across thousands of objects: one shared instance each
+        return new ServiceKey(namespace == null || namespace.isEmpty() ? "default" : namespace.intern(),
                 object.getMetadata().getName());
     }
 
@@ -79,78 +81,77 @@ public final class ServiceNormalizer {
     }
 
     /**
-     * Normalizes one Service.
+     * Normalizes one Service from the fabric8 objects: projects them ({@link Projection}) and
+     * normalizes the projections, exactly what the sources do.
      *
      * @param service the Service
      * @param slices  the EndpointSlices labelled with that Service's name (others are ignored)
      * @return the Service as enilb programs it, or empty when enilb does not proxy it
      */
     public Optional<NormalizedService> normalize(Service service, Collection<EndpointSlice> slices) {
-        ServiceKey key = keyOf(service);
-        ServiceSpec spec = service.getSpec();
-        if (spec == null || !proxied(key, service)) {
+        return normalize(Projection.of(service), slices.stream().map(Projection::of).toList());
+    }
+
+    /**
+     * Normalizes one projected Service.
+     *
+     * @param service the Service
+     * @param slices  the EndpointSlices labelled with that Service's name (others are ignored)
+     * @return the Service as enilb programs it, or empty when enilb does not proxy it
+     */
+    public Optional<NormalizedService> normalize(ServiceProjection service, Collection<SliceProjection> slices) {
+        ServiceKey key = service.key();
+        if (!service.proxied()) {
+            LOG.debug("service {}: not proxied by enilb (another proxy's, headless, ExternalName), skipped", key);
             return Optional.empty();
         }
-        Map<IpFamily, String> addresses = clusterIpsByFamily(key, spec);
+        Map<IpFamily, String> addresses = clusterIpsByFamily(service);
         if (addresses.isEmpty()) {
             LOG.debug("service {}: no ClusterIP, skipped", key);
             return Optional.empty();
         }
 
-        List<EndpointSlice> ours = slices.stream()
-                .filter(s -> serviceOf(s).filter(key::equals).isPresent())
-                .sorted(Comparator.comparing(s -> Objects.requireNonNullElse(s.getMetadata().getName(), "")))
+        List<SliceProjection> ours = slices.stream()
+                .filter(s -> key.equals(s.service()))
+                .sorted(Comparator.comparing(s -> s.key().name()))
                 .toList();
-        boolean localOnly = "Local".equals(spec.getInternalTrafficPolicy());
 
         List<ClusterIp> clusterIps = new ArrayList<>();
         for (Map.Entry<IpFamily, String> address : addresses.entrySet()) {
             IpFamily family = address.getKey();
             // a family's ClusterIP gets that family's slices only; FQDN slices match no family
-            List<EndpointSlice> familySlices = ours.stream()
-                    .filter(s -> family.kubernetesName.equals(s.getAddressType()))
+            List<SliceProjection> familySlices = ours.stream()
+                    .filter(s -> family.kubernetesName.equals(s.addressType()))
                     .toList();
-            List<ServicePort> ports = ports(key, spec, family, familySlices, localOnly);
+            List<ServicePort> ports = ports(service, family, familySlices);
             if (ports.isEmpty()) {
                 LOG.debug("service {}: no TCP or UDP port, skipped", key);
                 return Optional.empty();
             }
             clusterIps.add(new ClusterIp(family, address.getValue(), ports));
         }
-        return Optional.of(new NormalizedService(key, clusterIps, affinityTimeout(spec)));
+        return Optional.of(new NormalizedService(key, clusterIps, service.affinityTimeoutSeconds()));
     }
 
-    private List<ServicePort> ports(ServiceKey key, ServiceSpec spec, IpFamily family, List<EndpointSlice> slices,
-                                    boolean localOnly) {
+    private List<ServicePort> ports(ServiceProjection service, IpFamily family, List<SliceProjection> slices) {
+        ServiceKey key = service.key();
         List<ServicePort> ports = new ArrayList<>();
-        for (io.fabric8.kubernetes.api.model.ServicePort port : nullToEmpty(spec.getPorts())) {
-            Protocol protocol = protocolOf(port.getProtocol());
+        for (PortProjection port : service.ports()) {
+            Protocol protocol = protocolOf(port.protocol());
             if (protocol == null) {
                 if (sctpLogged.add(key)) {
                     LOG.info("service {}: port {} has protocol {}, which enilb does not translate; skipped",
-                            key, port.getPort(), port.getProtocol());
+                            key, port.port(), port.protocol());
                 }
                 continue;
             }
-            if (port.getPort() == null || port.getPort() < 1 || port.getPort() > 65535) {
+            if (port.port() < 1 || port.port() > 65535) {
                 continue;
             }
-            String name = Objects.requireNonNullElse(port.getName(), "");
-            ports.add(new ServicePort(name, protocol, port.getPort(),
-                    backends(name, protocol, family, slices, localOnly)));
+            ports.add(new ServicePort(port.name(), protocol, port.port(),
+                    backends(port.name(), protocol, family, slices, service.localOnly())));
         }
         return ports;
-    }
-
-    private static boolean proxied(ServiceKey key, Service service) {
-        Map<String, String> labels = service.getMetadata().getLabels();
-        if (labels != null && (labels.containsKey(SERVICE_PROXY_NAME_LABEL) || labels.containsKey(HEADLESS_LABEL))) {
-            LOG.debug("service {}: labelled for another proxy or headless, skipped", key);
-            return false;
-        }
-        String type = service.getSpec().getType();
-        return type == null || type.isEmpty()
-                || type.equals("ClusterIP") || type.equals("NodePort") || type.equals("LoadBalancer");
     }
 
     /**
@@ -160,20 +161,16 @@ public final class ServiceNormalizer {
      * sources an address whose family spec.ipFamilies does not list is ignored, and
      * SingleStack keeps the primary family only.
      */
-    private static Map<IpFamily, String> clusterIpsByFamily(ServiceKey key, ServiceSpec spec) {
-        List<String> candidates = new ArrayList<>(nullToEmpty(spec.getClusterIPs()));
-        if (candidates.isEmpty() && spec.getClusterIP() != null) {
-            candidates.add(spec.getClusterIP());
-        }
+    private static Map<IpFamily, String> clusterIpsByFamily(ServiceProjection service) {
         Set<IpFamily> listed = EnumSet.noneOf(IpFamily.class);
-        for (String name : nullToEmpty(spec.getIpFamilies())) {
+        for (String name : service.ipFamilies()) {
             IpFamily family = IpFamily.ofKubernetes(name);
             if (family != null) {
                 listed.add(family);
             }
         }
         Map<IpFamily, String> byFamily = new LinkedHashMap<>();
-        for (String candidate : candidates) {
+        for (String candidate : service.clusterIps()) {
             if (candidate == null || candidate.equals("None")) {
                 return Map.of();
             }
@@ -183,59 +180,42 @@ public final class ServiceNormalizer {
             }
             IpFamily family = IpFamily.of(ip);
             if (!listed.isEmpty() && !listed.contains(family)) {
-                LOG.debug("service {}: ClusterIP {} is of no family in ipFamilies {}; ignored", key, ip, listed);
+                LOG.debug("service {}: ClusterIP {} is of no family in ipFamilies {}; ignored", service.key(), ip,
+                        listed);
                 continue;
             }
             byFamily.putIfAbsent(family, ip);
         }
-        if ("SingleStack".equals(spec.getIpFamilyPolicy()) && byFamily.size() > 1) {
+        if ("SingleStack".equals(service.ipFamilyPolicy()) && byFamily.size() > 1) {
             IpFamily primary = byFamily.keySet().iterator().next();
-            LOG.debug("service {}: SingleStack with ClusterIPs {}; only {} is programmed", key, byFamily.values(),
-                    primary.kubernetesName);
+            LOG.debug("service {}: SingleStack with ClusterIPs {}; only {} is programmed", service.key(),
+                    byFamily.values(), primary.kubernetesName);
             return Map.of(primary, byFamily.get(primary));
         }
         return byFamily;
     }
 
-    private static int affinityTimeout(ServiceSpec spec) {
-        if (!"ClientIP".equals(spec.getSessionAffinity())) {
-            return 0;
-        }
-        Integer timeout = spec.getSessionAffinityConfig() == null
-                || spec.getSessionAffinityConfig().getClientIP() == null
-                ? null : spec.getSessionAffinityConfig().getClientIP().getTimeoutSeconds();
-        return timeout == null || timeout <= 0 ? DEFAULT_AFFINITY_TIMEOUT_SECONDS : timeout;
-    }
-
-    /** How an endpoint may be used, best first; a duplicate address keeps its best use. */
-    private enum Use { READY, SERVING_TERMINATING, TERMINATING }
-
-    private List<Backend> backends(String portName, Protocol protocol, IpFamily family, List<EndpointSlice> slices,
+    private List<Backend> backends(String portName, Protocol protocol, IpFamily family, List<SliceProjection> slices,
                                    boolean localOnly) {
         Map<String, Candidate> byAddress = new LinkedHashMap<>();
-        for (EndpointSlice slice : slices) {
-            for (EndpointPort slicePort : nullToEmpty(slice.getPorts())) {
-                if (!portName.equals(Objects.requireNonNullElse(slicePort.getName(), ""))
-                        || protocolOf(slicePort.getProtocol()) != protocol
-                        || slicePort.getPort() == null || slicePort.getPort() < 1 || slicePort.getPort() > 65535) {
+        for (SliceProjection slice : slices) {
+            for (PortProjection slicePort : slice.ports()) {
+                if (!portName.equals(slicePort.name()) || protocolOf(slicePort.protocol()) != protocol
+                        || slicePort.port() < 1 || slicePort.port() > 65535) {
                     continue;
                 }
-                int targetPort = slicePort.getPort();
-                for (Endpoint endpoint : nullToEmpty(slice.getEndpoints())) {
-                    Use use = useOf(endpoint.getConditions());
-                    if (use == null || endpoint.getAddresses() == null || endpoint.getAddresses().isEmpty()) {
+                int targetPort = slicePort.port();
+                for (EndpointProjection endpoint : slice.endpoints()) {
+                    if (localOnly && !nodeName.equals(endpoint.nodeName())) {
                         continue;
                     }
-                    if (localOnly && !nodeName.equals(endpoint.getNodeName())) {
+                    // an address of the other family in a slice of this addressType is not used
+                    if (IpFamily.of(endpoint.ip()) != family) {
                         continue;
                     }
-                    // kube-proxy uses only the first address of an endpoint
-                    String ip = IpFamily.canonical(endpoint.getAddresses().get(0));
-                    if (ip == null || IpFamily.of(ip) != family) {
-                        continue;
-                    }
-                    Candidate candidate = new Candidate(ip, InetAddresses.forString(ip).getAddress(), targetPort, use);
-                    byAddress.merge(ip + ":" + targetPort, candidate,
+                    Candidate candidate = new Candidate(endpoint.ip(),
+                            InetAddresses.forString(endpoint.ip()).getAddress(), targetPort, endpoint.use());
+                    byAddress.merge(endpoint.ip() + ":" + targetPort, candidate,
                             (a, b) -> a.use.compareTo(b.use) <= 0 ? a : b);
                 }
             }
@@ -258,32 +238,11 @@ public final class ServiceNormalizer {
             .comparing(Candidate::bytes, Arrays::compareUnsigned)
             .thenComparingInt(Candidate::port);
 
-    /** KEP-1669: ready (null = true) takes flows; serving (null = ready) and terminating may as a fallback. */
-    private static Use useOf(EndpointConditions conditions) {
-        Boolean readyField = conditions == null ? null : conditions.getReady();
-        Boolean servingField = conditions == null ? null : conditions.getServing();
-        Boolean terminatingField = conditions == null ? null : conditions.getTerminating();
-        boolean ready = readyField == null || readyField;
-        boolean serving = servingField == null ? ready : servingField;
-        boolean terminating = terminatingField != null && terminatingField;
-        if (ready) {
-            return Use.READY;
-        }
-        if (terminating) {
-            return serving ? Use.SERVING_TERMINATING : Use.TERMINATING;
-        }
-        return null;
-    }
-
     /** TCP for null/empty, UDP, or null for anything else (SCTP). */
-    private static Protocol protocolOf(String protocol) {
+    static Protocol protocolOf(String protocol) {
         if (protocol == null || protocol.isEmpty() || protocol.equals("TCP")) {
             return Protocol.TCP;
         }
         return protocol.equals("UDP") ? Protocol.UDP : null;
-    }
-
-    private static <T> List<T> nullToEmpty(List<T> list) {
-        return list == null ? List.of() : list;
     }
 }

@@ -3,21 +3,30 @@ package io.enilb.watch;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Readiness;
+import io.enilb.bus.SourceState;
 import io.enilb.bus.SyncState;
 import io.enilb.model.ClusterIp;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.EventBus;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.SortedMap;
 import java.util.concurrent.Executor;
 import java.util.stream.Collectors;
@@ -35,18 +44,29 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * { "source": "file" | "kubernetes",
  *   "file": { "dir": "/etc/enilb/services", "rescan-ms": 500 },
- *   "kubernetes": { "kubeconfig": "", "resync-ms": 0 },
+ *   "kubernetes": { "kubeconfig": "", "resync-ms": 0, "watch-list": "auto" | "on" | "off", "list-chunk": 500 },
  *   "node": { "name": "node-1" } }
  * </pre>
  * Ready means: synced, and no file of the file source fails to parse. An API error after the
  * initial sync does not make it unready (the last known state stays valid, as with kube-proxy);
- * it shows in {@link ServiceView#sourceErrors()}.
+ * it shows in {@link SourceState#errors()}.
+ *
+ * <p>After every set of changes (at most every {@value #STATE_EVERY_MS} ms) and whenever its sync
+ * state or problems change, the watcher publishes its whole state as one immutable
+ * {@link SourceState} on {@link Addresses#SOURCE_STATE}: the catalog's snapshot is a persistent
+ * map, so that costs nothing per change. Its meters ({@code enilb_source_*}, {@code enilb_services})
+ * go to the registry it is given.
  */
-public final class WatcherVerticle extends VerticleBase implements ServiceView {
+public final class WatcherVerticle extends VerticleBase {
     private static final Logger LOG = LoggerFactory.getLogger(WatcherVerticle.class);
     public static final String COMPONENT = "source";
+    /** The longest a published {@link SourceState} lags behind the catalog. */
+    static final long STATE_EVERY_MS = 20;
 
     private final KubernetesClient injectedClient;
+    private final MeterRegistry registry;
+    private final List<Meter> meters = new ArrayList<>();
+    private long stateTimer = -1;
 
     private ServiceSource source;
     private KubernetesClient ownClient;
@@ -54,6 +74,7 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
     private Readiness lastReadiness;
 
     private volatile String sourceName = "";
+    private volatile SourceState state;
     private volatile boolean synced;
     private volatile ServiceCatalog catalog;
     private volatile SortedMap<String, String> errors = Collections.emptySortedMap();
@@ -61,12 +82,21 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
 
     /** A watcher that builds its own Kubernetes client when the source is "kubernetes". */
     public WatcherVerticle() {
-        this(null);
+        this(null, new SimpleMeterRegistry());
     }
 
     /** A watcher that uses the given client (not closed by the verticle) when the source is "kubernetes". */
     public WatcherVerticle(KubernetesClient client) {
+        this(client, new SimpleMeterRegistry());
+    }
+
+    /**
+     * @param client   the Kubernetes client to use (not closed by the verticle), or null to build one
+     * @param registry where the watcher registers its meters
+     */
+    public WatcherVerticle(KubernetesClient client, MeterRegistry registry) {
         this.injectedClient = client;
+        this.registry = Objects.requireNonNull(registry, "registry");
     }
 
     /** The configuration this verticle reads, built from plain values. */
@@ -93,8 +123,10 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
         Executor handoff = task -> context.runOnContext(v -> task.run());
         SourceListener listener = new Publisher();
         sourceName = kind;
+        registerMeters();
         publishSync();
         publishReadiness();
+        publishState();
 
         switch (kind) {
             case "file" -> {
@@ -106,6 +138,8 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
             }
             case "kubernetes" -> {
                 long resync = kube.getLong("resync-ms", 0L);
+                long listChunk = kube.getLong("list-chunk", 500L);
+                String listMode = kube.getString("watch-list", "auto");
                 String kubeconfig = kube.getString("kubeconfig", "");
                 Future<KubernetesClient> client = injectedClient != null
                         ? Future.succeededFuture(injectedClient)
@@ -113,12 +147,15 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
                                 .recover(e -> Future.failedFuture(new IllegalStateException(
                                         "watcher: no Kubernetes client from "
                                                 + (kubeconfig.isEmpty() ? "in-cluster or ~/.kube/config" : kubeconfig)
-                                                + ": " + FileSource.reasonOf(e), e)));
-                return client.map(c -> {
+                                                + ": " + ErrorReason.of(e), e)));
+                return client.compose(c -> vertx.executeBlocking(() -> {
+                    KubernetesSource.chooseListMode(c, listMode);
+                    return c;
+                })).map(c -> {
                     if (c != injectedClient) {
                         ownClient = c;
                     }
-                    source = new KubernetesSource(c, resync, catalog, handoff, listener);
+                    source = new KubernetesSource(c, resync, listChunk, catalog, handoff, listener);
                     if (!stopped) {
                         source.start();
                     }
@@ -137,6 +174,11 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
             return Future.succeededFuture();
         }
         stopped = true;
+        meters.forEach(registry::remove);
+        meters.clear();
+        if (stateTimer >= 0) {
+            vertx.cancelTimer(stateTimer);
+        }
         ServiceSource s = source;
         KubernetesClient c = ownClient;
         ownClient = null;
@@ -151,35 +193,47 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
         });
     }
 
-    /** The read-only view for health; this verticle itself. */
-    public ServiceView view() {
-        return this;
+    /** The last state published. */
+    public SourceState state() {
+        return state;
     }
 
-    @Override
-    public String sourceName() {
-        return sourceName;
-    }
-
-    @Override
-    public boolean synced() {
-        return synced;
-    }
-
-    @Override
+    /** The normalized value of every proxied Service now; immutable. */
     public SortedMap<ServiceKey, NormalizedService> services() {
         ServiceCatalog c = catalog;
         return c == null ? Collections.emptySortedMap() : c.snapshot();
     }
 
-    @Override
-    public SortedMap<String, String> sourceErrors() {
-        return errors;
+    private void registerMeters() {
+        Tags source = Tags.of("source", sourceName);
+        meters.add(Gauge.builder("enilb.source.synced", this, w -> w.synced ? 1 : 0).tags(source)
+                .description("1 when the service source delivered its complete state").register(registry));
+        meters.add(Gauge.builder("enilb.source.errors", this, w -> w.errors.size()).tags(source)
+                .description("Problems the service source has now (files, API)").register(registry));
+        meters.add(FunctionCounter.builder("enilb.source.problems", this, w -> w.errorCount).tags(source)
+                .description("Problems the service source reported since start").register(registry));
+        meters.add(Gauge.builder("enilb.services", this, w -> w.services().size())
+                .description("Services proxied").register(registry));
     }
 
-    @Override
-    public long sourceErrorCount() {
-        return errorCount;
+    /** Publishes the state now; run on this verticle's context. */
+    private void publishState() {
+        if (stateTimer >= 0) {
+            vertx.cancelTimer(stateTimer);
+            stateTimer = -1;
+        }
+        state = new SourceState(sourceName, synced, errors, errorCount, services());
+        vertx.eventBus().publish(Addresses.SOURCE_STATE, state);
+    }
+
+    /** Publishes the state within {@link #STATE_EVERY_MS}: changes arrive by the thousand during a sync. */
+    private void publishStateSoon() {
+        if (stateTimer < 0 && !stopped) {
+            stateTimer = vertx.setTimer(STATE_EVERY_MS, id -> {
+                stateTimer = -1;
+                publishState();
+            });
+        }
     }
 
     private void publishSync() {
@@ -221,6 +275,7 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
                 }
                 bus.publish(Addresses.SERVICES_CHANGED, change);
             }
+            publishStateSoon();
         }
 
         private void log(ServiceChange change) {
@@ -245,6 +300,7 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
                     services().size());
             publishSync();
             publishReadiness();
+            publishState();
         }
 
         @Override
@@ -254,6 +310,7 @@ public final class WatcherVerticle extends VerticleBase implements ServiceView {
             errors = now;
             if (!stopped) {
                 publishReadiness();
+                publishState();
             }
         }
     }

@@ -11,9 +11,13 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -30,7 +34,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import static io.enilb.cni.CniTestClient.config;
@@ -38,6 +41,7 @@ import static io.enilb.cni.CniTestClient.request;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+@ExtendWith(VertxExtension.class)
 class AttachVerticleTest {
     private static final String POD_A = "5ddb4f0c1e2a9b7d3c4e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f7a8";
     private static final String POD_B = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
@@ -53,16 +57,17 @@ class AttachVerticleTest {
     Path stateDir;
     Path nsA;
     Path nsB;
-    final AtomicBoolean datapathLoaded = new AtomicBoolean(true);
+    final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     final BlockingQueue<PodAttachment> attached = new LinkedBlockingQueue<>();
     final BlockingQueue<PodAttachment> detached = new LinkedBlockingQueue<>();
     final BlockingQueue<Readiness> readiness = new LinkedBlockingQueue<>();
     AttachVerticle verticle;
     String deployment;
 
+    /** The extension's Vert.x, closed (and checked) after each test. */
     @BeforeEach
-    void setUp() throws Exception {
-        vertx = Vertx.vertx();
+    void setUp(Vertx vertx) throws Exception {
+        this.vertx = vertx;
         LocalCodecs.register(vertx.eventBus());
         vertx.eventBus().<PodAttachment>consumer(Addresses.POD_ATTACHED, m -> attached.add(m.body()));
         vertx.eventBus().<PodAttachment>consumer(Addresses.POD_DETACHED, m -> detached.add(m.body()));
@@ -82,22 +87,30 @@ class AttachVerticleTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        if (vertx.deploymentIDs().contains(deployment)) {
+            vertx.undeploy(deployment).await(10, TimeUnit.SECONDS);
+        }
         assertThat(socket).doesNotExist();
         assertThat(datapath.onEventLoop).as("datapath calls on an event loop").isEmpty();
     }
 
     private void deploy() throws Exception {
-        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket),
-                datapathLoaded::get, () -> {
+        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), registry,
+                Duration.ofSeconds(30), () -> {
                     seenBeforeReattach.addAll(datapath.calls);
                     return Future.succeededFuture();
-                });
+                }, Path.of("/proc"));
         deployment = get(vertx.deployVerticle(verticle));
     }
 
     private void undeploy() throws Exception {
         get(vertx.undeploy(deployment));
+    }
+
+    /** CNI requests attach counted for {@code command} with {@code outcome}, from its meters. */
+    private double requests(String command, String outcome) {
+        var counter = registry.find("enilb.cni.requests").tags("command", command, "outcome", outcome).counter();
+        return counter == null ? 0 : counter.count();
     }
 
     private static <T> T get(Future<T> future) throws Exception {
@@ -165,8 +178,10 @@ class AttachVerticleTest {
         PodAttachment published = attached.poll(5, TimeUnit.SECONDS);
         assertThat(published).isEqualTo(new PodAttachment(POD_A, "eth0", nsA.toString(), List.of("198.18.0.5")));
         assertThat(verticle.attachments()).containsExactly(published);
-        assertThat(verticle.stats().count("ADD", AttachStats.Outcome.OK)).isEqualTo(1);
-        assertThat(verticle.stats().latency("ADD").count()).isEqualTo(1);
+        assertThat(requests("ADD", "ok")).isEqualTo(1);
+        assertThat(registry.get("enilb.cni.request.duration").tag("command", "ADD").timer().count()).isEqualTo(1);
+        assertThat(registry.scrape()).contains("enilb_cni_requests_total{command=\"ADD\",outcome=\"ok\"} 1",
+                "enilb_cni_request_duration_seconds_count{command=\"ADD\"} 1", "enilb_attached_pods 1");
     }
 
     @Test
@@ -193,7 +208,7 @@ class AttachVerticleTest {
 
         assertThat(datapath.calls).isEmpty();
         assertThat(stateFiles()).isEmpty();
-        assertThat(verticle.stats().count("ADD", AttachStats.Outcome.INVALID)).isEqualTo(4);
+        assertThat(requests("ADD", "invalid")).isEqualTo(4);
     }
 
     @Test
@@ -216,8 +231,8 @@ class AttachVerticleTest {
         Path hostProc = tmp.resolve("host-proc");
         Files.createDirectories(hostProc.resolve("4242/ns"));
         Path seen = Files.createSymbolicLink(hostProc.resolve("4242/ns/net"), Path.of("/proc/self/ns/uts"));
-        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), datapathLoaded::get,
-                Future::succeededFuture, hostProc);
+        verticle = new AttachVerticle(datapath, stateDir, CniSocketSettings.defaults(socket), registry,
+                Duration.ofSeconds(30), Future::succeededFuture, hostProc);
         deployment = get(vertx.deployVerticle(verticle));
 
         assertOk(add(POD_A, Path.of("/proc/4242/ns/net"), "198.18.0.5"));
@@ -239,7 +254,7 @@ class AttachVerticleTest {
         assertThat(error.getString(CniWire.DETAILS)).isEqualTo("ENODEV");
         assertThat(stateFiles()).isEmpty();
         assertThat(verticle.attachments()).isEmpty();
-        assertThat(verticle.stats().count("ADD", AttachStats.Outcome.FAILED)).isEqualTo(1);
+        assertThat(requests("ADD", "failed")).isEqualTo(1);
     }
 
     @Test
@@ -268,7 +283,7 @@ class AttachVerticleTest {
         assertThat(stateFiles()).isEmpty();
         assertThat(verticle.attachments()).isEmpty();
         assertThat(detached.poll(5, TimeUnit.SECONDS).containerId()).isEqualTo(POD_A);
-        assertThat(verticle.stats().count("DEL", AttachStats.Outcome.OK)).isEqualTo(2);
+        assertThat(requests("DEL", "ok")).isEqualTo(2);
     }
 
     @Test
@@ -295,19 +310,6 @@ class AttachVerticleTest {
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
         assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
         assertThat(code(client.send(request("GC", "", "", "", config("1.1.0", null))))).isEqualTo(7);
-    }
-
-    @Test
-    void statusAndAddWaitForTheDatapath() throws Exception {
-        assertOk(status());
-
-        datapathLoaded.set(false);
-        JsonObject error = status().getJsonObject(CniWire.ERROR);
-
-        assertThat(error.getInteger(CniWire.CODE)).isEqualTo(50);
-        assertThat(error.getString(CniWire.DETAILS)).contains("datapath is not loaded");
-        assertThat(code(add(POD_A, nsA, "198.18.0.5"))).isEqualTo(11);
-        assertThat(datapath.calls).isEmpty();
     }
 
     @Test
@@ -475,7 +477,7 @@ class AttachVerticleTest {
 
         assertThat(datapath.calls).isEmpty();
         assertThat(stateFiles()).isEqualTo(before);
-        assertThat(verticle.stats().malformedRequests()).isEqualTo(1000);
+        assertThat(registry.get("enilb.cni.malformed.requests").functionCounter().count()).isEqualTo(1000);
         assertOk(status());
         assertOk(check(POD_A, nsA));
     }
@@ -484,7 +486,7 @@ class AttachVerticleTest {
     void refusesPeersOutsideTheAllowedUids() throws Exception {
         undeploy();
         verticle = new AttachVerticle(datapath, stateDir,
-                CniSocketSettings.defaults(socket).withAllowedUids(Set.of(4242)), datapathLoaded::get);
+                CniSocketSettings.defaults(socket).withAllowedUids(Set.of(4242)), registry, Duration.ofSeconds(30));
         deployment = get(vertx.deployVerticle(verticle));
 
         JsonObject error = add(POD_A, nsA, "198.18.0.5").getJsonObject(CniWire.ERROR);
@@ -492,7 +494,7 @@ class AttachVerticleTest {
         assertThat(error.getString(CniWire.MSG)).contains("may not use the enilb CNI socket");
         assertThat(datapath.calls).isEmpty();
         assertThat(stateFiles()).isEmpty();
-        assertThat(verticle.stats().refusedPeers()).isEqualTo(1);
+        assertThat(registry.get("enilb.cni.refused.peers").functionCounter().count()).isEqualTo(1);
     }
 
     private static byte[] randomBytes(Random random, int length) {

@@ -45,6 +45,7 @@ class NatMapWriterModelTest {
      * this test's, sized like the in-memory ones, emptied between sequences.
      */
     @Test
+    @org.junit.jupiter.api.Tag("kernel") // root: real BPF maps; left out by -DexcludedGroups=kernel
     void randomSequencesKeepTheKernelMapsEqualToTheModel() {
         java.nio.file.Path pins = java.nio.file.Path.of("/sys/fs/bpf/enilb-natmap-" + java.util.UUID.randomUUID().toString().substring(0, 8));
         try (io.enilb.bpf.Datapath dp = io.enilb.bpf.Datapath.load(

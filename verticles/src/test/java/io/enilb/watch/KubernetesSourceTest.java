@@ -56,10 +56,29 @@ class KubernetesSourceTest {
 
     private RecordingListener startSource(long resyncMillis) {
         RecordingListener listener = new RecordingListener();
-        KubernetesSource source = new KubernetesSource(client, resyncMillis, catalog, context, listener);
+        KubernetesSource source = new KubernetesSource(client, resyncMillis, 2, catalog, context, listener);
         sources.add(source);
         source.start();
         return listener;
+    }
+
+    @Test
+    void aStreamingListThatNeverEndsFallsBackToPagedLists() {
+        create(service("web", "198.19.0.10", port("http", "TCP", 80)));
+        put(slice("web-1", "web", HTTP_8080, ready("198.18.0.5")));
+        client.getConfiguration().setWatchList(true);
+        try {
+            RecordingListener listener = new RecordingListener();
+            KubernetesSource source = new KubernetesSource(client, 0, 2, Duration.ofSeconds(2), catalog, context,
+                    listener);
+            sources.add(source);
+            source.start();
+            await().atMost(WITHIN.plusSeconds(2)).until(listener::synced);
+            assertThat(client.getConfiguration().isWatchList()).isFalse();
+            assertThat(backendIps(WEB)).containsExactly("198.18.0.5");
+        } finally {
+            client.getConfiguration().setWatchList(false);
+        }
     }
 
     private void create(Service service) {

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.enilb.bus.Addresses;
 import io.enilb.bus.Readiness;
+import io.enilb.bus.SourceState;
 import io.enilb.bus.SyncState;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
@@ -16,6 +17,8 @@ import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import io.vertx.junit5.VertxTestContext;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -25,9 +28,11 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 @EnableKubernetesMockClient(crud = true)
+@ExtendWith(VertxExtension.class)
 class WatcherVerticleTest {
     private static final Duration WITHIN = Duration.ofSeconds(10);
     private static final ServiceKey WEB = new ServiceKey("default", "web");
@@ -42,17 +47,17 @@ class WatcherVerticleTest {
     /** Everything the watcher published, in order of arrival. */
     private final List<Object> published = new CopyOnWriteArrayList<>();
 
+    /** The extension's Vert.x (closed after each test) with every address the watcher publishes on recorded. */
     @BeforeEach
-    void setUp() {
-        vertx = Vertx.vertx();
+    void setUp(Vertx vertx) {
+        this.vertx = vertx;
         for (String address : List.of(Addresses.SERVICES_CHANGED, Addresses.SOURCE_SYNC, Addresses.READINESS)) {
             vertx.eventBus().consumer(address, m -> published.add(m.body()));
         }
     }
 
     @AfterEach
-    void tearDown() throws Exception {
-        join(vertx.close());
+    void tearDown() {
         client.services().inAnyNamespace().delete();
     }
 
@@ -86,8 +91,25 @@ class WatcherVerticleTest {
                 .extracting(o -> ((ServiceChange) o).key()).containsExactly(WEB);
         assertThat(published.get(0)).isEqualTo(new SyncState("file", false));
         await().atMost(WITHIN).until(() -> published.contains(Readiness.ok(WatcherVerticle.COMPONENT)));
-        assertThat(watcher.view().synced()).isTrue();
-        assertThat(watcher.view().services()).containsOnlyKeys(WEB);
+        assertThat(watcher.state().synced()).isTrue();
+        assertThat(watcher.state().services()).containsOnlyKeys(WEB);
+    }
+
+    @Test
+    void theWholeStateIsPublishedAsOneSnapshot(VertxTestContext ctx) throws Exception {
+        Files.writeString(dir.resolve("web.yaml"), FileSourceTest.service("default", "web", "198.19.0.10")
+                + "---\n" + FileSourceTest.slice("default", "web", "198.18.0.1"));
+        vertx.eventBus().<SourceState>consumer(Addresses.SOURCE_STATE, m -> ctx.verify(() -> {
+            SourceState state = m.body();
+            assertThat(state.source()).isEqualTo("file");
+            if (state.synced()) {
+                assertThat(state.services()).containsOnlyKeys(WEB);
+                assertThat(state.services().get(WEB).clusterIps().get(0).ports().get(0).backends()).hasSize(1);
+                assertThat(state.errors()).isEmpty();
+                ctx.completeNow();
+            }
+        }));
+        deploy(new WatcherVerticle(), WatcherVerticle.config("file", dir.toString(), "", "node-a"));
     }
 
     @Test
@@ -100,9 +122,11 @@ class WatcherVerticleTest {
         Files.writeString(dir.resolve("web.yaml"), "kind: [");
         await().atMost(WITHIN).until(() -> published.stream().anyMatch(o -> o instanceof Readiness r
                 && !r.ready() && r.reason().startsWith("web.yaml: ")));
-        assertThat(watcher.view().sourceErrors()).containsKey("web.yaml");
-        assertThat(watcher.view().sourceErrorCount()).isEqualTo(1);
-        assertThat(watcher.view().services()).containsOnlyKeys(WEB);
+        await().atMost(WITHIN).untilAsserted(() -> {
+            assertThat(watcher.state().errors()).containsKey("web.yaml");
+            assertThat(watcher.state().errorCount()).isEqualTo(1);
+        });
+        assertThat(watcher.services()).containsOnlyKeys(WEB);
     }
 
     @Test
@@ -114,7 +138,7 @@ class WatcherVerticleTest {
 
         await().atMost(WITHIN).until(this::publishedSynced);
         assertThat(published.indexOf(new SyncState("kubernetes", true)))
-                .isGreaterThan(published.indexOf(new ServiceChange(WEB, watcher.view().services().get(WEB))));
+                .isGreaterThan(published.indexOf(new ServiceChange(WEB, watcher.services().get(WEB))));
 
         client.services().inNamespace("default").withName("web").delete();
         await().atMost(WITHIN).until(() -> published.contains(ServiceChange.deleted(WEB)));
@@ -149,7 +173,7 @@ class WatcherVerticleTest {
         WatcherVerticle watcher = new WatcherVerticle();
         String id = deploy(watcher, WatcherVerticle.config("kubernetes", "", kubeconfig.toString(), "node-a"));
         await().atMost(WITHIN).until(this::publishedSynced);
-        assertThat(watcher.view().services()).containsOnlyKeys(WEB);
+        assertThat(watcher.services()).containsOnlyKeys(WEB);
 
         join(vertx.undeploy(id));
         // the client was closed, the daemon's Vert.x instance was not

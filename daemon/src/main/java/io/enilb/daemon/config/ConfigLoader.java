@@ -74,6 +74,8 @@ public final class ConfigLoader {
         key("source", Kind.SOURCE, "file");
         key("file.dir", Kind.PATH, "/etc/enilb/services");
         key("kubernetes.kubeconfig", Kind.STRING, "");
+        key("kubernetes.watch-list", Kind.oneOf("auto|on|off", "auto, on or off"), "auto");
+        key("kubernetes.list-chunk", Kind.intRange(1, 100_000), 500);
         keys.put("node.name", new KeySpec("node.name", Kind.NON_EMPTY_STRING, nodeName));
         key("cni.socket", Kind.PATH, "/run/enilb/cni.sock");
         key("cni.allowed-uids", Kind.UID_LIST, new JsonArray().add(0));
@@ -106,6 +108,7 @@ public final class ConfigLoader {
         key("flows.recent", Kind.intRange(1, 100_000), 1000);
         key("flows.queue-capacity", Kind.intRange(1, 1_000_000), 8192);
         key("socket-lb", Kind.SOCKET_LB, "off");
+        key("metrics.per-service", Kind.oneOf("auto|all|none|top [1-9]\\d{0,5}", "auto, all, none or top N"), "auto");
     }
 
     private void key(String name, Kind kind, Object defaultValue) {
@@ -178,7 +181,8 @@ public final class ConfigLoader {
         return new EnilbConfig(
                 (EnilbConfig.Source) typed.get("source"),
                 new EnilbConfig.File(path(typed, "file.dir")),
-                new EnilbConfig.Kubernetes((String) typed.get("kubernetes.kubeconfig")),
+                new EnilbConfig.Kubernetes((String) typed.get("kubernetes.kubeconfig"),
+                        (String) typed.get("kubernetes.watch-list"), (Integer) typed.get("kubernetes.list-chunk")),
                 new EnilbConfig.Node((String) typed.get("node.name")),
                 new EnilbConfig.Cni(path(typed, "cni.socket"), uids(typed.get("cni.allowed-uids")),
                         (Integer) typed.get("cni.max-request-bytes"), (Integer) typed.get("cni.read-timeout-ms"),
@@ -195,7 +199,8 @@ public final class ConfigLoader {
                 new EnilbConfig.State(path(typed, "state.dir")),
                 new EnilbConfig.Flows((Integer) typed.get("flows.rate"), (Integer) typed.get("flows.burst"),
                         (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")),
-                (EnilbConfig.SocketLb) typed.get("socket-lb"));
+                (EnilbConfig.SocketLb) typed.get("socket-lb"),
+                new EnilbConfig.Metrics((String) typed.get("metrics.per-service")));
     }
 
     /** The conntrack section, with the checks that span keys. */
@@ -419,6 +424,18 @@ public final class ConfigLoader {
             String s = string(v, true).trim();
             return s.isEmpty() ? Optional.empty() : Optional.of(cidr(s));
         });
+
+        /** A string matching {@code pattern} entirely, described as {@code expected} in errors. */
+        static Kind oneOf(String pattern, String expected) {
+            java.util.regex.Pattern p = java.util.regex.Pattern.compile(pattern);
+            return new Kind(v -> {
+                String s = string(v, false).trim();
+                if (!p.matcher(s).matches()) {
+                    throw new IllegalArgumentException("expected " + expected + ", got '" + s + "'");
+                }
+                return s;
+            });
+        }
 
         static Kind intRange(int min, int max) {
             return new Kind(v -> integer(v, min, max));

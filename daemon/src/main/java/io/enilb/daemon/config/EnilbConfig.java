@@ -13,7 +13,7 @@ import java.util.Optional;
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
                           Bpf bpf, NatMap natmap, Conntrack conntrack, Optional<Cidr> serviceCidr, State state,
-                          Flows flows, SocketLb socketLb) {
+                          Flows flows, SocketLb socketLb, Metrics metrics) {
 
     public EnilbConfig {
         Objects.requireNonNull(source, "source");
@@ -29,6 +29,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(state, "state");
         Objects.requireNonNull(flows, "flows");
         Objects.requireNonNull(socketLb, "socketLb");
+        Objects.requireNonNull(metrics, "metrics");
     }
 
     /** Where Services and EndpointSlices come from. */
@@ -63,8 +64,18 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
     public record File(Path dir) {
     }
 
-    /** {@code kubernetes.*}: kubeconfig path; empty means in-cluster, else {@code ~/.kube/config}. */
-    public record Kubernetes(String kubeconfig) {
+    /**
+     * {@code kubernetes.*}: kubeconfig path (empty means in-cluster, else {@code ~/.kube/config});
+     * how the initial state is read ({@code watch-list}: auto, on, off) and the page size of a paged list.
+     */
+    public record Kubernetes(String kubeconfig, String watchList, int listChunk) {
+    }
+
+    /**
+     * {@code metrics.*}: which Service frontends get their own series ({@code per-service}: all,
+     * none, "top N" by traffic, or auto: all up to a threshold of frontends, the top N beyond).
+     */
+    public record Metrics(String perService) {
     }
 
     /** {@code node.*}: this node's name as Kubernetes knows it. */
@@ -133,7 +144,8 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         return new JsonObject()
                 .put("source", source.value)
                 .put("file", new JsonObject().put("dir", file.dir().toString()))
-                .put("kubernetes", new JsonObject().put("kubeconfig", kubernetes.kubeconfig()))
+                .put("kubernetes", new JsonObject().put("kubeconfig", kubernetes.kubeconfig())
+                        .put("watch-list", kubernetes.watchList()).put("list-chunk", kubernetes.listChunk()))
                 .put("node", new JsonObject().put("name", node.name()));
     }
 }

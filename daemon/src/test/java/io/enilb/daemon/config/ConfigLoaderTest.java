@@ -42,7 +42,7 @@ class ConfigLoaderTest {
     private static final EnilbConfig DEFAULTS = new EnilbConfig(
             EnilbConfig.Source.FILE,
             new EnilbConfig.File(Path.of("/etc/enilb/services")),
-            new EnilbConfig.Kubernetes(""),
+            new EnilbConfig.Kubernetes("", "auto", 500),
             new EnilbConfig.Node("host-a"),
             new EnilbConfig.Cni(Path.of("/run/enilb/cni.sock"), List.of(0), 65536, 2000, Path.of("/proc")),
             new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876), Optional.empty()),
@@ -53,7 +53,8 @@ class ConfigLoaderTest {
             Optional.empty(),
             new EnilbConfig.State(Path.of("/var/lib/enilb")),
             new EnilbConfig.Flows(1000, 1000, 1000, 8192),
-            EnilbConfig.SocketLb.OFF);
+            EnilbConfig.SocketLb.OFF,
+            new EnilbConfig.Metrics("auto"));
 
     private static ConfigLoader loader(Map<String, String> env) {
         return new ConfigLoader(vertx, env, () -> "host-a", BPF_OBJECT);
@@ -102,7 +103,7 @@ class ConfigLoaderTest {
         Path file = yaml("""
                 source: kubernetes
                 file: {dir: /srv/services}
-                kubernetes: {kubeconfig: /root/.kube/config}
+                kubernetes: {kubeconfig: /root/.kube/config, watch-list: "off", list-chunk: 100}
                 node: {name: node-1}
                 cni:
                   socket: /run/enilb2/cni.sock
@@ -130,11 +131,12 @@ class ConfigLoaderTest {
                 state: {dir: /var/lib/enilb2}
                 flows: {rate: 50, burst: 10, recent: 200, queue-capacity: 64}
                 socket-lb: auto
+                metrics: {per-service: top 20}
                 """);
         assertThat(join(loader(Map.of()).load(file))).isEqualTo(new EnilbConfig(
                 EnilbConfig.Source.KUBERNETES,
                 new EnilbConfig.File(Path.of("/srv/services")),
-                new EnilbConfig.Kubernetes("/root/.kube/config"),
+                new EnilbConfig.Kubernetes("/root/.kube/config", "off", 100),
                 new EnilbConfig.Node("node-1"),
                 new EnilbConfig.Cni(Path.of("/run/enilb2/cni.sock"), List.of(0, 1000), 4096, 500,
                         Path.of("/host/proc")),
@@ -148,7 +150,8 @@ class ConfigLoaderTest {
                 Optional.of(new EnilbConfig.Cidr("10.96.0.0", 12)),
                 new EnilbConfig.State(Path.of("/var/lib/enilb2")),
                 new EnilbConfig.Flows(50, 10, 200, 64),
-                EnilbConfig.SocketLb.AUTO));
+                EnilbConfig.SocketLb.AUTO,
+                new EnilbConfig.Metrics("top 20")));
     }
 
     @Test
@@ -288,6 +291,6 @@ class ConfigLoaderTest {
         EnilbConfig config = join(loader(Map.of("ENILB_SOURCE", "kubernetes")).load(null));
         assertThat(config.watcherConfig().encode()).isEqualTo(
                 "{\"source\":\"kubernetes\",\"file\":{\"dir\":\"/etc/enilb/services\"},"
-                        + "\"kubernetes\":{\"kubeconfig\":\"\"},\"node\":{\"name\":\"host-a\"}}");
+                        + "\"kubernetes\":{\"kubeconfig\":\"\",\"watch-list\":\"auto\",\"list-chunk\":500},\"node\":{\"name\":\"host-a\"}}");
     }
 }

@@ -23,7 +23,7 @@ import java.util.stream.Stream;
  * root and state directory of its own, so it never meets another enilbd on the machine. Its
  * output goes to a log file; {@link #close()} stops it and removes what it made (pins included).
  */
-public final class Enilbd implements AutoCloseable {
+public final class DaemonProcess implements AutoCloseable {
     private final Path home;
     private final Path work;
     private final Path servicesDir;
@@ -36,7 +36,7 @@ public final class Enilbd implements AutoCloseable {
     private Process process;
 
     /** Prepares (does not start) a daemon whose distribution is at {@code home} (daemon/target/enilb). */
-    public Enilbd(Path home, Map<String, String> extraEnv) {
+    public DaemonProcess(Path home, Map<String, String> extraEnv) {
         this.home = home;
         this.extraEnv = Map.copyOf(extraEnv);
         try {
@@ -123,7 +123,7 @@ public final class Enilbd implements AutoCloseable {
     }
 
     /** Starts the daemon; returns once /readyz answers 200 (at most {@code timeout}). */
-    public Enilbd startAndAwaitReady(Duration timeout) {
+    public DaemonProcess startAndAwaitReady(Duration timeout) {
         start();
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
