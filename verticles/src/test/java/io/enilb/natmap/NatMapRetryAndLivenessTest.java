@@ -63,7 +63,7 @@ class NatMapRetryAndLivenessTest {
             Optional<FrontendState> state = m.body().frontends().get(WEB_80);
             if (state.isPresent() && !state.get().programmed() && !failedSeen[0]) {
                 failedSeen[0] = true;
-                assertThat(state.get().error()).contains("enilb_svc4_v1 is full");
+                assertThat(state.get().error()).contains("enilb_svc4_v2 is full");
                 assertThat(registry.get("enilb.natmap.failed.frontends").gauge().value()).isEqualTo(1);
                 reportedFailed.flag();
             } else if (state.isPresent() && state.get().programmed() && failedSeen[0]) {
