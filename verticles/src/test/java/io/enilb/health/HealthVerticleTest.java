@@ -86,7 +86,11 @@ class HealthVerticleTest {
     }
 
     private Future<Answer> get(String path) {
-        return http.request(HttpMethod.GET, health.actualPort(), "127.0.0.1", path)
+        return get(health.actualPort(), path);
+    }
+
+    private Future<Answer> get(int port, String path) {
+        return http.request(HttpMethod.GET, port, "127.0.0.1", path)
                 .compose(request -> request.send())
                 .compose(response -> response.body().map(body -> new Answer(response.statusCode(),
                         response.getHeader("content-type"), body.toString())));
@@ -394,10 +398,6 @@ class HealthVerticleTest {
     }
 
     private Answer onProbePort(String path) throws Exception {
-        return http.request(HttpMethod.GET, health.probePort(), "127.0.0.1", path)
-                .compose(request -> request.send())
-                .compose(response -> response.body().map(body -> new Answer(response.statusCode(),
-                        response.getHeader("content-type"), body.toString())))
-                .await(10, TimeUnit.SECONDS);
+        return get(health.probePort(), path).await(10, TimeUnit.SECONDS);
     }
 }
