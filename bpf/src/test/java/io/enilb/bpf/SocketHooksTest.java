@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
  * links, the program swapped inside the same links by a second load (a daemon restart), removed
  * with their pins.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class SocketHooksTest {
     private final DatapathFixture dp = new DatapathFixture();
     private final Path root = CgroupV2.root().orElseThrow(() -> new AssertionError("no cgroup v2 mount on this host"));

@@ -28,6 +28,7 @@ import org.junit.jupiter.api.Test;
  * the real enilb-cni invoked with IPv6 (and dual-stack) prevResults, pods with their own NIC on
  * the lab fabric, real traffic. Pods in 2001:db8:18::/64, Service IPs in 2001:db8:19::/108.
  */
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class Ipv6EndToEndTest {
     static Lab lab;
     static DaemonProcess daemon;

@@ -38,6 +38,8 @@ import org.junit.jupiter.api.TestInstance;
  * happened: the kernel's own peer of the socket, conntrack, the wire).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+// (JUnit's Tag is inherited: SocketLbLabTest and SocketLbOffLabTest carry it too)
 abstract class ServicePathLab {
     static final String WEB = "198.19.7.1";
     static final String DNS = "198.19.7.2";
