@@ -135,7 +135,7 @@ static __always_inline struct svc_stats *svc_stats(__u32 svc_id)
 	return bpf_map_lookup_elem(&enilb_stat4_v2, &svc_id);
 }
 
-/* ---- issue 11: fragments and ClusterIP addresses (H2) ---- */
+/* ---- fragments and ClusterIP addresses ---- */
 
 #ifndef FRAG_SIZE
 #define FRAG_SIZE 8192
@@ -169,7 +169,7 @@ static __always_inline int is_cluster_ip(__be32 addr)
 	return bpf_map_lookup_elem(&enilb_vip4_v2, &k) != NULL;
 }
 
-/* ---- issue 17: Service translation at the socket (sock.bpf.c) ---- */
+/* ---- Service translation at the socket (sock.bpf.c) ---- */
 
 /* pod netns cookie -> present when the pod's sockets are translated at connect/sendmsg; written at
  * CNI ADD with the pods' addresses (io.enilb.bpf.Datapath.registerAddresses), removed at DEL */
@@ -201,7 +201,7 @@ struct {
 	__type(key, struct sock_flow_key);
 	__type(value, struct sock_flow_value);
 } enilb_sockflow4_v2 SEC(".maps") __weak;
-/* ---- issue 12: IPv6 (H7): the IPv4 maps with 16-byte addresses. Service stats
+/* ---- IPv6: the IPv4 maps with 16-byte addresses. Service stats
  * (enilb_stat4_v2), drop counters (enilb_drop4_v2) and lifetimes (enilb_cfg4_v2) are shared:
  * one service id space for both families. Types and sizes follow their IPv4 twins (same reasons). */
 

@@ -140,7 +140,7 @@ enum drop_reason {
 	DROP_REWRITE_FAILED,	/* a packet write or checksum update failed */
 	DROP_REJECT_FAILED,	/* building the ICMP reject failed */
 	DROP_SPOOFED,		/* a new flow from a source address the pod does not own */
-	/* issue 11: every packet of a translated flow is translated, nothing leaks */
+	/* every packet of a translated flow is translated, nothing leaks */
 	DROP_FRAG_NO_FIRST,	/* a later fragment to a ClusterIP whose first fragment was not seen */
 	DROP_FRAG_FULL,		/* the fragment map refused an entry */
 	DROP_ICMP_UNTRANSLATABLE, /* an ICMP error to a ClusterIP that names no known flow */
@@ -149,7 +149,7 @@ enum drop_reason {
 	DROP_REASON_MAX,
 };
 
-/* ---- issue 11: fragments and ClusterIP addresses (H2) ---- */
+/* ---- fragments and ClusterIP addresses ---- */
 
 /* One IPv4 datagram in fragments, as its fragments carry it, in one pod's namespace. */
 struct frag_key {
@@ -176,7 +176,7 @@ struct vip_value {
 	__u32 frontends;	/* how many frontends the address has (informational; presence is what counts) */
 };
 
-/* ---- Flow events (issue 15): what the datapath tells the daemon, through enilb_flows4_v2 ---- */
+/* ---- Flow events: what the datapath tells the daemon, through enilb_flows4_v2 ---- */
 
 #define FLOW_EV_NEW 1		/* a flow got its backend (conntrack entries written) */
 #define FLOW_EV_REJECT 2	/* a frontend without endpoints: answered with ICMP port unreachable */
@@ -219,7 +219,7 @@ struct flow_limiter {
 	__u64 lost_full;	/* the ring buffer was full: the reader falls behind */
 };
 
-/* ---- issue 17: Service translation at the socket (sock.bpf.c) ---- */
+/* ---- Service translation at the socket (sock.bpf.c) ---- */
 
 /* A network namespace whose sockets the cgroup programs translate (a pod enilb attached). */
 struct sock_scope {
@@ -255,7 +255,7 @@ struct sock_flow_value {
 	__u32 svc_id;
 };
 
-/* ---- issue 12: IPv6 (H7) ----
+/* ---- IPv6 ----
  * The IPv4 structs with 16-byte addresses (struct in6_addr, network order); what holds no address
  * (svc_value, slot_key/slot_value, affinity_value, pod_value, frag_value, vip_value, svc_stats)
  * is shared. Service ids are one space for both families: a dual-stack Service has one frontend,

@@ -185,9 +185,9 @@ public final class BpfObject implements AutoCloseable {
         public static final String CONFIG = "enilb_cfg4_v2";
         /** the source addresses each pod owns; sized by bpf.max-pods x addresses */
         public static final String PODS = "enilb_pod4_v2";
-        /** issue 11: first fragments' ports for the later fragments (LRU). */
+        /** first fragments' ports for the later fragments (LRU). */
         public static final String FRAGMENTS = "enilb_frag4_v2";
-        /** issue 11: ClusterIP addresses, so that nothing to one leaks untranslated. */
+        /** ClusterIP addresses, so that nothing to one leaks untranslated. */
         public static final String CLUSTER_IPS = "enilb_vip4_v2";
 
         /** flow events: a ring buffer, pinned so that a restarted daemon reads what attached programs write */
@@ -196,14 +196,14 @@ public final class BpfObject implements AutoCloseable {
         public static final String FLOW_CONFIG = "enilb_flowcfg4_v2";
         /** per-CPU flow event limiter and emitted/lost counts */
         public static final String FLOW_LIMITER = "enilb_flowlim4_v2";
-        /** issue 17: the pod namespaces whose sockets are translated at connect/sendmsg. */
+        /** the pod namespaces whose sockets are translated at connect/sendmsg. */
         public static final String SOCK_SCOPE = "enilb_sockscope4_v2";
-        /** issue 17: per-socket storage of connected sockets (frontend and backend). */
+        /** per-socket storage of connected sockets (frontend and backend). */
         public static final String SOCK_NAT = "enilb_socknat4_v2";
-        /** issue 17: unconnected UDP sockets' destinations (LRU). */
+        /** unconnected UDP sockets' destinations (LRU). */
         public static final String SOCK_FLOWS = "enilb_sockflow4_v2";
 
-        // issue 12: IPv6, the same maps with 16-byte addresses. Service ids, the service stats,
+        // IPv6, the same maps with 16-byte addresses. Service ids, the service stats,
         // the drop counters and the conntrack lifetimes (CONFIG) are shared by both families.
         public static final String SERVICES6 = "enilb_svc6_v2";
         public static final String SLOTS6 = "enilb_slot6_v2";

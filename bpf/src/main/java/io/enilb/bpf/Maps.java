@@ -70,7 +70,7 @@ public record Maps(
      */
     public enum DropReason {
         NO_BACKEND, SLOT_MISSING, BACKEND_MISSING, CT_FULL, REWRITE_FAILED, REJECT_FAILED, SPOOFED,
-        // issue 11: every packet of a translated flow is translated, nothing leaks
+        // every packet of a translated flow is translated, nothing leaks
         FRAG_NO_FIRST, FRAG_FULL, ICMP_UNTRANSLATABLE, UNTRANSLATABLE
     }
 

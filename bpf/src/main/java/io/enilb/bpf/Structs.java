@@ -210,7 +210,7 @@ public final class Structs {
         }
     }
 
-    // ---- issue 11: fragments and ClusterIP addresses ----
+    // ---- fragments and ClusterIP addresses ----
 
     /** {@code struct frag_key}: one fragmented datagram in one pod's network namespace. */
     public record FragKey(long netnsCookie, int saddr, int daddr, int id, int proto) {
@@ -245,7 +245,7 @@ public final class Structs {
                 u32("frontends", 0, VipValue::frontends));
     }
 
-    // ---- flow events (issue 15): the section of structs.h after enum drop_reason
+    // ---- flow events: the section of structs.h after enum drop_reason
 
     /**
      * {@code struct flow_event}: one event of the datapath's ring buffer: a new flow and its
@@ -297,7 +297,7 @@ public final class Structs {
         }
     }
 
-    // ---- issue 17: Service translation at the socket ----
+    // ---- Service translation at the socket ----
 
     /** {@code struct sock_scope}: a pod namespace whose sockets are translated, and its first address. */
     public record SockScope(int client) {
@@ -330,7 +330,7 @@ public final class Structs {
                 pad("pad", 6, 2), u32("backend_id", 8, SockFlowValue::backendId), u32("svc_id", 12, SockFlowValue::svcId));
     }
 
-    // ---- issue 12: IPv6, the same structs with 16-byte addresses ----
+    // ---- IPv6, the same structs with 16-byte addresses ----
 
     /** {@code struct svc6_key}: an IPv6 frontend, [ClusterIP]:port/protocol; its value is a {@link SvcValue}. */
     public record SvcKey6(Ipv6 addr, int port, int proto) {

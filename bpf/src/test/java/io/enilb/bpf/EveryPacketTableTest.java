@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Every packet of a translated flow is translated (issue 11): ICMP errors in both directions,
+ * Every packet of a translated flow is translated: ICMP errors in both directions,
  * fragments, IP options, and nothing to a ClusterIP leaves untranslated. One packet per row,
  * run in the kernel through BPF_PROG_TEST_RUN; the packets in and the packets expected out are
  * built by scapy (see {@link Scapy}), so each expected checksum (outer IP, ICMP, quoted IP,

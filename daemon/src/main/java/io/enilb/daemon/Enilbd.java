@@ -75,7 +75,7 @@ public final class Enilbd {
     private final PrometheusMeterRegistry registry;
     private final EnilbConfig config;
     private final SdNotify notify;
-    /** The readiness component of socket translation (issue 17). */
+    /** The readiness component of socket translation. */
     static final String SOCKET_LB = "socket-lb";
 
     private final ReadinessTracker readiness = new ReadinessTracker(ReadinessTracker.REQUIRED);

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every packet of a flow through a ClusterIP is translated (issue 11), seen from a pod with its
+ * Every packet of a flow through a ClusterIP is translated, seen from a pod with its
  * own NIC, through the real daemon and plugin: ICMP errors come back as the client's socket
  * expects them (ECONNREFUSED, path MTU), and datagrams larger than the MTU cross in fragments
  * both ways.

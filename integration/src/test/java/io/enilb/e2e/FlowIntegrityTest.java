@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
 /**
- * Flow integrity through the real daemon and the real enilb-cni (issue 10): a conntrack table of
+ * Flow integrity through the real daemon and the real enilb-cni: a conntrack table of
  * 2048 entries that never evicts a live flow, expired entries collected in time, kube-proxy's
  * semantics when an endpoint leaves, ids that never cross Services, and pods that cannot use
  * each other's addresses. Closed flows live 1 s (conntrack.tcp-closing) so that a storm of

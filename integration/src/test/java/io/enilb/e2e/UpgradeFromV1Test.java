@@ -25,7 +25,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The daemon started over a node that runs the released v1 datapath (issue 10 item 8): a pod
+ * The daemon started over a node that runs the released v1 datapath: a pod
  * with the v1 programs and a live connection through a ClusterIP; the v2 daemon migrates the
  * flow, writes its frontends, replaces the programs and removes the v1 pins, and the connection
  * goes on. The v1 side is set up as the v1 daemon left it, with generic tools: bpftool loads the

@@ -23,7 +23,7 @@ public interface DatapathView {
     /** The loaded programs. */
     List<Program> programs();
 
-    /** The socket hooks attached (issue 17); none when socket translation is off or unavailable. */
+    /** The socket hooks attached; none when socket translation is off or unavailable. */
     default List<SocketHook> socketHooks() {
         return List.of();
     }

@@ -157,7 +157,7 @@ public final class HealthVerticle extends VerticleBase {
                 .compose(s -> listenForProbes());
     }
 
-    // --- the probe listener (health.probe-listen), kept apart from the routes above (issue 13) ---
+    // --- the probe listener (health.probe-listen), kept apart from the routes above ---
 
     /**
      * Adds a second listener serving only {@code /healthz}, {@code /readyz} and {@code /metrics}

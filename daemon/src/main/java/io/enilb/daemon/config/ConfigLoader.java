@@ -82,7 +82,7 @@ public final class ConfigLoader {
         key("cni.max-request-bytes", Kind.intRange(1024, 16 << 20), 65536);
         key("cni.read-timeout-ms", Kind.intRange(1, 600_000), 2000);
         key("health.listen", Kind.HOST_PORT, "127.0.0.1:9876");
-        // deployment (issue 13): probes apart from /v1, the host's /proc seen from a container
+        // deployment: probes apart from /v1, the host's /proc seen from a container
         key("health.probe-listen", Kind.OPTIONAL_HOST_PORT, "");
         key("cni.proc-root", Kind.PATH, "/proc");
         key("bpf.pin-root", Kind.PATH, "/sys/fs/bpf/enilb");
