@@ -69,11 +69,8 @@ class NetnsRunnerTest {
 
             assertThat(second).as("a new thread").isNotEqualTo(first);
             assertThat(TestNamespace.inode(second.resolve("ns/net"))).as("new thread home").isEqualTo(hostInode);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (Files.exists(first) && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
-            assertThat(first).as("the stranded thread ended").doesNotExist();
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                    assertThat(first).as("the stranded thread ended").doesNotExist());
         }
     }
 

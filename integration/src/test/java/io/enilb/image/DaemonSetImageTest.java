@@ -76,11 +76,12 @@ class DaemonSetImageTest {
         daemonSet.putServices("web.yaml", service("web", CLUSTER_IP, "TCP", 80, 8080, "", List.of(ready(backend.ip()))));
         daemonSet.start(Map.of());
         HTTPGetAction readiness = daemonSet.container("enilbd").getReadinessProbe().getHttpGet();
-        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
-        while (daemonSet.get(readiness.getPort().getIntVal(), readiness.getPath()).status() != 200) {
-            assertThat(daemonSet.running()).as("enilbd container exited:\n" + daemonSet.logText()).isTrue();
-            assertThat(System.nanoTime()).as("not ready in 120 s:\n" + daemonSet.logText()).isLessThan(deadline);
-            Thread.sleep(200);
+        try {
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(120))
+                    .failFast("enilbd container exited", () -> !daemonSet.running())
+                    .until(() -> daemonSet.get(readiness.getPort().getIntVal(), readiness.getPath()).status() == 200);
+        } catch (org.awaitility.core.ConditionTimeoutException | org.awaitility.core.TerminalFailureException e) {
+            throw new AssertionError(e.getMessage() + "\n" + daemonSet.logText(), e);
         }
     }
 
