@@ -64,6 +64,7 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 #define EG_POD_MAP enilb_pod6_v2
 #define EG_FN(name) name##6
 #define EG_CT(name) ct6_##name
+#define EG_ADDR struct in6_addr
 #define EG_ADDR_EQ(a, b) addr6_eq(&(a), &(b))
 #define EG_DNAT(skb, t, ct) nat_rewrite6(skb, t, 1, &(ct)->nat_addr, (ct)->nat_port)
 #define EG_REJECT(skb, t, reason) reject6_port_unreachable(skb, t, reason)
@@ -76,6 +77,7 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 /* flow events carry IPv4 addresses (struct flow_event); IPv6 flows emit none yet */
 #define EG_EVENT_REFUSED(k, svc_id, type, reason, now)
 #define EG_EVENT_NEW(k, ct, via, now) ((void)(via))
+#include "select_family.h"
 #include "egress_family.h"
 
 /* Tail-called by enilb_egress for every packet that is not IPv4 (family6.h). */

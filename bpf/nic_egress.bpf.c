@@ -14,23 +14,17 @@
 #include "guard.h"
 #include "events.h"
 #include "family6.h"
+#include "select4.h"
 
-/* The egress logic of both families is egress_family.h; these make it IPv4 (egress6.bpf.c: IPv6). */
+/* The egress logic of both families is egress_family.h; select4.h and these make it IPv4 (egress6.bpf.c: IPv6). */
 #define EG_TUPLE struct tuple4
 #define EG_SVC_KEY struct svc_key
-#define EG_BACKEND struct backend
-#define EG_AFF_KEY struct affinity_key
 #define EG_POD_KEY struct pod_key
 #define EG_CT_KEY struct ct_key
 #define EG_CT_VALUE struct ct_value
 #define EG_SVC_MAP enilb_svc4_v2
-#define EG_SLOT_MAP enilb_slot4_v2
-#define EG_BE_MAP enilb_be4_v2
-#define EG_AFF_MAP enilb_aff4_v2
 #define EG_POD_MAP enilb_pod4_v2
-#define EG_FN(name) name
 #define EG_CT(name) ct_##name
-#define EG_ADDR_EQ(a, b) ((a) == (b))
 #define EG_DNAT(skb, t, ct) nat_rewrite4(skb, t, 1, (ct)->nat_addr, (ct)->nat_port)
 #define EG_REJECT(skb, t, reason) reject_port_unreachable(skb, t, reason)
 #define EG_FRAG_REMEMBER(skb, t) frag_remember(skb, t)

@@ -6,7 +6,7 @@
 #include "structs.h"
 #include "maps.h"
 #include "conntrack.h"
-#include "select.h"
+#include "select4.h"
 
 /* What a cgroup sock_addr program returns: 0 fails the system call (with the errno set by
  * bpf_set_retval, EPERM without it), 1 lets it go on. */
@@ -51,7 +51,7 @@ static __always_inline __be32 sock_client(struct bpf_sock_addr *ctx, __u64 netns
 	return scope->client;
 }
 
-/* A backend for a new socket flow, chosen as the tc path chooses (select.h). 0 with be and
+/* A backend for a new socket flow, chosen as the tc path chooses (select_family.h). 0 with be and
  * backend_id filled; -ECONNREFUSED when the frontend has no backend; -1 when the choice failed
  * (counted): the call then proceeds untranslated and tc handles its packets. */
 static __always_inline int sock_choose(const struct svc_value *svc, __be32 client, struct backend *be,

@@ -1,6 +1,6 @@
 /* egress_family.h: NIC egress of one address family (frontend, conntrack, validation, backend choice, affinity, DNAT), written once for both. */
 /* No include guard: nic_egress.bpf.c includes it for IPv4 and egress6.bpf.c for IPv6, each after
- * defining the family's
+ * the family's select_family.h (the backend choice) and after defining the family's
  *   types      EG_TUPLE, EG_SVC_KEY, EG_BACKEND, EG_AFF_KEY, EG_POD_KEY, EG_CT_KEY, EG_CT_VALUE;
  *   maps       EG_SVC_MAP, EG_SLOT_MAP, EG_BE_MAP, EG_AFF_MAP, EG_POD_MAP;
  *   names      EG_FN(name) for the functions below, EG_CT(name) for its conntrack functions;
@@ -24,86 +24,13 @@
 static __always_inline int EG_FN(ct_keeps)(const EG_CT_VALUE *ct, const EG_TUPLE *t, const struct svc_value *svc)
 {
 	int syn_only = tcp_syn_only(t->proto, t->tcp_flags);
-	EG_BACKEND *p;
+	EG_BACKEND be;
 
 	if (t->proto == IPPROTO_TCP && !syn_only)
 		return 1;
-	p = bpf_map_lookup_elem(&EG_BE_MAP, &ct->backend_id);
-	if (p) {
-		EG_BACKEND be = *p;
-
-		if (EG_ADDR_EQ(be.addr, ct->nat_addr) && be.port == ct->nat_port && be.svc_id == ct->svc_id &&
-		    svc->svc_id == ct->svc_id)
-			return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
-	}
-	return 0;
-}
-
-/* ClientIP affinity: the client's last backend while it is fresh, still belongs to this
- * service and takes new flows. Returns 0 and fills be/backend_id, or -1. */
-static __always_inline int EG_FN(affine_backend)(const struct svc_value *svc, const EG_TUPLE *t, __u64 now,
-						 EG_BACKEND *be, __u32 *backend_id)
-{
-	EG_AFF_KEY k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value *p;
-	struct affinity_value a;
-	EG_BACKEND *b;
-
-	if (!svc->affinity_timeout)
-		return -1;
-	p = bpf_map_lookup_elem(&EG_AFF_MAP, &k);
-	if (!p)
-		return -1;
-	a = *p;
-	if (now - a.last_used_ns > svc->affinity_timeout * NSEC_PER_SEC)
-		return -1;
-	b = bpf_map_lookup_elem(&EG_BE_MAP, &a.backend_id);
-	if (!b)
-		return -1;
-	*be = *b;
-	if (be->svc_id != svc->svc_id || (be->flags & BACKEND_F_TERMINATING))
-		return -1;
-	*backend_id = a.backend_id;
-	return 0;
-}
-
-static __always_inline void EG_FN(remember_affinity)(const struct svc_value *svc, const EG_TUPLE *t,
-						     __u64 now, __u32 backend_id)
-{
-	EG_AFF_KEY k = { .svc_id = svc->svc_id, .client = t->saddr };
-	struct affinity_value v = { .last_used_ns = now, .backend_id = backend_id, .pad = 0 };
-
-	if (svc->affinity_timeout)
-		bpf_map_update_elem(&EG_AFF_MAP, &k, &v, BPF_ANY);
-}
-
-/* A random active backend of the service: 0 and be/backend_id filled, or the drop reason
- * (counted; never DROP_NO_BACKEND, which is 0). */
-static __always_inline int EG_FN(random_backend)(const struct svc_value *svc, EG_BACKEND *be, __u32 *backend_id)
-{
-	struct slot_key k = { .svc_id = svc->svc_id, .slot = bpf_get_prandom_u32() % svc->active };
-	struct slot_value *slot;
-	EG_BACKEND *b;
-	__u32 id;
-
-	slot = bpf_map_lookup_elem(&EG_SLOT_MAP, &k);
-	if (!slot) {
-		count_drop(DROP_SLOT_MISSING);
-		return DROP_SLOT_MISSING;
-	}
-	id = slot->backend_id;
-	b = bpf_map_lookup_elem(&EG_BE_MAP, &id);
-	if (!b) {
-		count_drop(DROP_BACKEND_MISSING);
-		return DROP_BACKEND_MISSING;
-	}
-	*be = *b;
-	if (be->svc_id != svc->svc_id) {
-		/* the slot names an id handed to another service meanwhile */
-		count_drop(DROP_BACKEND_MISSING);
-		return DROP_BACKEND_MISSING;
-	}
-	*backend_id = id;
+	if (svc->svc_id == ct->svc_id &&
+	    EG_FN(backend_unchanged)(ct->backend_id, ct->nat_addr, ct->nat_port, ct->svc_id, &be))
+		return !(syn_only && (be.flags & BACKEND_F_TERMINATING));
 	return 0;
 }
 
@@ -131,7 +58,7 @@ static __always_inline int EG_FN(new_flow)(struct __sk_buff *skb, const EG_TUPLE
 		*verdict = EG_REJECT(skb, t, DROP_NO_BACKEND);
 		return -1;
 	}
-	if (EG_FN(affine_backend)(svc, t, now, &be, &backend_id)) {
+	if (EG_FN(affine_backend)(svc, t->saddr, now, &be, &backend_id)) {
 		via = FLOW_VIA_RANDOM;
 		reason = EG_FN(random_backend)(svc, &be, &backend_id);
 		if (reason) {
@@ -139,7 +66,7 @@ static __always_inline int EG_FN(new_flow)(struct __sk_buff *skb, const EG_TUPLE
 			return -1;
 		}
 	}
-	EG_FN(remember_affinity)(svc, t, now, backend_id);
+	EG_FN(remember_affinity)(svc, t->saddr, now, backend_id);
 
 	ct->state = ct_initial_state_of(t->proto, t->tcp_flags);
 	ct->expires_ns = now + ct_lifetime(ct->state);

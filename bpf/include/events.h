@@ -85,6 +85,18 @@ static __noinline void flow_event_write(struct flow_limiter *lim, struct flow_ev
 		lim->emitted += 1;
 }
 
+/* The flow an event is about: the pod's namespace and the tuple as the pod sent it. */
+static __always_inline void flow_event_flow(struct flow_event *ev, const struct ct_key *k, __u8 type)
+{
+	ev->netns_cookie = k->netns_cookie;
+	ev->saddr = k->saddr;
+	ev->daddr = k->daddr;
+	ev->sport = k->sport;
+	ev->dport = k->dport;
+	ev->proto = k->proto;
+	ev->type = type;
+}
+
 /* A new flow of the pod (k: its original-direction conntrack key) got the backend in ct. */
 static __always_inline void flow_event_new(const struct ct_key *k, const struct ct_value *ct, __u8 via, __u64 now)
 {
@@ -93,13 +105,7 @@ static __always_inline void flow_event_new(const struct ct_key *k, const struct 
 
 	if (!lim)
 		return;
-	ev.netns_cookie = k->netns_cookie;
-	ev.saddr = k->saddr;
-	ev.daddr = k->daddr;
-	ev.sport = k->sport;
-	ev.dport = k->dport;
-	ev.proto = k->proto;
-	ev.type = FLOW_EV_NEW;
+	flow_event_flow(&ev, k, FLOW_EV_NEW);
 	ev.backend_addr = ct->nat_addr;
 	ev.backend_port = ct->nat_port;
 	ev.svc_id = ct->svc_id;
@@ -117,13 +123,7 @@ static __always_inline void flow_event_refused(const struct ct_key *k, __u32 svc
 
 	if (!lim)
 		return;
-	ev.netns_cookie = k->netns_cookie;
-	ev.saddr = k->saddr;
-	ev.daddr = k->daddr;
-	ev.sport = k->sport;
-	ev.dport = k->dport;
-	ev.proto = k->proto;
-	ev.type = type;
+	flow_event_flow(&ev, k, type);
 	ev.svc_id = svc_id;
 	ev.reason = reason;
 	flow_event_write(lim, &ev);

@@ -88,6 +88,40 @@ static __always_inline int load16(struct __sk_buff *skb, __u32 off, __u16 *v)
 	return bpf_skb_load_bytes(skb, off, v, sizeof(*v));
 }
 
+/* The quoted L4 header's port and checksum, each change compensated in the ICMP checksum (see
+ * below); both families. The quoted address's share of the L4 checksum comes as
+ * bpf_l3_csum_replace's (from, to, size): the two IPv4 addresses and 4, or 0, the IPv6
+ * addresses' difference and 0. A UDP checksum of 0 means none and stays 0. */
+static __always_inline int icmp_quote_l4(struct __sk_buff *skb, __u32 icmp_csum, __u32 inner_csum_off, __u8 proto,
+					 __u64 addr_from, __u64 addr_to, __u64 addr_size, __u32 port_off,
+					 __be16 old_port, __be16 new_port)
+{
+	__u16 before, after;
+
+	if (inner_csum_off) {
+		if (load16(skb, inner_csum_off, &before))
+			return -1;
+		if (proto == IPPROTO_TCP || before != 0) {
+			if (bpf_l3_csum_replace(skb, inner_csum_off, addr_from, addr_to, addr_size) ||
+			    bpf_l3_csum_replace(skb, inner_csum_off, old_port, new_port, sizeof(new_port)) ||
+			    load16(skb, inner_csum_off, &after))
+				return -1;
+			if (proto == IPPROTO_UDP && after == 0) {
+				/* RFC 768: a computed 0 is sent as all ones; 0 would mean "no checksum" */
+				after = 0xffff;
+				if (bpf_skb_store_bytes(skb, inner_csum_off, &after, sizeof(after), 0))
+					return -1;
+			}
+			if (bpf_l3_csum_replace(skb, icmp_csum, before, after, sizeof(after)))
+				return -1;
+		}
+	}
+	if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ||
+	    bpf_l3_csum_replace(skb, icmp_csum, old_port, new_port, sizeof(new_port)))
+		return -1;
+	return 0;
+}
+
 /* Rewrites the quoted packet's source (dst == 0) or destination address and port, and every
  * checksum that covers them: the quoted IP header's, the quoted L4 checksum (pseudo-header
  * address and port; a UDP checksum of 0 means none and stays 0), and the ICMP checksum over all
@@ -111,30 +145,8 @@ static __always_inline int icmp_rewrite_quote(struct __sk_buff *skb, const struc
 	if (bpf_l3_csum_replace(skb, icmp_csum, old_addr, new_addr, sizeof(new_addr)) ||
 	    bpf_l3_csum_replace(skb, icmp_csum, before, after, sizeof(after)))
 		return -1;
-
-	if (e->inner_csum_off) {
-		if (load16(skb, e->inner_csum_off, &before))
-			return -1;
-		if (e->inner.proto == IPPROTO_TCP || before != 0) {
-			if (bpf_l3_csum_replace(skb, e->inner_csum_off, old_addr, new_addr, sizeof(new_addr)) ||
-			    bpf_l3_csum_replace(skb, e->inner_csum_off, old_port, new_port, sizeof(new_port)) ||
-			    load16(skb, e->inner_csum_off, &after))
-				return -1;
-			if (e->inner.proto == IPPROTO_UDP && after == 0) {
-				/* RFC 768: a computed 0 is sent as all ones; 0 would mean "no checksum" */
-				after = 0xffff;
-				if (bpf_skb_store_bytes(skb, e->inner_csum_off, &after, sizeof(after), 0))
-					return -1;
-			}
-			if (bpf_l3_csum_replace(skb, icmp_csum, before, after, sizeof(after)))
-				return -1;
-		}
-	}
-
-	if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ||
-	    bpf_l3_csum_replace(skb, icmp_csum, old_port, new_port, sizeof(new_port)))
-		return -1;
-	return 0;
+	return icmp_quote_l4(skb, icmp_csum, e->inner_csum_off, e->inner.proto, old_addr, new_addr, sizeof(new_addr),
+			     port_off, old_port, new_port);
 }
 
 /* Rewrites the outer source (dst == 0) or destination address. ICMP has no pseudo-header: only

@@ -88,32 +88,12 @@ static __always_inline int icmp6_rewrite_quote(struct __sk_buff *skb, const stru
 	const struct in6_addr *old_addr = dst ? &e->inner.daddr : &e->inner.saddr;
 	__be16 old_port = dst ? e->inner.dport : e->inner.sport;
 	__s64 diff = addr6_csum_diff(old_addr, new_addr);
-	__u16 before, after;
 
 	if (diff < 0 || bpf_skb_store_bytes(skb, addr_off, new_addr, sizeof(*new_addr), 0) ||
 	    bpf_l3_csum_replace(skb, icmp_csum, 0, diff, 0))
 		return -1;
-	if (e->inner_csum_off) {
-		if (load16(skb, e->inner_csum_off, &before))
-			return -1;
-		if (e->inner.proto == IPPROTO_TCP || before != 0) {
-			if (bpf_l3_csum_replace(skb, e->inner_csum_off, 0, diff, 0) ||
-			    bpf_l3_csum_replace(skb, e->inner_csum_off, old_port, new_port, sizeof(new_port)) ||
-			    load16(skb, e->inner_csum_off, &after))
-				return -1;
-			if (e->inner.proto == IPPROTO_UDP && after == 0) {
-				after = 0xffff;
-				if (bpf_skb_store_bytes(skb, e->inner_csum_off, &after, sizeof(after), 0))
-					return -1;
-			}
-			if (bpf_l3_csum_replace(skb, icmp_csum, before, after, sizeof(after)))
-				return -1;
-		}
-	}
-	if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ||
-	    bpf_l3_csum_replace(skb, icmp_csum, old_port, new_port, sizeof(new_port)))
-		return -1;
-	return 0;
+	return icmp_quote_l4(skb, icmp_csum, e->inner_csum_off, e->inner.proto, 0, diff, 0, port_off, old_port,
+			     new_port);
 }
 
 /* Rewrites the outer source (dst == 0) or destination: ICMPv6, unlike ICMP, has a pseudo-header. */

@@ -11,6 +11,17 @@
 #include <bpf/bpf_helpers.h>
 #include "packet.h"
 
+/* Rewrites a TCP/UDP port and its checksum (the port is not in the pseudo-header); both families. */
+static __always_inline int nat_rewrite_port(struct __sk_buff *skb, __u32 csum_off, __u32 port_off,
+					    __be16 old_port, __be16 new_port, __u64 l4_flags)
+{
+	if (old_port == new_port)
+		return 0;
+	if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4_flags | sizeof(new_port)))
+		return -1;
+	return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ? -1 : 0;
+}
+
 /* Rewrites the destination (dst != 0) or source address and port of the packet parsed into t.
  * bpf_l4_csum_replace with BPF_F_PSEUDO_HDR handles both checksum states: with CHECKSUM_PARTIAL
  * (veth's default, offload on) the field holds only the pseudo-header sum and is updated as
@@ -42,12 +53,8 @@ static __always_inline int nat_rewrite4(struct __sk_buff *skb, const struct tupl
 		if (bpf_skb_store_bytes(skb, addr_off, &new_addr, sizeof(new_addr), 0))
 			return -1;
 	}
-	if (has_l4 && old_port != new_port) {
-		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4_flags | sizeof(new_port)))
-			return -1;
-		if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0))
-			return -1;
-	}
+	if (has_l4)
+		return nat_rewrite_port(skb, csum_off, port_off, old_port, new_port, l4_flags);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include "packet6.h"
+#include "nat.h"
 
 /* The 32-bit one's complement difference between two addresses, for the *_csum_replace helpers
  * with size 0 (which take a precomputed difference: they only take 2 or 4 bytes otherwise). */
@@ -54,12 +55,8 @@ static __always_inline int nat_rewrite6(struct __sk_buff *skb, const struct tupl
 		if (store_addr6(skb, addr_off, new_addr))
 			return -1;
 	}
-	if (has_l4 && old_port != new_port) {
-		if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, l4_flags | sizeof(new_port)))
-			return -1;
-		if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0))
-			return -1;
-	}
+	if (has_l4)
+		return nat_rewrite_port(skb, csum_off, port_off, old_port, new_port, l4_flags);
 	return 0;
 }
 
