@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -84,7 +85,13 @@ class CniLabTest {
     }
 
     static Run cni(String command, String containerId, String netns, String config) throws IOException, InterruptedException {
+        return cni(command, containerId, netns, config, Map.of());
+    }
+
+    static Run cni(String command, String containerId, String netns, String config, Map<String, String> env)
+            throws IOException, InterruptedException {
         ProcessBuilder pb = new ProcessBuilder(plugin.toString());
+        pb.environment().putAll(env);
         pb.environment().put("CNI_COMMAND", command);
         pb.environment().put("CNI_CONTAINERID", containerId);
         pb.environment().put("CNI_NETNS", netns);
@@ -138,6 +145,35 @@ class CniLabTest {
         Run r = cni("GC", "", "", gc);
         assertThat(r.status()).as(r.stdout()).isZero();
         assertThat(datapath.attached(gcPod.netns(), "eth0")).as("GC detached the pod it forgot").isEmpty();
+    }
+
+    /**
+     * What keeps an ADD fast is that the plugin's runtime takes it from its class-data archive: a
+     * change that pulls much more of the JDK into the request path (regular expressions, streams,
+     * String.format, a JSON library), or a runtime whose archive no longer matches the plugin,
+     * fails here. The only classes an ADD may load from elsewhere are the ones a JDK 17 archive
+     * cannot hold: the method-handle form spun for the first lambda call site, and JFR's event
+     * classes.
+     */
+    @Test
+    void addLoadsItsClassesFromTheRuntimesArchive() throws Exception {
+        Pod cds = lab.macvlanPod("cds", "198.18.0.43");
+        Path log = work.resolve("add-class-load.log");
+        String cfg = config(socket, cds.ip(), true).replace(pod.netns().toString(), cds.netns().toString());
+        Run add = cni("ADD", "c0ffee06", cds.netns().toString(), cfg,
+                Map.of("JDK_JAVA_OPTIONS", "-Xlog:class+load=info:file=" + log));
+        assertThat(add.status()).as(add.stdout()).isZero();
+        assertThat(datapath.attached(cds.netns(), "eth0")).hasSize(3);
+
+        List<String> loaded = Files.readAllLines(log);
+        assertThat(loaded).as("classes one ADD loads").hasSizeBetween(500, 800);
+        assertThat(loaded)
+                .filteredOn(line -> !line.endsWith("source: shared objects file"))
+                .filteredOn(line -> !line.contains(" java.lang.invoke.LambdaForm$MH/"))
+                .filteredOn(line -> !line.contains(" jdk.internal.event."))
+                .as("classes an ADD loads from outside the runtime's class-data archive")
+                .isEmpty();
+        assertThat(cni("DEL", "c0ffee06", cds.netns().toString(), cfg).status()).isZero();
     }
 
     @Test

@@ -1,8 +1,8 @@
 package io.enilb.cni.plugin;
 
 import java.security.Provider;
+import java.security.SecureRandomParameters;
 import java.security.SecureRandomSpi;
-import java.util.SplittableRandom;
 
 /**
  * The only security provider of enilb-cni's own runtime (enilb-jre/conf/security/enilb-cni.security,
@@ -23,7 +23,19 @@ public final class SocketNameRandomProvider extends Provider {
     /** Not for secrets: names of temporary sockets, which enilb-cni does not create. */
     public static final class Names extends SecureRandomSpi {
         private static final long serialVersionUID = 1L;
-        private final SplittableRandom random = new SplittableRandom();
+        /** xorshift64 state; any non-zero start will do (a name clash only fails a bind, retried). */
+        private long state = System.nanoTime() | 1;
+
+        /**
+         * The constructor {@code SecureRandom.getInstance} looks for first: without it the JDK
+         * formats a NoSuchMethodException message (with streams and lambdas) on every run.
+         */
+        public Names(SecureRandomParameters params) {
+            super(params);
+        }
+
+        public Names() {
+        }
 
         @Override
         protected void engineSetSeed(byte[] seed) {
@@ -33,7 +45,10 @@ public final class SocketNameRandomProvider extends Provider {
         @Override
         protected void engineNextBytes(byte[] bytes) {
             for (int i = 0; i < bytes.length; i++) {
-                bytes[i] = (byte) random.nextInt(256);
+                state ^= state << 13;
+                state ^= state >>> 7;
+                state ^= state << 17;
+                bytes[i] = (byte) state;
             }
         }
 
