@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # What each package is for:
-#   clang, llvm        compile bpf/*.bpf.c to a BPF object (clang -target bpf), llvm-strip
+#   clang, llvm        compile bpf/*.bpf.c to a BPF object (clang -target bpf), llvm-strip; clang
+#                      also builds enilb-cni's JNI library (daemon/src/main/cni/native)
 #   libbpf-dev         BPF headers (bpf_helpers.h ...) for the kernel programs
 #   libbpf1            the library the daemon loads through jnr-ffi
 #   bpftool            inspecting programs and maps (tests, operators)

@@ -148,12 +148,11 @@ class CniLabTest {
     }
 
     /**
-     * What keeps an ADD fast is that the plugin's runtime takes it from its class-data archive: a
-     * change that pulls much more of the JDK into the request path (regular expressions, streams,
-     * String.format, a JSON library), or a runtime whose archive no longer matches the plugin,
-     * fails here. The only classes an ADD may load from elsewhere are the ones a JDK 17 archive
-     * cannot hold: the method-handle form spun for the first lambda call site, and JFR's event
-     * classes.
+     * What keeps an ADD fast: its runtime takes every class from its class-data archive, and the
+     * exchange with the daemon goes through the runtime's JNI library, not the JDK's socket
+     * channels. A change that pulls more of the JDK into the request path (regular expressions,
+     * streams, String.format, a JSON library), a runtime whose archive no longer matches the
+     * plugin, or a runtime without the library fails here.
      */
     @Test
     void addLoadsItsClassesFromTheRuntimesArchive() throws Exception {
@@ -166,13 +165,11 @@ class CniLabTest {
         assertThat(datapath.attached(cds.netns(), "eth0")).hasSize(3);
 
         List<String> loaded = Files.readAllLines(log);
-        assertThat(loaded).as("classes one ADD loads").hasSizeBetween(500, 800);
-        assertThat(loaded)
-                .filteredOn(line -> !line.endsWith("source: shared objects file"))
-                .filteredOn(line -> !line.contains(" java.lang.invoke.LambdaForm$MH/"))
-                .filteredOn(line -> !line.contains(" jdk.internal.event."))
-                .as("classes an ADD loads from outside the runtime's class-data archive")
-                .isEmpty();
+        assertThat(loaded).as("classes one ADD loads (424 when written)").hasSizeBetween(300, 500);
+        assertThat(loaded).filteredOn(line -> !line.endsWith("source: shared objects file"))
+                .as("classes an ADD loads from outside the runtime's class-data archive").isEmpty();
+        assertThat(loaded).filteredOn(line -> line.contains(" sun.nio.ch.") || line.contains(" java.lang.invoke.LambdaMetafactory "))
+                .as("JDK socket channels or a lambda bootstrap in an ADD").isEmpty();
         assertThat(cni("DEL", "c0ffee06", cds.netns().toString(), cfg).status()).isZero();
     }
 

@@ -1,13 +1,8 @@
 package io.enilb.cni.plugin;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
-import java.net.StandardProtocolFamily;
-import java.net.UnixDomainSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
@@ -115,8 +110,8 @@ public final class EnilbCni {
                 Wire.CONFIG, config);
         String replyText;
         try {
-            replyText = exchange((String) socket, Json.write(request));
-        } catch (Unreachable e) {
+            replyText = UnixExchange.exchange((String) socket, Json.write(request));
+        } catch (UnixExchange.Unreachable e) {
             if ("DEL".equals(command)) {
                 // nothing of ours can be left that the daemon would not clean up by itself on start
                 stderr.println("enilb-cni: daemon unreachable at " + socket + " (" + e.getMessage() + "); DEL done");
@@ -205,58 +200,6 @@ public final class EnilbCni {
             }
         }
         return Json.write(printed);
-    }
-
-    /** The daemon could not be reached at all: nothing was sent. */
-    static final class Unreachable extends Exception {
-        Unreachable(String message) {
-            super(message, null, false, false);
-        }
-    }
-
-    /** Sends one request and reads the whole reply. */
-    private static String exchange(String socket, String request) throws Unreachable, CniError {
-        SocketChannel channel;
-        try {
-            channel = SocketChannel.open(StandardProtocolFamily.UNIX);
-        } catch (IOException e) {
-            throw new Unreachable(String.valueOf(e.getMessage()));
-        }
-        try (channel) {
-            try {
-                channel.connect(UnixDomainSocketAddress.of(socket));
-            } catch (IOException | RuntimeException e) {
-                throw new Unreachable(String.valueOf(e.getMessage()));
-            }
-            try {
-                ByteBuffer out = ByteBuffer.wrap(request.getBytes(StandardCharsets.UTF_8));
-                while (out.hasRemaining()) {
-                    channel.write(out);
-                }
-                channel.shutdownOutput();
-            } catch (IOException refusedEarly) {
-                // the daemon may have answered and closed already (a request it refused): read that
-            }
-            ByteArrayOutputStream reply = new ByteArrayOutputStream(1024);
-            ByteBuffer in = ByteBuffer.allocate(8192);
-            try {
-                while (channel.read(in) >= 0) {
-                    reply.write(in.array(), 0, in.position());
-                    in.clear();
-                }
-            } catch (IOException e) {
-                if (reply.size() == 0) {
-                    throw new CniError(CniError.TRY_AGAIN_LATER, "enilb daemon closed the connection", e.getMessage());
-                }
-                // a reset after the reply arrived (the daemon did not read all we sent): the reply stands
-            }
-            if (reply.size() == 0) {
-                throw new CniError(CniError.TRY_AGAIN_LATER, "enilb daemon closed the connection without a reply");
-            }
-            return reply.toString(StandardCharsets.UTF_8);
-        } catch (IOException closeFailed) {
-            throw new CniError(CniError.TRY_AGAIN_LATER, "enilb daemon connection failed", closeFailed.getMessage());
-        }
     }
 
     private String readStdin() throws CniError {
