@@ -5,12 +5,13 @@ import java.security.SecureRandomParameters;
 import java.security.SecureRandomSpi;
 
 /**
- * The only security provider of enilb-cni's own runtime (enilb-jre/conf/security/enilb-cni.security,
- * which the launcher names). The JDK's unix-domain sockets take a SecureRandom when their class
- * loads, for the names of sockets bound without a path; the plugin never binds one, it only
- * connects, yet loading the JDK's providers for it cost every pod's ADD about a tenth of the
- * plugin's CPU time. This provider answers that request cheaply. The plugin does no cryptography:
- * nothing else asks it for randomness.
+ * The only security provider of enilb-cni's own runtime (its conf/security/java.security names
+ * nothing else). The JDK's unix-domain sockets take a SecureRandom when their class loads, for the
+ * names of sockets bound without a path; the plugin never binds one, it only connects, yet loading
+ * the JDK's providers for it cost every pod's ADD about a tenth of the plugin's CPU time. This
+ * provider answers that request cheaply. The plugin does no cryptography: nothing else asks it for
+ * randomness. (In its runtime the plugin normally connects through {@link UnixExchange}'s JNI
+ * library and opens no JDK socket at all; this keeps the JDK's way cheap where it is used.)
  */
 public final class SocketNameRandomProvider extends Provider {
     private static final long serialVersionUID = 1L;
