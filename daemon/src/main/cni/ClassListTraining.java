@@ -1,31 +1,63 @@
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-
-import io.enilb.cni.plugin.EnilbCni;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 
 /**
- * Build time only, never installed: the request the class-data archive of enilb-cni's runtime is
- * made from. A stand-in for enilbd listens on the socket named by the first argument and answers
- * one ADD as the daemon does; enilb-cni then runs in this same process with the ADD its caller
- * set up (CNI_* environment, the config on stdin), so that -XX:DumpLoadedClassList records every
- * class, lambda and method-handle form of a real ADD, the reply included.
+ * Build time only, never installed: the ADD that the class-data archive of enilb-cni's runtime is
+ * made from. Run with the build's JDK, it stands in for enilbd on a unix socket and answers one ADD
+ * as the daemon does, while the packaged plugin (the launcher with its runtime next to it) runs that
+ * ADD with -XX:DumpLoadedClassList. The list then holds every class, lambda and method-handle form
+ * of a real ADD, the reply included, and nothing of this stand-in, which runs in another JVM.
+ *
+ * <p>Arguments: the launcher (bin/enilb-cni), the class list to write, the socket path.
  */
 public final class ClassListTraining {
+    private static final String RESULT = "{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"eth0\","
+            + "\"sandbox\":\"/var/run/netns/training\"}],\"ips\":[{\"address\":\"198.18.0.2/24\",\"interface\":0,"
+            + "\"gateway\":\"198.18.0.1\"}]}";
+
     public static void main(String[] args) throws Exception {
-        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        server.bind(UnixDomainSocketAddress.of(args[0]));
-        Thread daemon = new Thread(() -> answer(server), "enilbd stand-in");
-        daemon.setDaemon(true);
-        daemon.start();
-        EnilbCni.main(new String[0]); // exits the JVM
+        Path launcher = Path.of(args[0]);
+        Path classList = Path.of(args[1]);
+        Path socket = Path.of(args[2]);
+        Files.deleteIfExists(socket);
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(socket));
+            ProcessBuilder plugin = new ProcessBuilder(launcher.toString()).redirectError(ProcessBuilder.Redirect.INHERIT);
+            plugin.environment().put("CNI_COMMAND", "ADD");
+            plugin.environment().put("CNI_CONTAINERID", "training");
+            plugin.environment().put("CNI_NETNS", "/var/run/netns/training");
+            plugin.environment().put("CNI_IFNAME", "eth0");
+            plugin.environment().put("JDK_JAVA_OPTIONS", "-Xshare:off -XX:DumpLoadedClassList=" + classList);
+            Process run = plugin.start();
+            run.getOutputStream().write(("{\"cniVersion\":\"1.1.0\",\"name\":\"training\",\"type\":\"enilb\",\"socket\":\""
+                    + socket + "\",\"prevResult\":" + RESULT + "}").getBytes(StandardCharsets.UTF_8));
+            run.getOutputStream().close();
+            // a daemon thread: if the plugin fails before it connects, nothing waits for it
+            Thread daemon = new Thread(() -> answerOne(server), "enilbd stand-in");
+            daemon.setDaemon(true);
+            daemon.start();
+            String printed = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (!run.waitFor(60, TimeUnit.SECONDS) || run.exitValue() != 0 || !printed.contains("\"ips\"")) {
+                run.destroyForcibly();
+                throw new IllegalStateException("the training ADD failed: " + printed);
+            }
+        } finally {
+            Files.deleteIfExists(socket);
+        }
     }
 
-    private static void answer(ServerSocketChannel server) {
+    /** Reads one request to its end and answers it with the result, as enilbd does. */
+    private static void answerOne(ServerSocketChannel server) {
         try (SocketChannel connection = server.accept()) {
             ByteArrayOutputStream request = new ByteArrayOutputStream();
             ByteBuffer in = ByteBuffer.allocate(8192);
@@ -33,11 +65,9 @@ public final class ClassListTraining {
                 request.write(in.array(), 0, in.position());
                 in.clear();
             }
-            String reply = "{\"result\":{\"cniVersion\":\"1.1.0\",\"interfaces\":[{\"name\":\"eth0\",\"sandbox\":\"/var/run/netns/training\"}],"
-                    + "\"ips\":[{\"address\":\"198.18.0.2/24\",\"interface\":0,\"gateway\":\"198.18.0.1\"}]}}";
-            connection.write(ByteBuffer.wrap(reply.getBytes(StandardCharsets.UTF_8)));
-        } catch (Exception e) {
-            throw new IllegalStateException("the training daemon failed", e);
+            connection.write(ByteBuffer.wrap(("{\"result\":" + RESULT + "}").getBytes(StandardCharsets.UTF_8)));
+        } catch (IOException e) {
+            throw new UncheckedIOException("the enilbd stand-in failed", e);
         }
     }
 }
