@@ -148,21 +148,27 @@ class CniLabTest {
     }
 
     /**
-     * What keeps an ADD fast: its runtime takes every class from its class-data archive, and the
-     * exchange with the daemon goes through the runtime's JNI library, not the JDK's socket
-     * channels. A change that pulls more of the JDK into the request path (regular expressions,
-     * streams, String.format, a JSON library), a runtime whose archive no longer matches the
-     * plugin, or a runtime without the library fails here.
+     * What keeps an ADD fast: its runtime maps its class-data archive at the archive's own address
+     * with the archived module graph, takes every class from it, and the exchange with the daemon
+     * goes through the runtime's JNI library, not the JDK's socket channels. A change that pulls
+     * more of the JDK into the request path (regular expressions, streams, String.format, a JSON
+     * library), a runtime whose archive no longer matches the plugin, launcher options that turn
+     * the module graph or the fixed address off, or a runtime without the library fails here.
      */
     @Test
     void addLoadsItsClassesFromTheRuntimesArchive() throws Exception {
         Pod cds = lab.macvlanPod("cds", "198.18.0.43");
         Path log = work.resolve("add-class-load.log");
+        Path archiveLog = work.resolve("add-cds.log");
         String cfg = config(socket, cds.ip(), true).replace(pod.netns().toString(), cds.netns().toString());
         Run add = cni("ADD", "c0ffee06", cds.netns().toString(), cfg,
-                Map.of("JDK_JAVA_OPTIONS", "-Xlog:class+load=info:file=" + log));
+                Map.of("JDK_JAVA_OPTIONS", "-Xlog:class+load=info:file=" + log + " -Xlog:cds=info:file=" + archiveLog));
         assertThat(add.status()).as(add.stdout()).isZero();
         assertThat(datapath.attached(cds.netns(), "eth0")).hasSize(3);
+
+        assertThat(Files.readString(archiveLog)).as("the class-data archive as the ADD mapped it")
+                .contains("full module graph: enabled")
+                .doesNotContain("alternative address");
 
         List<String> loaded = Files.readAllLines(log);
         assertThat(loaded).as("classes one ADD loads (424 when written)").hasSizeBetween(300, 500);
