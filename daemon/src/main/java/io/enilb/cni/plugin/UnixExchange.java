@@ -30,11 +30,6 @@ final class UnixExchange {
         }
     }
 
-    /** Whether this runtime carries the JNI library (true in enilb-jre). */
-    static boolean isNative() {
-        return NATIVE;
-    }
-
     /** Sends one request and reads the whole reply. */
     static String exchange(String socket, String request) throws Unreachable, CniError {
         byte[] reply = NATIVE ? exchangeNative(socket, request) : exchangeJdk(socket, request);
