@@ -32,6 +32,11 @@ JNIEXPORT jbyteArray JNICALL Java_io_enilb_cni_plugin_UnixExchange_nativeExchang
 		return NULL;
 	}
 	(*env)->GetByteArrayRegion(env, path, 0, path_len, (jbyte *)addr.sun_path);
+	// a path with a NUL would name another socket (a leading one: the abstract namespace)
+	if (memchr(addr.sun_path, 0, path_len) != NULL) {
+		throw_io(env, "java/net/ConnectException", "unix socket path contains a NUL");
+		return NULL;
+	}
 
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

@@ -1,11 +1,13 @@
 package io.enilb.cni;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -200,6 +202,30 @@ class CniLabTest {
         assertThat(add.stdout()).contains("\"code\":11");
         Run del = cni("DEL", "c0ffee03", pod.netns().toString(), config(work.resolve("nobody.sock"), pod.ip(), true));
         assertThat(del.status()).as("DEL succeeds with the daemon down").isZero();
+    }
+
+    /**
+     * A socket path with a NUL in the config is refused as unreachable: a leading NUL would name a
+     * socket in the abstract namespace, which anyone on the node can bind, and the plugin would
+     * hand it the pod's netns and container id. The listener here answers any ADD with success.
+     */
+    @Test
+    void aSocketPathWithANulIsNotTakenAsAnAbstractSocket() throws Exception {
+        String name = "enilb-cni-test-" + UUID.randomUUID().toString().substring(0, 8);
+        Process listener = new ProcessBuilder("socat", "ABSTRACT-LISTEN:" + name + ",fork",
+                "SYSTEM:printf '%s' '{\"result\":{\"cniVersion\":\"1.1.0\"}}'")
+                .redirectErrorStream(true).start();
+        try {
+            await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(Path.of("/proc/net/unix")).contains("@" + name));
+            String cfg = config(socket, pod.ip(), true).replace("\"socket\":\"" + socket + "\"", "\"socket\":\"\\u0000" + name + "\"");
+            Run add = cni("ADD", "c0ffee07", pod.netns().toString(), cfg);
+            assertThat(add.status()).as(add.stdout()).isEqualTo(1);
+            assertThat(add.stdout()).contains("\"code\":11");
+            assertThat(datapath.attached(pod.netns(), "eth0")).isEmpty();
+        } finally {
+            listener.destroy();
+            assertThat(listener.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        }
     }
 
     @Test
