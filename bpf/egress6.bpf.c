@@ -45,7 +45,7 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 		return TC_ACT_SHOT;
 	}
 	if (rc == PARSE_FLOW && t->frag != FRAG_LATER)
-		return reject6_port_unreachable(skb, t, DROP_UNTRANSLATABLE);
+		return reject6(skb, t, DROP_UNTRANSLATABLE);
 	count_drop(icmp == ICMP_NO_FLOW ? DROP_ICMP_UNTRANSLATABLE : DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
@@ -67,7 +67,7 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 #define EG_ADDR struct in6_addr
 #define EG_ADDR_EQ(a, b) addr6_eq(&(a), &(b))
 #define EG_DNAT(skb, t, ct) nat_rewrite6(skb, t, 1, &(ct)->nat_addr, (ct)->nat_port)
-#define EG_REJECT(skb, t, reason) reject6_port_unreachable(skb, t, reason)
+#define EG_REJECT(skb, t, reason) reject6(skb, t, reason)
 #define EG_FRAG_REMEMBER(skb, t) frag6_remember(skb, t)
 #define EG_FRONTEND_RANGE(t) ct6_frontend_range(&(t)->daddr)
 /* the kfunc behind netns_cookie_inline may be referenced by one object only (netns.h) */

@@ -32,7 +32,7 @@ public record Flow(Instant time, Verdict verdict, String reason, String via, Str
     public enum Verdict {
         /** the flow got a backend */
         NEW,
-        /** no endpoints: answered with ICMP port unreachable */
+        /** no endpoints: answered with ICMP port unreachable (an IPv6 TCP SYN: with a reset) */
         REJECT,
         /** refused: see the reason */
         DROP;
