@@ -18,6 +18,7 @@ import java.util.stream.Stream;
 import io.enilb.bpf.EveryPacketTableTest.Row;
 import io.enilb.bpf.EveryPacketTableTest.Spec;
 import io.enilb.bpf.Maps.DropReason;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -75,6 +76,13 @@ class Ipv6PacketTableTest {
     static final String RDGRAM_BE = "IPv6(src=BE1,dst=POD)/IPv6ExtHdrFragment(id=0x77)/UDP(sport=5353,dport=40001)/(b'fedcba9876543210'*8)";
     static final String RDGRAM_VIP = "IPv6(src=VIP,dst=POD)/IPv6ExtHdrFragment(id=0x77)/UDP(sport=53,dport=40001)/(b'fedcba9876543210'*8)";
     static final String EXT = "IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()/IPv6ExtHdrRouting(segleft=0)";
+
+    /** The lab's IPv6 Service CIDR (service-cidr6), which holds VIP. */
+    static final Consumer<DatapathFixture> SERVICE_CIDR6 =
+            f -> f.maps.configure6(FrontendPrefix6.of(Ipv6.parse("2001:db8:19::"), 108));
+    /** A Service CIDR that does not hold VIP. */
+    static final Consumer<DatapathFixture> OTHER_CIDR6 =
+            f -> f.maps.configure6(FrontendPrefix6.of(Ipv6.parse("2001:db8:19::1:0"), 112));
 
     static Consumer<DatapathFixture> flow(Consumer<DatapathFixture> service, byte[] first) {
         return service.andThen(f -> assertThat(f.egress().testRun(first, 1).verdict()).isNotEqualTo(TC_ACT_SHOT));
@@ -137,6 +145,16 @@ class Ipv6PacketTableTest {
                 TC_ACT_UNSPEC, null, null));
         s.add(new Spec("TCP to another address is not enilb's: untouched, next filter", eg, WEB,
                 "eth(IPv6(src=POD,dst=BE1)/TCP(sport=40000,dport=8080,flags='S'))", TC_ACT_UNSPEC, null, null));
+        s.add(new Spec("with the IPv6 Service CIDR configured, foreign TCP outside it is untouched, next filter", eg,
+                WEB.andThen(SERVICE_CIDR6), "eth(IPv6(src=POD,dst=BE1)/TCP(sport=40000,dport=8080,flags='A',seq=5,ack=7)/b'x')",
+                TC_ACT_UNSPEC, null, null));
+        s.add(new Spec("with the IPv6 Service CIDR configured, a SYN to a ClusterIP inside it is still DNATed", eg,
+                WEB.andThen(SERVICE_CIDR6), SYN_OUT, TC_ACT_OK, SYN_OUT_BE, null));
+        s.add(new Spec("with the IPv6 Service CIDR configured, an echo request to a ClusterIP inside it is still dropped",
+                eg, DNS.andThen(SERVICE_CIDR6), "eth(IPv6(src=POD,dst=VIP)/ICMPv6EchoRequest())", TC_ACT_SHOT, null,
+                DropReason.UNTRANSLATABLE));
+        s.add(new Spec("with an IPv6 Service CIDR that does not hold the address, nothing is looked up: next filter", eg,
+                DNS.andThen(OTHER_CIDR6), "eth(IPv6(src=POD,dst=VIP)/ICMPv6EchoRequest())", TC_ACT_UNSPEC, null, null));
         // fragments
         s.add(new Spec("the first fragment to a ClusterIP: DNAT, the UDP checksum covers the whole datagram", eg, DNS,
                 "eth(frag6(" + DGRAM_VIP + ",0))", TC_ACT_OK, "eth(frag6(" + DGRAM_BE + ",0))", null));

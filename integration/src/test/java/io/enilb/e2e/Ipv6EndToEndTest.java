@@ -6,6 +6,11 @@ import static io.enilb.lab.ServiceYaml.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.enilb.bpf.BpfMap;
+import io.enilb.bpf.BpfObject.MapNames;
+import io.enilb.bpf.Ipv6;
+import io.enilb.bpf.StructCodec;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
@@ -131,6 +136,15 @@ class Ipv6EndToEndTest {
         JsonObject endpoints = new JsonObject(daemon.get("/v1/endpoints").body());
         assertThat(endpoints.getJsonArray("pods").stream().map(p -> ((JsonObject) p).getJsonArray("ips")))
                 .contains(new JsonArray().add(dual.ip()).add(dual.ip6()), new JsonArray().add(client6.ip6()));
+    }
+
+    /** The lab's service-cidr6 (DaemonProcess) reaches the datapath: the IPv6 fast path for foreign TCP. */
+    @Test
+    void theIpv6ServiceCidrIsWrittenIntoTheDatapathsConfig() {
+        try (BpfMap<Integer, FrontendPrefix6> config6 = BpfMap.openPinned(daemon.pinRoot().resolve(MapNames.CONFIG6),
+                StructCodec.U32, FrontendPrefix6.CODEC)) {
+            assertThat(config6.get(0)).contains(FrontendPrefix6.of(Ipv6.parse("2001:db8:19::"), 108));
+        }
     }
 
     @Test
