@@ -12,6 +12,13 @@
 #include "fib.h"
 #include "frag6.h"
 #include "icmp6.h"
+#include "events.h"
+
+#define EV_EVENT struct flow_event6
+#define EV_CT_KEY struct ct6_key
+#define EV_CT_VALUE struct ct6_value
+#define EV_FN(name) name##6
+#include "events_family.h"
 
 static __always_inline int is_cluster_ip6(const struct in6_addr *addr)
 {
@@ -74,9 +81,8 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 #define EG_COOKIE(skb) pod_netns_cookie(skb)
 #define EG_UNTRANSLATED(skb, t, rc) egress6_untranslated(skb, t, rc)
 #define EG_CT_CLEAR_PAD(ct) ((ct)->pad = 0)
-/* flow events carry IPv4 addresses (struct flow_event); IPv6 flows emit none yet */
-#define EG_EVENT_REFUSED(k, svc_id, type, reason, now)
-#define EG_EVENT_NEW(k, ct, via, now) ((void)(via))
+#define EG_EVENT_REFUSED(k, svc_id, type, reason, now) flow_event_refused6(k, svc_id, type, reason, now)
+#define EG_EVENT_NEW(k, ct, via, now) flow_event_new6(k, ct, via, now)
 #include "select_family.h"
 #include "egress_family.h"
 

@@ -138,6 +138,58 @@ class Ipv6EndToEndTest {
                 .contains(new JsonArray().add(dual.ip()).add(dual.ip6()), new JsonArray().add(client6.ip6()));
     }
 
+    /**
+     * An IPv6 connection and an IPv6 reject appear in GET /v1/flows and in enilbctl flows with
+     * their IPv6 addresses (bracketed with their ports), named with pod, Service and backend.
+     */
+    @Test
+    void ipv6FlowsAppearInV1FlowsAndEnilbctlWithTheirAddresses() throws Exception {
+        Lab.Result r = client6.tryExec(10, "curl", "-sS", "--max-time", "5", "--local-port", "42001",
+                "http://[2001:db8:19::1]/");
+        assertThat(r.ok()).as(r.output()).isTrue();
+        Pod backend = backends.stream().filter(b -> r.output().startsWith(b.name() + " ")).findFirst().orElseThrow();
+        client6.tryExec(10, "curl", "-sS", "--max-time", "5", "--local-port", "42002", "http://[2001:db8:19::4]/");
+        String pod = CniPlugin.containerId(client6);
+
+        // other tests of this class open flows of their own: this test's are told by their client port
+        await().atMost(Duration.ofSeconds(10)).until(() -> withClientPort(flows("service=default/empty6"), 42002) != null);
+        JsonObject e = withClientPort(flows("service=default/web6&pod=" + pod), 42001);
+        assertThat(e).as("%s", flows("service=default/web6")).isNotNull();
+        assertThat(e.getString("verdict")).isEqualTo("new");
+        assertThat(e.getString("client")).isEqualTo("[" + client6.ip6() + "]:42001");
+        assertThat(e.getString("frontend")).isEqualTo("[2001:db8:19::1]:80/tcp");
+        assertThat(e.getString("backend")).isEqualTo("[" + backend.ip6() + "]:8080");
+        assertThat(e.getString("pod")).isEqualTo(pod);
+        JsonObject reject = withClientPort(flows("service=default/empty6"), 42002);
+        assertThat(reject.getString("verdict")).isEqualTo("reject");
+        assertThat(reject.getString("reason")).isEqualTo("NO_BACKEND");
+        assertThat(reject.getString("frontend")).isEqualTo("[2001:db8:19::4]:80/tcp");
+        assertThat(reject.getString("pod")).isEqualTo(pod);
+        // the pod filter takes an IPv6 address as well
+        assertThat(withClientPort(flows("pod=" + client6.ip6() + "&service=default/empty6"), 42002)).isNotNull();
+
+        Process ctl = new ProcessBuilder(DaemonProcess.distribution().resolve("bin/enilbctl").toString(),
+                "--health", "127.0.0.1:" + daemon.healthPort(), "flows", "--service", "default/web6")
+                .redirectErrorStream(true).start();
+        String out = new String(ctl.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(ctl.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        assertThat(ctl.exitValue()).as(out).isZero();
+        assertThat(out.lines().filter(l -> l.contains("[" + client6.ip6() + "]:42001"))).singleElement().asString()
+                .contains("new", "default/web6", "[2001:db8:19::1]:80/tcp", "[" + backend.ip6() + "]:8080 (random)");
+    }
+
+    /** The flow whose client is client6 on {@code port}, or null. */
+    private static JsonObject withClientPort(JsonArray flows, int port) {
+        return flows.stream().map(JsonObject.class::cast)
+                .filter(f -> f.getString("client").equals("[" + client6.ip6() + "]:" + port)).findFirst().orElse(null);
+    }
+
+    private static JsonArray flows(String query) {
+        DaemonProcess.Response r = daemon.get("/v1/flows?" + query);
+        assertThat(r.status()).as(r.body()).isEqualTo(200);
+        return new JsonObject(r.body()).getJsonArray("flows");
+    }
+
     /** The lab's service-cidr6 (DaemonProcess) reaches the datapath: the IPv6 fast path for foreign TCP. */
     @Test
     void theIpv6ServiceCidrIsWrittenIntoTheDatapathsConfig() {
