@@ -142,11 +142,9 @@ static __always_inline int reject6_port_unreachable(struct __sk_buff *skb, const
 	if (bpf_skb_store_bytes(skb, ETH_HLEN + IPV6_HLEN + offsetof(struct icmp_unreach, checksum),
 				&h.icmp.checksum, sizeof(h.icmp.checksum), 0))
 		goto fail;
-	count_drop(reason);
-	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+	return reject_to_pod(skb, reason);
 fail:
-	count_drop(DROP_REJECT_FAILED);
-	return TC_ACT_SHOT;
+	return reject_failed();
 }
 
 struct reset6_l2l3 {
@@ -221,11 +219,9 @@ static __always_inline int reject6_tcp_reset(struct __sk_buff *skb, const struct
 	if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0) ||
 	    bpf_skb_store_bytes(skb, sizeof(h), &rst, sizeof(rst), 0))
 		goto fail;
-	count_drop(reason);
-	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+	return reject_to_pod(skb, reason);
 fail:
-	count_drop(DROP_REJECT_FAILED);
-	return TC_ACT_SHOT;
+	return reject_failed();
 }
 
 /* Refuses what no backend can take: a connection attempt with a reset, anything else with
