@@ -12,6 +12,13 @@
 #include "fib.h"
 #include "frag6.h"
 #include "icmp6.h"
+#include "events.h"
+
+#define EV_EVENT struct flow_event6
+#define EV_CT_KEY struct ct6_key
+#define EV_CT_VALUE struct ct6_value
+#define EV_FN(name) name##6
+#include "events_family.h"
 
 static __always_inline int is_cluster_ip6(const struct in6_addr *addr)
 {
@@ -45,7 +52,7 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 		return TC_ACT_SHOT;
 	}
 	if (rc == PARSE_FLOW && t->frag != FRAG_LATER)
-		return reject6_port_unreachable(skb, t, DROP_UNTRANSLATABLE);
+		return reject6(skb, t, DROP_UNTRANSLATABLE);
 	count_drop(icmp == ICMP_NO_FLOW ? DROP_ICMP_UNTRANSLATABLE : DROP_UNTRANSLATABLE);
 	return TC_ACT_SHOT;
 }
@@ -67,16 +74,15 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 #define EG_ADDR struct in6_addr
 #define EG_ADDR_EQ(a, b) addr6_eq(&(a), &(b))
 #define EG_DNAT(skb, t, ct) nat_rewrite6(skb, t, 1, &(ct)->nat_addr, (ct)->nat_port)
-#define EG_REJECT(skb, t, reason) reject6_port_unreachable(skb, t, reason)
+#define EG_REJECT(skb, t, reason) reject6(skb, t, reason)
 #define EG_FRAG_REMEMBER(skb, t) frag6_remember(skb, t)
 #define EG_FRONTEND_RANGE(t) ct6_frontend_range(&(t)->daddr)
 /* the kfunc behind netns_cookie_inline may be referenced by one object only (netns.h) */
 #define EG_COOKIE(skb) pod_netns_cookie(skb)
 #define EG_UNTRANSLATED(skb, t, rc) egress6_untranslated(skb, t, rc)
 #define EG_CT_CLEAR_PAD(ct) ((ct)->pad = 0)
-/* flow events carry IPv4 addresses (struct flow_event); IPv6 flows emit none yet */
-#define EG_EVENT_REFUSED(k, svc_id, type, reason, now)
-#define EG_EVENT_NEW(k, ct, via, now) ((void)(via))
+#define EG_EVENT_REFUSED(k, svc_id, type, reason, now) flow_event_refused6(k, svc_id, type, reason, now)
+#define EG_EVENT_NEW(k, ct, via, now) flow_event_new6(k, ct, via, now)
 #include "select_family.h"
 #include "egress_family.h"
 

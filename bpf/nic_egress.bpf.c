@@ -16,6 +16,12 @@
 #include "family6.h"
 #include "select4.h"
 
+#define EV_EVENT struct flow_event
+#define EV_CT_KEY struct ct_key
+#define EV_CT_VALUE struct ct_value
+#define EV_FN(name) name
+#include "events_family.h"
+
 /* The egress logic of both families is egress_family.h; select4.h and these make it IPv4 (egress6.bpf.c: IPv6). */
 #define EG_TUPLE struct tuple4
 #define EG_SVC_KEY struct svc_key

@@ -9,7 +9,7 @@
  *              EG_FRONTEND_RANGE(t) (inside the Service CIDR), EG_COOKIE(skb) (the pod's netns),
  *              EG_UNTRANSLATED(skb, t, rc) (the family's guard), EG_CT_CLEAR_PAD(ct);
  *   events     EG_EVENT_REFUSED(k, svc_id, type, reason, now) and EG_EVENT_NEW(k, ct, via, now)
- *              (flow events, events.h; IPv6 defines them empty: its events are not emitted yet).
+ *              (flow events, events_family.h).
  * The kube-proxy semantics below are the family-independent part of the datapath; only types,
  * maps and address operations differ (IPv6 addresses are 16 bytes, compared and passed by pointer). */
 

@@ -7,7 +7,7 @@
 #include "structs.h"
 
 #ifndef FLOW_RING_BYTES
-#define FLOW_RING_BYTES (256 * 1024)	/* ~4 600 events of 56 bytes (header included) */
+#define FLOW_RING_BYTES (256 * 1024)	/* ~4 600 IPv4 events of 56 bytes (header included), ~2 700 IPv6 ones of 96 */
 #endif
 #ifndef NSEC_PER_SEC
 #define NSEC_PER_SEC 1000000000ULL
@@ -17,7 +17,7 @@
  * established flow, and only within each CPU's rate: a storm of new flows costs at most the
  * rate's worth of ring buffer writes plus one limiter check per refused event. */
 
-/* the events, in order per CPU; read by the daemon (io.enilb.bpf.FlowEvents) */
+/* the events of both families (struct flow_event, flow_event6), in order per CPU; read by the daemon (io.enilb.bpf.FlowEvents) */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, FLOW_RING_BYTES);
@@ -74,59 +74,7 @@ static __always_inline struct flow_limiter *flow_event_admit(__u64 now)
 	return lim;
 }
 
-/* Not inlined: one copy for every hook, and its prototype is what puts struct flow_event into
- * the object's BTF, where user space checks its mirror (io.enilb.bpf.Structs.FlowEvent). */
-static __noinline void flow_event_write(struct flow_limiter *lim, struct flow_event *ev)
-{
-	ev->ts_ns = bpf_ktime_get_ns();
-	if (bpf_ringbuf_output(&enilb_flows4_v2, ev, sizeof(*ev), 0))
-		lim->lost_full += 1;
-	else
-		lim->emitted += 1;
-}
-
-/* The flow an event is about: the pod's namespace and the tuple as the pod sent it. */
-static __always_inline void flow_event_flow(struct flow_event *ev, const struct ct_key *k, __u8 type)
-{
-	ev->netns_cookie = k->netns_cookie;
-	ev->saddr = k->saddr;
-	ev->daddr = k->daddr;
-	ev->sport = k->sport;
-	ev->dport = k->dport;
-	ev->proto = k->proto;
-	ev->type = type;
-}
-
-/* A new flow of the pod (k: its original-direction conntrack key) got the backend in ct. */
-static __always_inline void flow_event_new(const struct ct_key *k, const struct ct_value *ct, __u8 via, __u64 now)
-{
-	struct flow_limiter *lim = flow_event_admit(now);
-	struct flow_event ev = {};
-
-	if (!lim)
-		return;
-	flow_event_flow(&ev, k, FLOW_EV_NEW);
-	ev.backend_addr = ct->nat_addr;
-	ev.backend_port = ct->nat_port;
-	ev.svc_id = ct->svc_id;
-	ev.backend_id = ct->backend_id;
-	ev.via = via;
-	flow_event_write(lim, &ev);
-}
-
-/* A new flow of the pod refused: FLOW_EV_REJECT (no endpoints) or FLOW_EV_DROP, and why. */
-static __always_inline void flow_event_refused(const struct ct_key *k, __u32 svc_id, __u8 type, __u8 reason,
-					       __u64 now)
-{
-	struct flow_limiter *lim = flow_event_admit(now);
-	struct flow_event ev = {};
-
-	if (!lim)
-		return;
-	flow_event_flow(&ev, k, type);
-	ev.svc_id = svc_id;
-	ev.reason = reason;
-	flow_event_write(lim, &ev);
-}
+/* The functions that fill and write an event (flow_event_new, flow_event_refused and their IPv6
+ * twins flow_event_new6, flow_event_refused6) are events_family.h, included once per family. */
 
 #endif

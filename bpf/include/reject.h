@@ -36,6 +36,20 @@ static __always_inline __u16 csum_fold32(__u32 sum)
 	return (__u16)~sum;
 }
 
+/* The answer is in place: counted under reason, handed to the pod's own ingress. */
+static __always_inline int reject_to_pod(struct __sk_buff *skb, __u32 reason)
+{
+	count_drop(reason);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
+/* No answer could be built: the packet is dropped and counted as such. */
+static __always_inline int reject_failed(void)
+{
+	count_drop(DROP_REJECT_FAILED);
+	return TC_ACT_SHOT;
+}
+
 /* Turns the packet (parsed into t) into an ICMP port unreachable from its destination and hands
  * it to the pod's own ingress, so the client fails at once (ECONNREFUSED) instead of waiting for
  * timeouts. Counts it under reason. */
@@ -84,11 +98,9 @@ static __always_inline int reject_port_unreachable(struct __sk_buff *skb, const 
 		goto fail;
 	if (bpf_skb_store_bytes(skb, L3_OFF, &r, len, 0))
 		goto fail;
-	count_drop(reason);
-	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+	return reject_to_pod(skb, reason);
 fail:
-	count_drop(DROP_REJECT_FAILED);
-	return TC_ACT_SHOT;
+	return reject_failed();
 }
 
 #endif

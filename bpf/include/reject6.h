@@ -1,4 +1,4 @@
-/* reject6.h: answering an IPv6 packet that no backend can take with ICMPv6 port unreachable from the address it was sent to. */
+/* reject6.h: answering an IPv6 packet that no backend can take from the address it was sent to: ICMPv6 port unreachable, or a TCP reset for a connection attempt. */
 #ifndef ENILB_REJECT6_H
 #define ENILB_REJECT6_H
 
@@ -6,6 +6,7 @@
 #include <linux/if_ether.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+#include <linux/tcp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include "maps.h"
@@ -141,11 +142,95 @@ static __always_inline int reject6_port_unreachable(struct __sk_buff *skb, const
 	if (bpf_skb_store_bytes(skb, ETH_HLEN + IPV6_HLEN + offsetof(struct icmp_unreach, checksum),
 				&h.icmp.checksum, sizeof(h.icmp.checksum), 0))
 		goto fail;
-	count_drop(reason);
-	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+	return reject_to_pod(skb, reason);
 fail:
-	count_drop(DROP_REJECT_FAILED);
-	return TC_ACT_SHOT;
+	return reject_failed();
+}
+
+struct reset6_l2l3 {
+	struct ethhdr eth;
+	struct ipv6hdr ip6;
+} __attribute__((packed));
+
+/* Answers a TCP SYN (parsed into t, unfragmented) with the reset a host without a listener sends
+ * (RFC 9293 3.10.7.1: RST|ACK, seq 0, ack = the SYN's seq + 1 + its data), from the address and
+ * port it was sent to, handed to the pod's own ingress. Counts it under reason.
+ *
+ * Why not ICMPv6 as for IPv4: the answer reaches the pod's stack in the softirq that runs when
+ * the SYN's transmission re-enables bottom halves, i.e. inside connect(), while connect() owns
+ * the socket. tcp_v4_err and tcp_v6_err then both record only a soft error; IPv4 still queues
+ * it on the socket's error queue (ip_icmp_error, unconditionally for SYN_SENT on this kernel),
+ * which makes poll() report POLLERR at once, but ipv6_icmp_error queues only with
+ * IPV6_RECVERR, so an IPv6 client learns of it only from the error about the retransmission
+ * 1 s later. A segment that finds the socket owned goes to its backlog instead, which
+ * release_sock() processes before connect() returns or sleeps: the reset refuses at once. */
+static __always_inline int reject6_tcp_reset(struct __sk_buff *skb, const struct tuple6 *t, __u32 reason)
+{
+	struct reset6_l2l3 h = {};
+	struct tcphdr rst = {};
+	struct pseudo6 ph = {};
+	__u8 mac[ETH_ALEN];
+	__be16 payload_len;
+	__be32 seq;
+	__u8 doff;
+	__u32 data_len;
+	__s64 s;
+
+	if (bpf_skb_load_bytes(skb, 0, &h.eth, sizeof(h.eth)) ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, payload_len), &payload_len, sizeof(payload_len)) ||
+	    bpf_skb_load_bytes(skb, t->l4_off + offsetof(struct tcphdr, seq), &seq, sizeof(seq)) ||
+	    bpf_skb_load_bytes(skb, t->l4_off + offsetof(struct tcphdr, ack_seq) + 4, &doff, sizeof(doff)))
+		goto fail;
+	/* the data a SYN may carry (TCP Fast Open) is acknowledged too */
+	data_len = ETH_HLEN + IPV6_HLEN + bpf_ntohs(payload_len) - t->l4_off - (doff >> 4) * 4;
+	if (data_len > 0xffff)
+		goto fail;
+
+	__builtin_memcpy(mac, h.eth.h_source, ETH_ALEN);
+	__builtin_memcpy(h.eth.h_source, h.eth.h_dest, ETH_ALEN);
+	__builtin_memcpy(h.eth.h_dest, mac, ETH_ALEN);
+	h.ip6.version = 6;
+	h.ip6.payload_len = bpf_htons(sizeof(rst));
+	h.ip6.nexthdr = IPPROTO_TCP;
+	h.ip6.hop_limit = 64;
+	h.ip6.saddr = t->daddr;
+	h.ip6.daddr = t->saddr;
+	rst.source = t->dport;
+	rst.dest = t->sport;
+	rst.ack_seq = bpf_htonl(bpf_ntohl(seq) + 1 + data_len);
+	rst.doff = sizeof(rst) / 4;
+	rst.rst = 1;
+	rst.ack = 1;
+
+	ph.saddr = t->daddr;
+	ph.daddr = t->saddr;
+	ph.len = bpf_htonl(sizeof(rst));
+	ph.nexthdr = bpf_htonl(IPPROTO_TCP);
+	s = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
+	if (s < 0)
+		goto fail;
+	s = bpf_csum_diff(0, 0, (__be32 *)&rst, sizeof(rst), (__u32)s);
+	if (s < 0)
+		goto fail;
+	rst.check = csum_fold32((__u32)s);
+
+	if (bpf_skb_change_tail(skb, sizeof(h) + sizeof(rst), 0))
+		goto fail;
+	if (bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0) ||
+	    bpf_skb_store_bytes(skb, sizeof(h), &rst, sizeof(rst), 0))
+		goto fail;
+	return reject_to_pod(skb, reason);
+fail:
+	return reject_failed();
+}
+
+/* Refuses what no backend can take: a connection attempt with a reset, anything else with
+ * ICMPv6 port unreachable. */
+static __always_inline int reject6(struct __sk_buff *skb, const struct tuple6 *t, __u32 reason)
+{
+	if (tcp_syn_only(t->proto, t->tcp_flags) && t->frag == FRAG_NONE)
+		return reject6_tcp_reset(skb, t, reason);
+	return reject6_port_unreachable(skb, t, reason);
 }
 
 #endif

@@ -336,4 +336,25 @@ struct frontend_prefix6 {
 	struct in6_addr mask;
 };
 
+/* An IPv6 flow event (struct flow_event with 16-byte addresses), in the same ring buffer; the
+ * reader tells the two apart by the record's size (48 or 88 bytes). */
+struct flow_event6 {
+	__u64 ts_ns;		/* bpf_ktime_get_ns(), CLOCK_MONOTONIC */
+	__u64 netns_cookie;	/* the pod's network namespace */
+	struct in6_addr saddr;	/* the client (pod) address and port */
+	struct in6_addr daddr;	/* the frontend: ClusterIP, port, proto */
+	struct in6_addr backend_addr;	/* FLOW_EV_NEW: the chosen backend, else :: */
+	__be16 sport;
+	__be16 dport;
+	__be16 backend_port;
+	__u8 proto;
+	__u8 type;		/* FLOW_EV_* */
+	__u32 svc_id;
+	__u32 backend_id;	/* FLOW_EV_NEW, else 0 */
+	__u8 via;		/* FLOW_EV_NEW: FLOW_VIA_*, else 0 */
+	__u8 reason;		/* FLOW_EV_DROP / FLOW_EV_REJECT: enum drop_reason */
+	__u16 pad;
+	__u32 pad2;
+};
+
 #endif

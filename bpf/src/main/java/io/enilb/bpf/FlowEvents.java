@@ -4,7 +4,9 @@ import java.util.function.Consumer;
 
 import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.Structs.FlowConfig;
+import io.enilb.bpf.Structs.AnyFlowEvent;
 import io.enilb.bpf.Structs.FlowEvent;
+import io.enilb.bpf.Structs.FlowEvent6;
 import io.enilb.bpf.Structs.FlowLimiter;
 import jnr.constants.platform.Errno;
 import jnr.ffi.Pointer;
@@ -56,8 +58,11 @@ public final class FlowEvents {
         return limiter.sum(0, FlowLimiter.ZERO, FlowLimiter::plus);
     }
 
-    /** A reader handing each event to {@code sink} on the thread that calls {@link Reader#poll}. */
-    public Reader reader(Consumer<FlowEvent> sink) {
+    /**
+     * A reader handing each event ({@link FlowEvent} or {@link FlowEvent6}) to {@code sink} on the
+     * thread that calls {@link Reader#poll}.
+     */
+    public Reader reader(Consumer<? super AnyFlowEvent> sink) {
         return new Reader(sink);
     }
 
@@ -66,24 +71,27 @@ public final class FlowEvents {
      * kernel keeps one consumer position per ring; a second reader would steal events).
      */
     public final class Reader implements AutoCloseable {
-        private final Consumer<FlowEvent> sink;
+        private final Consumer<? super AnyFlowEvent> sink;
         /** Held here so the native side's pointer to it stays valid. */
         private final LibBpf.RingBufferSampleFn callback;
-        private final byte[] scratch = new byte[FlowEvent.CODEC.size()];
+        private final byte[] scratch4 = new byte[FlowEvent.CODEC.size()];
+        private final byte[] scratch6 = new byte[FlowEvent6.CODEC.size()];
         private Pointer rb;
         private long malformed;
 
-        private Reader(Consumer<FlowEvent> sink) {
+        private Reader(Consumer<? super AnyFlowEvent> sink) {
             this.sink = sink;
             this.callback = (ctx, data, size) -> {
-                if (size < scratch.length) {
+                // the two families' events share the ring; a record is exactly its struct
+                byte[] scratch = size == scratch4.length ? scratch4 : size == scratch6.length ? scratch6 : null;
+                if (scratch == null) {
                     malformed++;
                     return 0;
                 }
                 data.get(0, scratch, 0, scratch.length);
                 // an exception must not cross into libbpf: the sink's problems are the sink's
                 try {
-                    sink.accept(FlowEvent.CODEC.decode(scratch));
+                    sink.accept(scratch == scratch4 ? FlowEvent.CODEC.decode(scratch) : FlowEvent6.CODEC.decode(scratch));
                 } catch (RuntimeException e) {
                     malformed++;
                 }
@@ -108,7 +116,7 @@ public final class FlowEvents {
             return bpf.check(n, "ring_buffer__poll " + MapNames.FLOWS);
         }
 
-        /** Events that were too short or that the sink threw on. */
+        /** Events of neither struct's size or that the sink threw on. */
         public long malformed() {
             return malformed;
         }

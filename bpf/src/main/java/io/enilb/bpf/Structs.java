@@ -248,11 +248,49 @@ public final class Structs {
     // ---- flow events: the section of structs.h after enum drop_reason
 
     /**
+     * A flow event of either family ({@link FlowEvent} or {@link FlowEvent6}); the constants
+     * FLOW_EV_* and FLOW_VIA_* are {@link FlowEvent}'s. Addresses as text (IPv6 in RFC 5952 form).
+     */
+    public sealed interface AnyFlowEvent permits FlowEvent, FlowEvent6 {
+        long tsNs();
+
+        long netnsCookie();
+
+        /** The client (the pod's address). */
+        String client();
+
+        /** The ClusterIP. */
+        String frontend();
+
+        /** FLOW_EV_NEW: the chosen backend's address. */
+        String backend();
+
+        int sport();
+
+        int dport();
+
+        int backendPort();
+
+        int proto();
+
+        int type();
+
+        int svcId();
+
+        int backendId();
+
+        int via();
+
+        int reason();
+    }
+
+    /**
      * {@code struct flow_event}: one event of the datapath's ring buffer: a new flow and its
      * backend, a reject (no endpoints) or a refused new flow and why ({@link Maps.DropReason} ordinal).
      */
     public record FlowEvent(long tsNs, long netnsCookie, int saddr, int daddr, int sport, int dport, int backendAddr,
-                            int backendPort, int proto, int type, int svcId, int backendId, int via, int reason) {
+                            int backendPort, int proto, int type, int svcId, int backendId, int via, int reason)
+            implements AnyFlowEvent {
         /** FLOW_EV_*. */
         public static final int NEW = 1;
         public static final int REJECT = 2;
@@ -271,6 +309,21 @@ public final class Structs {
                 u8("proto", 34, FlowEvent::proto), u8("type", 35, FlowEvent::type), u32("svc_id", 36, FlowEvent::svcId),
                 u32("backend_id", 40, FlowEvent::backendId), u8("via", 44, FlowEvent::via),
                 u8("reason", 45, FlowEvent::reason), pad("pad", 46, 2));
+
+        @Override
+        public String client() {
+            return Ipv4.format(saddr);
+        }
+
+        @Override
+        public String frontend() {
+            return Ipv4.format(daddr);
+        }
+
+        @Override
+        public String backend() {
+            return Ipv4.format(backendAddr);
+        }
     }
 
     /** {@code struct flow_config}: events per second and burst per CPU; zero rate: no events. */
@@ -460,6 +513,39 @@ public final class Structs {
         public static FrontendPrefix6 of(Ipv6 addr, int prefixLength) {
             Ipv6 mask = Ipv6.prefixMask(prefixLength);
             return new FrontendPrefix6(addr.and(mask), mask);
+        }
+    }
+
+    /** {@code struct flow_event6}: {@link FlowEvent} of an IPv6 flow (same ring buffer, told apart by size). */
+    public record FlowEvent6(long tsNs, long netnsCookie, Ipv6 saddr, Ipv6 daddr, Ipv6 backendAddr, int sport, int dport,
+                             int backendPort, int proto, int type, int svcId, int backendId, int via, int reason)
+            implements AnyFlowEvent {
+        public static final StructCodec<FlowEvent6> CODEC = struct("flow_event6", 88,
+                v -> new FlowEvent6(v[0], v[1], new Ipv6(v[2], v[3]), new Ipv6(v[4], v[5]), new Ipv6(v[6], v[7]),
+                        (int) v[8], (int) v[9], (int) v[10], (int) v[11], (int) v[12], (int) v[13], (int) v[14],
+                        (int) v[15], (int) v[16]),
+                u64("ts_ns", 0, FlowEvent6::tsNs), u64("netns_cookie", 8, FlowEvent6::netnsCookie),
+                in6("saddr", 16, FlowEvent6::saddr), in6("daddr", 32, FlowEvent6::daddr),
+                in6("backend_addr", 48, FlowEvent6::backendAddr), be16("sport", 64, FlowEvent6::sport),
+                be16("dport", 66, FlowEvent6::dport), be16("backend_port", 68, FlowEvent6::backendPort),
+                u8("proto", 70, FlowEvent6::proto), u8("type", 71, FlowEvent6::type),
+                u32("svc_id", 72, FlowEvent6::svcId), u32("backend_id", 76, FlowEvent6::backendId),
+                u8("via", 80, FlowEvent6::via), u8("reason", 81, FlowEvent6::reason), pad("pad", 82, 2),
+                pad("pad2", 84, 4));
+
+        @Override
+        public String client() {
+            return saddr.toString();
+        }
+
+        @Override
+        public String frontend() {
+            return daddr.toString();
+        }
+
+        @Override
+        public String backend() {
+            return backendAddr.toString();
         }
     }
 }

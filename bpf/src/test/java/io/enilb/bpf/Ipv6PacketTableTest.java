@@ -18,6 +18,7 @@ import java.util.stream.Stream;
 import io.enilb.bpf.EveryPacketTableTest.Row;
 import io.enilb.bpf.EveryPacketTableTest.Spec;
 import io.enilb.bpf.Maps.DropReason;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,7 +27,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * The IPv6 datapath, one packet per row through BPF_PROG_TEST_RUN (the IPv4 programs tail-call
  * the IPv6 ones, so every row also goes through that dispatch): DNAT and reverse DNAT, extension
- * headers, fragments, reject with ICMPv6 port unreachable, spoofed sources, self-access, ICMPv6
+ * headers, fragments, reject (ICMPv6 port unreachable, a reset for a SYN), spoofed sources, self-access, ICMPv6
  * errors both ways, and nothing to a ClusterIP leaking. Packets in and expected out are scapy's
  * (see {@link Scapy}), so every checksum (TCP/UDP over the IPv6 pseudo-header, ICMPv6 with its
  * pseudo-header, quoted checksums) is checked against an implementation independent of enilb.
@@ -76,9 +77,20 @@ class Ipv6PacketTableTest {
     static final String RDGRAM_VIP = "IPv6(src=VIP,dst=POD)/IPv6ExtHdrFragment(id=0x77)/UDP(sport=53,dport=40001)/(b'fedcba9876543210'*8)";
     static final String EXT = "IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()/IPv6ExtHdrRouting(segleft=0)";
 
+    /** The lab's IPv6 Service CIDR (service-cidr6), which holds VIP. */
+    static final Consumer<DatapathFixture> SERVICE_CIDR6 =
+            f -> f.maps.configure6(FrontendPrefix6.of(Ipv6.parse("2001:db8:19::"), 108));
+    /** A Service CIDR that does not hold VIP. */
+    static final Consumer<DatapathFixture> OTHER_CIDR6 =
+            f -> f.maps.configure6(FrontendPrefix6.of(Ipv6.parse("2001:db8:19::1:0"), 112));
+
     static Consumer<DatapathFixture> flow(Consumer<DatapathFixture> service, byte[] first) {
         return service.andThen(f -> assertThat(f.egress().testRun(first, 1).verdict()).isNotEqualTo(TC_ACT_SHOT));
     }
+
+    /** What a host without a listener answers SYN_OUT with: RST|ACK, seq 0, window 0. */
+    static final String RESET =
+            "eth(IPv6(src=VIP,dst=POD)/TCP(sport=80,dport=40000,flags='RA',seq=0,ack=1001,window=0),dst=POD_MAC,src=GW_MAC)";
 
     static String reject(String packet) {
         return "eth(IPv6(src=VIP,dst=POD)/ICMPv6DestUnreach(code=4)/quote(" + packet + ",1232),dst=POD_MAC,src=GW_MAC)";
@@ -104,9 +116,18 @@ class Ipv6PacketTableTest {
                 "eth(IPv6(src=POD,dst=BE1)/UDP(sport=40001,dport=5353,chksum=0)/b'query')", null));
         s.add(new Spec("a new flow from a source the pod does not own is dropped and counted", eg, DNS,
                 "eth(IPv6(src=OTHER,dst=VIP)/UDP(sport=40001,dport=53)/b'query')", TC_ACT_SHOT, null, DropReason.SPOOFED));
-        s.add(new Spec("a Service without backends refuses with ICMPv6 port unreachable quoting the whole packet", eg,
-                f -> f.service6(1, VIP, 80, TCP, 0), SYN_OUT, TC_ACT_REDIRECT,
-                reject("IPv6(src=POD,dst=VIP)/TCP(sport=40000,dport=80,flags='S',seq=1000)"), DropReason.NO_BACKEND));
+        s.add(new Spec("a Service without backends refuses a SYN with a reset from [VIP]:80 (ack = seq + 1)", eg,
+                f -> f.service6(1, VIP, 80, TCP, 0), SYN_OUT, TC_ACT_REDIRECT, RESET, DropReason.NO_BACKEND));
+        s.add(new Spec("a SYN carrying data behind extension headers: the reset acknowledges the data too", eg,
+                f -> f.service6(1, VIP, 80, TCP, 0),
+                "eth(IPv6(src=POD,dst=VIP)/" + EXT + "/TCP(sport=40000,dport=80,flags='S',seq=1000)/(b'd'*100))",
+                TC_ACT_REDIRECT, RESET.replace("ack=1001", "ack=1101"), DropReason.NO_BACKEND));
+        s.add(new Spec("a Service without backends refuses other TCP with ICMPv6 port unreachable quoting the whole packet",
+                eg, f -> f.service6(1, VIP, 80, TCP, 0), "eth(" + TCP_SENT_VIP + ")", TC_ACT_REDIRECT,
+                reject(TCP_SENT_VIP), DropReason.NO_BACKEND));
+        s.add(new Spec("a SYN to another port of a ClusterIP is refused with a reset too", eg, WEB,
+                "eth(IPv6(src=POD,dst=VIP)/TCP(sport=40000,dport=81,flags='S',seq=1000))", TC_ACT_REDIRECT,
+                RESET.replace("sport=80", "sport=81"), DropReason.UNTRANSLATABLE));
         s.add(new Spec("another port of a ClusterIP is refused, a long datagram quoted up to 1280 bytes in all", eg, DNS,
                 "eth(IPv6(src=POD,dst=VIP)/UDP(sport=40001,dport=54)/(b'z'*1400))", TC_ACT_REDIRECT,
                 reject("IPv6(src=POD,dst=VIP)/UDP(sport=40001,dport=54)/(b'z'*1400)"), DropReason.UNTRANSLATABLE));
@@ -124,6 +145,16 @@ class Ipv6PacketTableTest {
                 TC_ACT_UNSPEC, null, null));
         s.add(new Spec("TCP to another address is not enilb's: untouched, next filter", eg, WEB,
                 "eth(IPv6(src=POD,dst=BE1)/TCP(sport=40000,dport=8080,flags='S'))", TC_ACT_UNSPEC, null, null));
+        s.add(new Spec("with the IPv6 Service CIDR configured, foreign TCP outside it is untouched, next filter", eg,
+                WEB.andThen(SERVICE_CIDR6), "eth(IPv6(src=POD,dst=BE1)/TCP(sport=40000,dport=8080,flags='A',seq=5,ack=7)/b'x')",
+                TC_ACT_UNSPEC, null, null));
+        s.add(new Spec("with the IPv6 Service CIDR configured, a SYN to a ClusterIP inside it is still DNATed", eg,
+                WEB.andThen(SERVICE_CIDR6), SYN_OUT, TC_ACT_OK, SYN_OUT_BE, null));
+        s.add(new Spec("with the IPv6 Service CIDR configured, an echo request to a ClusterIP inside it is still dropped",
+                eg, DNS.andThen(SERVICE_CIDR6), "eth(IPv6(src=POD,dst=VIP)/ICMPv6EchoRequest())", TC_ACT_SHOT, null,
+                DropReason.UNTRANSLATABLE));
+        s.add(new Spec("with an IPv6 Service CIDR that does not hold the address, nothing is looked up: next filter", eg,
+                DNS.andThen(OTHER_CIDR6), "eth(IPv6(src=POD,dst=VIP)/ICMPv6EchoRequest())", TC_ACT_UNSPEC, null, null));
         // fragments
         s.add(new Spec("the first fragment to a ClusterIP: DNAT, the UDP checksum covers the whole datagram", eg, DNS,
                 "eth(frag6(" + DGRAM_VIP + ",0))", TC_ACT_OK, "eth(frag6(" + DGRAM_BE + ",0))", null));

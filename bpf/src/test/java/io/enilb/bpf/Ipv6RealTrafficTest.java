@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
  * The IPv6 datapath on a real veth pair in test namespaces, with the kernel's own stack at both
  * ends: neighbour discovery for the backend (bpf_redirect_neigh), TCP with checksum offload
  * (CHECKSUM_PARTIAL on veth), UDP both ways, self-access over loopback, and a Service without
- * backends refused with ICMPv6 port unreachable that the client's socket reports at once.
+ * backends refused (ICMPv6 port unreachable, a reset for connect()) that the client's socket reports at once.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class Ipv6RealTrafficTest {
@@ -110,5 +110,28 @@ class Ipv6RealTrafficTest {
                         + "except socket.timeout:\n print('timeout')");
         assertThat(out.strip()).isEqualTo("refused");
         assertThat(dp.maps.dropped(Maps.DropReason.NO_BACKEND)).isEqualTo(1);
+    }
+
+    /**
+     * connect() to an IPv6 Service without backends fails with ECONNREFUSED at once, blocking or
+     * with a timeout (poll): the answer arrives while connect() still owns the socket, where an
+     * ICMPv6 error would only be recorded as a soft error and fail the connect with the
+     * retransmission a second later (see reject6_tcp_reset). 500 ms: generous on a loaded
+     * machine, and still fails at that 1 s.
+     */
+    @Test
+    void aTcpConnectToAServiceWithoutBackendsIsRefusedAtOnce() {
+        dp.service6(5, VIP, 80, Packets.TCP, 0);
+        for (String timeout : List.of("None", "4")) {
+            String out = run("nsenter", "--net=" + netns(pod), "python3", "-c",
+                    "import socket, time\ns=socket.socket(socket.AF_INET6,socket.SOCK_STREAM)\ns.settimeout(" + timeout
+                            + ")\nt=time.monotonic()\ntry:\n s.connect(('" + VIP + "',80))\n print('connected')\n"
+                            + "except ConnectionRefusedError:\n print('refused %.1f' % ((time.monotonic()-t)*1000))\n"
+                            + "except socket.timeout:\n print('timeout')").strip();
+            System.out.printf("IPv6 connect() (timeout %s) to a Service without backends: %s ms%n", timeout, out);
+            assertThat(out).as("timeout %s", timeout).startsWith("refused ");
+            assertThat(Double.parseDouble(out.substring("refused ".length()))).as("ms to ECONNREFUSED").isLessThan(500);
+        }
+        assertThat(dp.maps.dropped(Maps.DropReason.NO_BACKEND)).isEqualTo(2);
     }
 }

@@ -50,7 +50,7 @@ class StructLayoutTest {
                 Structs.SockScope.CODEC, Structs.SockNat.CODEC, Structs.SockFlowKey.CODEC, Structs.SockFlowValue.CODEC,
                 Structs.SvcKey6.CODEC, Structs.BackendEntry6.CODEC, Structs.RevNatValue6.CODEC, Structs.CtKey6.CODEC,
                 Structs.CtValue6.CODEC, Structs.AffinityKey6.CODEC, Structs.PodKey6.CODEC, Structs.FragKey6.CODEC,
-                Structs.VipKey6.CODEC, Structs.FrontendPrefix6.CODEC,
+                Structs.VipKey6.CODEC, Structs.FrontendPrefix6.CODEC, Structs.FlowEvent6.CODEC,
                 StructCodec.U32, StructCodec.U64);
     }
 

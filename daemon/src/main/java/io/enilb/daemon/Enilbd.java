@@ -16,7 +16,9 @@ import io.enilb.bpf.BpfObject.MapNames;
 import io.enilb.bpf.CgroupV2;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
 import io.enilb.bpf.Structs.CtConfig;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.Liveness;
 import io.enilb.bus.LivenessMonitor;
@@ -232,8 +234,11 @@ public final class Enilbd {
     private ConntrackVerticle conntrack() {
         EnilbConfig.Conntrack ct = config.conntrack();
         Optional<EnilbConfig.Cidr> services = config.serviceCidr();
+        FrontendPrefix6 services6 = config.serviceCidr6()
+                .map(c -> FrontendPrefix6.of(Ipv6.parse(c.address()), c.prefixLength())).orElse(FrontendPrefix6.ANYWHERE);
         return new ConntrackVerticle(new KernelConntrackTable(datapath.maps(),
-                        services.map(c -> Ipv4.parse(c.address())).orElse(0), services.map(EnilbConfig.Cidr::prefixLength).orElse(0)),
+                        services.map(c -> Ipv4.parse(c.address())).orElse(0), services.map(EnilbConfig.Cidr::prefixLength).orElse(0),
+                        services6),
                 new ConntrackTable.Lifetimes(ct.tcpSyn(), ct.tcpEstablished(), ct.tcpClosing(), ct.other()),
                 new GcInterval(ct.gcIntervalMin(), ct.gcIntervalMax()), registry);
     }

@@ -36,7 +36,8 @@ import io.enilb.bpf.Structs.SvcValue;
  * ns per packet of enilb_egress through BPF_PROG_TEST_RUN with 1 to 100 000 Services in the
  * maps: a new flow (conntrack miss: source check, selection, two conntrack inserts, DNAT), an
  * established one (conntrack hit, validation, no write), a TCP packet that is not enilb's (to
- * no Service), and on enilb_ingress the established flow's reply. Prints a markdown table; a
+ * no Service; with the Service CIDR configured, and again without it), and on enilb_ingress the
+ * established flow's reply. Prints a markdown table; a
  * figure, not a test.
  *
  * <p>The established packet goes to a frontend whose backend is its own address and port: the
@@ -71,8 +72,8 @@ public final class EgressBench {
         Path object = Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o"));
         String baseline = System.getProperty("enilb.bpf.baseline");
         System.out.println("| Services | family (object) | new flow ns/pkt (median) | established ns/pkt (median of "
-                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | ingress reply ns/pkt |");
-        System.out.println("|---:|---|---:|---:|---:|---:|");
+                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | same, no Service CIDR | ingress reply ns/pkt |");
+        System.out.println("|---:|---|---:|---:|---:|---:|---:|");
         for (int n : SERVICE_COUNTS) {
             for (int round = 0; round < (baseline == null ? 1 : 2); round++) {
                 // interleaved, so that both objects see the same machine
@@ -122,8 +123,17 @@ public final class EgressBench {
                 // the reply of the established flow, from the frontend's own address: unchanged by reverse NAT
                 reply = ack(Packets.tcpSyn(SELF_VIP, 80, Ipv4.parse("198.18.0.1"), 1024));
             }
-            System.out.printf("| %,d | %s | %d | %d | %d | %d |%n", n, label, median(fresh), repeated(egress, established),
-                    repeated(egress, foreign), repeated(ingress, reply));
+            long foreignInCidr = repeated(egress, foreign);
+            // the same packet without the Service CIDR (service-cidr / service-cidr6 unset): the
+            // conntrack lookup that an established flow of a deleted Service needs is not skipped
+            if (ipv6) {
+                dp.maps().configure6(FrontendPrefix6.ANYWHERE);
+            } else {
+                dp.maps().configure(CtConfig.DEFAULTS);
+            }
+            long foreignAnywhere = repeated(egress, foreign);
+            System.out.printf("| %,d | %s | %d | %d | %d | %d | %d |%n", n, label, median(fresh),
+                    repeated(egress, established), foreignInCidr, foreignAnywhere, repeated(ingress, reply));
         } finally {
             BpfObject.unpinAll(pins);
         }

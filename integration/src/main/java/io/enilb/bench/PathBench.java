@@ -22,12 +22,17 @@ import io.enilb.bpf.BpfObject;
 import io.enilb.bpf.CgroupV2;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.Ipv6;
 import io.enilb.bpf.Maps;
 import io.enilb.bpf.Structs.BackendEntry;
+import io.enilb.bpf.Structs.BackendEntry6;
+import io.enilb.bpf.Structs.CtConfig;
+import io.enilb.bpf.Structs.FrontendPrefix6;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.bpf.Structs.SvcKey6;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
@@ -44,7 +49,9 @@ import io.enilb.lab.Pod;
  *   <li>enilb socket: the same with the cgroup socket hooks, to the ClusterIP (once per connection);</li>
  *   <li>iptables: a shared-NIC pod behind a node namespace with kube-proxy iptables rules, to the ClusterIP;</li>
  *   <li>nftables: the same with kube-proxy nftables rules;</li>
- *   <li>node: a shared-NIC pod through a node namespace without rules, to the pod IP (the node stack's own cost).</li>
+ *   <li>node: a shared-NIC pod through a node namespace without rules, to the pod IP (the node stack's own cost);</li>
+ *   <li>direct IPv6 and enilb tc IPv6: the first two over IPv6 (the same pods with IPv6 addresses, an IPv6
+ *       ClusterIP; as many IPv6 as IPv4 Services in the maps), compared with direct IPv6.</li>
  * </ol>
  *
  * <p>The measured Service (10 endpoints: ten addresses of the backend pod) sits in the middle of
@@ -59,6 +66,9 @@ public final class PathBench {
     static final int ENDPOINTS_PER_SERVICE = 10;
     static final String CLUSTER_CIDR = "198.18.0.0/16";
     static final String SERVICE_CIDR = "198.19.0.0/16";
+    /** IPv6 addresses mirror the IPv4 ones: 198.18.a.b -> 2001:db8:18::a:b (as hex), 198.19.a.b -> 2001:db8:19::a:b. */
+    static final Ipv6 POD_NET6 = Ipv6.parse("2001:db8:18::");
+    static final Ipv6 SERVICE_NET6 = Ipv6.parse("2001:db8:19::");
 
     /** The paths, in the order of the tables. */
     enum Route {
@@ -67,7 +77,9 @@ public final class PathBench {
         SOCKET("enilb socket-lb (own NIC, ClusterIP)"),
         IPTABLES("kube-proxy iptables (node, ClusterIP)"),
         NFTABLES("kube-proxy nftables (node, ClusterIP)"),
-        NODE("node, no Service (pod IP)");
+        NODE("node, no Service (pod IP)"),
+        DIRECT6("direct IPv6 (own NIC, pod IP)"),
+        ENILB6("enilb tc IPv6 (own NIC, ClusterIP)");
 
         final String label;
 
@@ -77,6 +89,11 @@ public final class PathBench {
 
         String key() {
             return name().toLowerCase(Locale.ROOT);
+        }
+
+        /** What the path is compared with: direct over the same family. */
+        Route base() {
+            return this == DIRECT6 || this == ENILB6 ? DIRECT6 : DIRECT;
         }
     }
 
@@ -88,7 +105,7 @@ public final class PathBench {
     /** Where a path's client sits and what it asks for. */
     record Target(String namespace, String ip) {
         String url() {
-            return "http://" + ip + ":" + PORT + "/";
+            return "http://" + (ip.indexOf(':') >= 0 ? "[" + ip + "]" : ip) + ":" + PORT + "/";
         }
     }
 
@@ -167,18 +184,22 @@ public final class PathBench {
         work = Files.createTempDirectory("enilb-bench-");
         Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
 
-        backend = lab.pod("backend", "198.18.0.20");
+        backend = lab.pod("backend", "198.18.0.20", ipv6(POD_NET6, Ipv4.parse("198.18.0.20")));
         for (int i = 1; i < ENDPOINTS_PER_SERVICE; i++) {
             backend.exec("ip", "addr", "add", "198.18.0." + (20 + i) + "/" + Lab.POD_PREFIX_LEN, "dev", "eth0");
+            backend.exec("ip", "addr", "add", ipv6(POD_NET6, Ipv4.parse("198.18.0." + (20 + i))) + "/"
+                    + Lab.POD_PREFIX_LEN6, "dev", "eth0", "nodad");
         }
         backend.exec("sysctl", "-qw", "net.core.somaxconn=4096");
         backend.exec("sysctl", "-qw", "net.ipv4.tcp_max_syn_backlog=4096");
-        Pod direct = lab.pod("cdirect", "198.18.0.10");
-        Pod enilb = lab.pod("cenilb", "198.18.0.11");
+        Pod direct = lab.pod("cdirect", "198.18.0.10", ipv6(POD_NET6, Ipv4.parse("198.18.0.10")));
+        Pod enilb = lab.pod("cenilb", "198.18.0.11", ipv6(POD_NET6, Ipv4.parse("198.18.0.11")));
         Pod socket = lab.pod("csocket", "198.18.0.12");
         targets.put(Route.DIRECT, new Target(direct.namespace(), backend.ip()));
         targets.put(Route.ENILB, new Target(enilb.namespace(), MEASURED_VIP));
         targets.put(Route.SOCKET, new Target(socket.namespace(), MEASURED_VIP));
+        targets.put(Route.DIRECT6, new Target(direct.namespace(), backend.ip6()));
+        targets.put(Route.ENILB6, new Target(enilb.namespace(), ipv6(SERVICE_NET6, Ipv4.parse(MEASURED_VIP))));
 
         Pod iptablesPod = sharedNicPod("ipt", 2, 200);
         Pod nftablesPod = sharedNicPod("nft", 3, 201);
@@ -196,7 +217,11 @@ public final class PathBench {
         datapath = Datapath.load(object, pins,
                 conntrackSize > 0 ? Map.of(BpfObject.MapNames.CONNTRACK, conntrackSize) : Map.of());
         datapath.attach(enilb.netns(), "eth0");
-        long tcOnly = datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())));
+        long tcOnly = datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())),
+                List.of(Ipv6.parse(enilb.ip6())));
+        // the Service CIDRs, as the daemon writes them (service-cidr, service-cidr6)
+        datapath.maps().configure(CtConfig.DEFAULTS.withFrontendPrefix(Ipv4.parse("198.19.0.0"), 16));
+        datapath.maps().configure6(FrontendPrefix6.of(SERVICE_NET6, 108));
         // the tc path is measured with this pod: it stays out of the socket hooks' scope
         datapath.maps().sockScope().delete(tcOnly);
         datapath.attach(socket.netns(), "eth0");
@@ -246,6 +271,7 @@ public final class PathBench {
                     keepalive_timeout 65s;
                     server {
                         listen %2$d backlog=4096 reuseport;
+                        listen [::]:%2$d backlog=4096 reuseport;
                         root %1$s/www;
                     }
                 }
@@ -366,7 +392,7 @@ public final class PathBench {
     private boolean spreadIsWide(int count) {
         for (boolean shortConnections : new boolean[] {true, false}) {
             for (Route route : Route.values()) {
-                double[] r = ratios(count, shortConnections, route, Route.DIRECT);
+                double[] r = ratios(count, shortConnections, route, route.base());
                 double m = median(r);
                 if (r.length > 1 && (max(r) - min(r)) / m > 0.10) {
                     return true;
@@ -470,7 +496,37 @@ public final class PathBench {
         maps.slots().putAll(slots);
         maps.revNat().putAll(revNat);
         maps.services().putAll(entries);
+        fillMaps6(entries, backends);
         servicesInMaps = services.size();
+    }
+
+    /**
+     * The IPv6 twin of each IPv4 frontend just written (address mirrored, see {@link #ipv6}), its
+     * backends mirrored too; service ids after the IPv4 ones' (one id space), backend ids as IPv4's
+     * (the IPv6 backend map is its own).
+     */
+    private void fillMaps6(List<Map.Entry<SvcKey, SvcValue>> entries, List<Map.Entry<Integer, BackendEntry>> backends) {
+        Maps maps = datapath.maps();
+        int offset = IPV6_ID_OFFSET;
+        List<Map.Entry<Integer, BackendEntry6>> backends6 = backends.stream().map(b -> Map.entry(b.getKey(),
+                new BackendEntry6(Ipv6.parse(ipv6(POD_NET6, b.getValue().addr())), b.getValue().port(), 0,
+                        b.getValue().svcId() + offset))).toList();
+        List<Map.Entry<SlotKey, SlotValue>> slots6 = backends.stream().map(b -> Map.entry(
+                new SlotKey(b.getValue().svcId() + offset, b.getKey() % 16), new SlotValue(b.getKey()))).toList();
+        List<Map.Entry<SvcKey6, SvcValue>> entries6 = entries.stream().map(e -> Map.entry(
+                new SvcKey6(Ipv6.parse(ipv6(SERVICE_NET6, e.getKey().addr())), e.getKey().port(), e.getKey().proto()),
+                new SvcValue(e.getValue().svcId() + offset, e.getValue().active(), 0, 0))).toList();
+        maps.backends6().putAll(backends6);
+        maps.slots6().putAll(slots6);
+        maps.services6().putAll(entries6);
+    }
+
+    /** IPv6 service ids: after the IPv4 ones (at most 10 001 here), below the stats array's size. */
+    private static final int IPV6_ID_OFFSET = 20_000;
+
+    /** {@code net} with the low 16 bits of the IPv4 address {@code v4}: 198.18.0.20 -> 2001:db8:18::14. */
+    static String ipv6(Ipv6 net, int v4) {
+        return new Ipv6(net.hi(), net.lo() + (v4 & 0xffff)).toString();
     }
 
     private double timed(Pod node, String... command) {
@@ -515,17 +571,17 @@ public final class PathBench {
         StringBuilder t = new StringBuilder();
         t.append(String.format(Locale.ROOT, "%n### Requests/s (wrk -t%d -c%d -d%ds, %d interleaved rounds, %s)%n%n",
                 threads, connections, seconds, rounds, pin ? "wrk on CPU 0, nginx on CPU 1" : "not pinned"));
-        t.append("| Services | connections | path | req/s median | min – max | × direct, median (min – max) "
+        t.append("| Services | connections | path | req/s median | min – max | × direct (IPv6: × direct IPv6), median (min – max) "
                 + "| CPU µs/request, median (min – max) | CPU × direct | errors |\n");
         t.append("|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
         for (int count : serviceCounts) {
             for (boolean shortConnections : new boolean[] {true, false}) {
                 for (Route route : Route.values()) {
                     double[] rps = select(count, shortConnections, route).mapToDouble(Run::rps).toArray();
-                    double[] ratio = ratios(count, shortConnections, route, Route.DIRECT);
+                    double[] ratio = ratios(count, shortConnections, route, route.base());
                     long errors = select(count, shortConnections, route).mapToLong(Run::errors).sum();
                     double[] cpu = select(count, shortConnections, route).mapToDouble(Run::cpuUsPerRequest).toArray();
-                    double[] cpuRatio = cpuRatios(count, shortConnections, route, Route.DIRECT);
+                    double[] cpuRatio = cpuRatios(count, shortConnections, route, route.base());
                     t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %,.0f | %,.0f – %,.0f | %.2f (%.2f – %.2f) "
                                     + "| %.1f (%.1f – %.1f) | %.3f | %d |%n",
                             count, kind(shortConnections), route.label, median(rps), min(rps), max(rps),
@@ -538,8 +594,9 @@ public final class PathBench {
                 + "included) over the run, divided by the requests; CPU × direct: median of the same-round ratios.\n");
         t.append("\n### Goals (ratios of runs in the same round, median (min – max))\n\n");
         t.append("| Services | connections | enilb tc ÷ direct (goal ≥ 0.95) | enilb tc ÷ iptables | enilb tc ÷ nftables "
-                + "| socket-lb ÷ direct (goal ≥ 0.98) | socket-lb CPU ÷ direct (goal ≤ 1.03) |\n");
-        t.append("|---:|---|---:|---:|---:|---:|---:|\n");
+                + "| socket-lb ÷ direct (goal ≥ 0.98) | socket-lb CPU ÷ direct (goal ≤ 1.03) | enilb tc IPv6 ÷ direct IPv6 (goal ≥ 0.95) "
+                + "| enilb tc IPv6 CPU ÷ direct IPv6 |\n");
+        t.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
         int largest = serviceCounts[serviceCounts.length - 1];
         for (int count : serviceCounts) {
             for (boolean shortConnections : new boolean[] {true, false}) {
@@ -548,11 +605,14 @@ public final class PathBench {
                 double[] nft = ratios(count, shortConnections, Route.ENILB, Route.NFTABLES);
                 double[] socket = ratios(count, shortConnections, Route.SOCKET, Route.DIRECT);
                 double[] socketCpu = cpuRatios(count, shortConnections, Route.SOCKET, Route.DIRECT);
+                double[] direct6 = ratios(count, shortConnections, Route.ENILB6, Route.DIRECT6);
+                double[] cpu6 = cpuRatios(count, shortConnections, Route.ENILB6, Route.DIRECT6);
                 boolean goal = count == largest && shortConnections;
-                t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %s | %s | %s | %s |%n", count, kind(shortConnections),
+                t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %s | %s | %s | %s | %s | %s |%n", count, kind(shortConnections),
                         goalCell(direct, 0.95), goal ? goalCell(ipt, 1.5) + " (goal ≥ 1.5)" : cell(ipt),
                         goal ? goalCell(nft, 1.2) + " (goal ≥ 1.2)" : cell(nft), goalCell(socket, 0.98),
-                        cell(socketCpu) + (median(socketCpu) <= 1.03 ? " met" : " **missed**")));
+                        cell(socketCpu) + (median(socketCpu) <= 1.03 ? " met" : " **missed**"), goalCell(direct6, 0.95),
+                        cell(cpu6)));
             }
         }
         t.append("\n### Loading the kube-proxy rule sets (wall time of the command in the node namespace)\n\n");

@@ -69,6 +69,7 @@ public final class DaemonProcess implements AutoCloseable {
                 + "state: {dir: " + stateDir() + "}\n"
                 + "natmap: {linger-ms: 2}\n"
                 + "service-cidr: 198.19.0.0/16\n"
+                + "service-cidr6: \"2001:db8:19::/108\"\n"
                 + extraYaml;
         try {
             Files.writeString(configFile, yaml);

@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.util.Locale;
 import java.util.Objects;
 
+import io.enilb.model.IpFamily;
 import io.vertx.core.json.JsonObject;
 
 /**
@@ -32,7 +33,7 @@ public record Flow(Instant time, Verdict verdict, String reason, String via, Str
     public enum Verdict {
         /** the flow got a backend */
         NEW,
-        /** no endpoints: answered with ICMP port unreachable */
+        /** no endpoints: answered with ICMP port unreachable (an IPv6 TCP SYN: with a reset) */
         REJECT,
         /** refused: see the reason */
         DROP;
@@ -71,11 +72,11 @@ public record Flow(Instant time, Verdict verdict, String reason, String via, Str
                 .put("time", time.toString())
                 .put("verdict", verdict.label())
                 .put("pod", pod)
-                .put("client", client + ":" + clientPort)
+                .put("client", IpFamily.withPort(client, clientPort))
                 .put("service", service)
-                .put("frontend", frontend + ":" + frontendPort + "/" + protocol);
+                .put("frontend", IpFamily.withPort(frontend, frontendPort) + "/" + protocol);
         if (verdict == Verdict.NEW) {
-            json.put("backend", backend + ":" + backendPort).put("via", via);
+            json.put("backend", IpFamily.withPort(backend, backendPort)).put("via", via);
         } else {
             json.put("reason", reason);
         }

@@ -4,7 +4,7 @@ import java.util.function.Consumer;
 
 import io.enilb.bpf.FlowEvents;
 import io.enilb.bpf.Structs.FlowConfig;
-import io.enilb.bpf.Structs.FlowEvent;
+import io.enilb.bpf.Structs.AnyFlowEvent;
 import io.enilb.bpf.Structs.FlowLimiter;
 
 /** Where flow events come from: the datapath's ring buffer ({@link #of}), or a test's. */
@@ -22,7 +22,7 @@ public interface FlowFeed {
     void configure(FlowConfig rate);
 
     /** Opens a reader handing events to {@code sink} on the thread that polls it. */
-    Reader open(Consumer<FlowEvent> sink);
+    Reader open(Consumer<AnyFlowEvent> sink);
 
     /** What the datapath emitted and lost so far, summed over CPUs. */
     FlowLimiter counts();
@@ -35,7 +35,7 @@ public interface FlowFeed {
             }
 
             @Override
-            public Reader open(Consumer<FlowEvent> sink) {
+            public Reader open(Consumer<AnyFlowEvent> sink) {
                 FlowEvents.Reader reader = events.reader(sink);
                 return new Reader() {
                     @Override

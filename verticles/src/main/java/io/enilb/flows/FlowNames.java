@@ -4,8 +4,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Maps.DropReason;
+import io.enilb.bpf.Structs.AnyFlowEvent;
 import io.enilb.bpf.Structs.FlowEvent;
 import io.enilb.bus.Flow;
 import io.enilb.bus.PodAttachment;
@@ -57,10 +57,10 @@ final class FlowNames {
     }
 
     /** The event with names; {@code wallNowNs - monoNowNs} converts its monotonic time. */
-    Flow name(FlowEvent e, long wallMinusMonoNs) {
+    Flow name(AnyFlowEvent e, long wallMinusMonoNs) {
         String protocol = e.proto() == TCP ? "tcp" : e.proto() == UDP ? "udp" : Integer.toString(e.proto());
-        String frontendIp = Ipv4.format(e.daddr());
-        String client = Ipv4.format(e.saddr());
+        String frontendIp = e.frontend();
+        String client = e.client();
         ServiceKey service = services.get(new Frontend(frontendIp, e.dport(), protocol));
         Flow.Verdict verdict = switch (e.type()) {
             case FlowEvent.NEW -> Flow.Verdict.NEW;
@@ -76,6 +76,6 @@ final class FlowNames {
                 Math.floorMod(nanos, 1_000_000_000L)), verdict, reason, via,
                 podOfAddress.getOrDefault(client, ""), client, e.sport(),
                 service == null ? "" : service.toString(), frontendIp, e.dport(), protocol,
-                isNew ? Ipv4.format(e.backendAddr()) : "", isNew ? e.backendPort() : 0, e.netnsCookie());
+                isNew ? e.backend() : "", isNew ? e.backendPort() : 0, e.netnsCookie());
     }
 }

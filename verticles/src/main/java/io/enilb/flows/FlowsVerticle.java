@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 import io.enilb.bpf.Structs.FlowConfig;
-import io.enilb.bpf.Structs.FlowEvent;
+import io.enilb.bpf.Structs.AnyFlowEvent;
 import io.enilb.bpf.Structs.FlowLimiter;
 import io.enilb.bus.Addresses;
 import io.enilb.bus.Flow;
@@ -63,7 +63,7 @@ public final class FlowsVerticle extends VerticleBase {
     private final MeterRegistry registry;
     private final FlowNames names = new FlowNames();
     private final ArrayDeque<Flow> recent;
-    private final BlockingQueue<FlowEvent> handoff;
+    private final BlockingQueue<AnyFlowEvent> handoff;
     private final AtomicBoolean drainScheduled = new AtomicBoolean();
     private final AtomicBoolean running = new AtomicBoolean();
     private final AtomicLong received = new AtomicLong();
@@ -137,7 +137,7 @@ public final class FlowsVerticle extends VerticleBase {
     }
 
     /** On the reader thread: never blocks; what does not fit is counted. */
-    private void handOff(FlowEvent e) {
+    private void handOff(AnyFlowEvent e) {
         received.incrementAndGet();
         if (!handoff.offer(e)) {
             lostDaemon.incrementAndGet();
@@ -156,7 +156,7 @@ public final class FlowsVerticle extends VerticleBase {
         long wallMinusMono = System.currentTimeMillis() * 1_000_000L - System.nanoTime();
         var bus = vertx.eventBus();
         for (int i = 0; i < DRAIN_BATCH; i++) {
-            FlowEvent e = handoff.poll();
+            AnyFlowEvent e = handoff.poll();
             if (e == null) {
                 return;
             }

@@ -31,8 +31,7 @@ final class StateJson {
      * JSON, metrics and enilbctl.
      */
     static String frontend(String clusterIp, ServicePort port) {
-        String host = IpFamily.of(clusterIp) == IpFamily.IPV6 ? "[" + clusterIp + "]" : clusterIp;
-        return host + ":" + port.port() + "/" + port.protocol();
+        return IpFamily.withPort(clusterIp, port.port()) + "/" + port.protocol();
     }
 
     /**

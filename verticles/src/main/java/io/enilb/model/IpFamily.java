@@ -24,6 +24,11 @@ public enum IpFamily {
         return canonicalAddress.indexOf(':') >= 0 ? IPV6 : IPV4;
     }
 
+    /** {@code 198.19.0.10:80} or {@code [2001:db8:19::10]:80}: an address in canonical form with a port. */
+    public static String withPort(String canonicalAddress, int port) {
+        return (of(canonicalAddress) == IPV6 ? "[" + canonicalAddress + "]" : canonicalAddress) + ":" + port;
+    }
+
     /** The family the Kubernetes API calls {@code name}, or null for anything else (FQDN). */
     public static IpFamily ofKubernetes(String name) {
         for (IpFamily family : values()) {

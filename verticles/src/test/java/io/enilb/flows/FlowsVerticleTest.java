@@ -19,6 +19,7 @@ import java.util.function.Consumer;
 import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Maps.DropReason;
 import io.enilb.bpf.Structs.FlowConfig;
+import io.enilb.bpf.Structs.AnyFlowEvent;
 import io.enilb.bpf.Structs.FlowEvent;
 import io.enilb.bpf.Structs.FlowLimiter;
 import io.enilb.bus.Addresses;
@@ -56,7 +57,7 @@ class FlowsVerticleTest {
     private static final Duration WITHIN = Duration.ofSeconds(10);
     private static final String POD = "5ddb4f0c1a2b3c4d";
 
-    private final BlockingQueue<FlowEvent> kernel = new LinkedBlockingQueue<>();
+    private final BlockingQueue<AnyFlowEvent> kernel = new LinkedBlockingQueue<>();
     private final FakeFeed feed = new FakeFeed();
     private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(WITHIN).build();
@@ -72,12 +73,12 @@ class FlowsVerticleTest {
         }
 
         @Override
-        public Reader open(Consumer<FlowEvent> sink) {
+        public Reader open(Consumer<AnyFlowEvent> sink) {
             return new Reader() {
                 @Override
                 public int poll(int timeoutMs) {
                     try {
-                        FlowEvent e = kernel.poll(timeoutMs, TimeUnit.MILLISECONDS);
+                        AnyFlowEvent e = kernel.poll(timeoutMs, TimeUnit.MILLISECONDS);
                         if (e == null) {
                             return 0;
                         }

@@ -1,5 +1,7 @@
 package io.enilb.daemon.config;
 
+import io.enilb.bpf.Ipv6;
+
 import io.vertx.config.ConfigRetriever;
 import io.vertx.config.ConfigRetrieverOptions;
 import io.vertx.config.ConfigStoreOptions;
@@ -102,6 +104,7 @@ public final class ConfigLoader {
         key("conntrack.gc-interval-min", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 1);
         key("conntrack.gc-interval-max", Kind.intRange(1, GC_INTERVAL_LIMIT_S), 300);
         key("service-cidr", Kind.CIDR, "");
+        key("service-cidr6", Kind.CIDR6, "");
         key("state.dir", Kind.PATH, "/var/lib/enilb");
         key("flows.rate", Kind.intRange(0, 1_000_000), 1000);
         key("flows.burst", Kind.intRange(1, 1_000_000), 1000);
@@ -196,6 +199,7 @@ public final class ConfigLoader {
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
                 conntrack(typed, fromEnv),
                 cidr(typed.get("service-cidr")),
+                cidr(typed.get("service-cidr6")),
                 new EnilbConfig.State(path(typed, "state.dir")),
                 new EnilbConfig.Flows((Integer) typed.get("flows.rate"), (Integer) typed.get("flows.burst"),
                         (Integer) typed.get("flows.recent"), (Integer) typed.get("flows.queue-capacity")),
@@ -424,6 +428,11 @@ public final class ConfigLoader {
             String s = string(v, true).trim();
             return s.isEmpty() ? Optional.empty() : Optional.of(cidr(s));
         });
+        /** An IPv6 prefix, or empty for none. */
+        static final Kind CIDR6 = new Kind(v -> {
+            String s = string(v, true).trim();
+            return s.isEmpty() ? Optional.empty() : Optional.of(cidr6(s));
+        });
 
         /** A string matching {@code pattern} entirely, described as {@code expected} in errors. */
         static Kind oneOf(String pattern, String expected) {
@@ -515,6 +524,25 @@ public final class ConfigLoader {
                         + (network & 255) + "/" + length);
             }
             return new EnilbConfig.Cidr(parts[0], length);
+        }
+
+        private static EnilbConfig.Cidr cidr6(String s) {
+            String[] parts = s.split("/", -1);
+            Ipv6 addr;
+            try {
+                addr = Ipv6.parse(parts[0]);
+            } catch (IllegalArgumentException e) {
+                addr = null;
+            }
+            if (parts.length != 2 || addr == null || !parts[1].matches("\\d{1,3}") || Integer.parseInt(parts[1]) > 128) {
+                throw new IllegalArgumentException("expected an IPv6 prefix like fd00:10:96::/108, got '" + s + "'");
+            }
+            int length = Integer.parseInt(parts[1]);
+            Ipv6 network = addr.and(Ipv6.prefixMask(length));
+            if (!network.equals(addr)) {
+                throw new IllegalArgumentException("host bits set in '" + s + "': the prefix is " + network + "/" + length);
+            }
+            return new EnilbConfig.Cidr(network.toString(), length);
         }
 
         private static EnilbConfig.HostPort hostPort(String s) {

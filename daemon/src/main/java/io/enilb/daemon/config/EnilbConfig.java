@@ -12,7 +12,8 @@ import java.util.Optional;
  * {@code ENILB_*} environment variables. Every section is the YAML mapping of the same name.
  */
 public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node node, Cni cni, Health health,
-                          Bpf bpf, NatMap natmap, Conntrack conntrack, Optional<Cidr> serviceCidr, State state,
+                          Bpf bpf, NatMap natmap, Conntrack conntrack, Optional<Cidr> serviceCidr,
+                          Optional<Cidr> serviceCidr6, State state,
                           Flows flows, SocketLb socketLb, Metrics metrics) {
 
     public EnilbConfig {
@@ -26,6 +27,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         Objects.requireNonNull(natmap, "natmap");
         Objects.requireNonNull(conntrack, "conntrack");
         Objects.requireNonNull(serviceCidr, "serviceCidr");
+        Objects.requireNonNull(serviceCidr6, "serviceCidr6");
         Objects.requireNonNull(state, "state");
         Objects.requireNonNull(flows, "flows");
         Objects.requireNonNull(socketLb, "socketLb");
@@ -111,7 +113,7 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
     public record Bpf(Path pinRoot, Path object, int maxServices, int maxBackends, int ctSize, int maxPods) {
     }
 
-    /** An IPv4 prefix, {@code address/prefixLength} with no host bits set. */
+    /** An IPv4 prefix ({@code service-cidr}) or IPv6 prefix ({@code service-cidr6}, address in RFC 5952 form), {@code address/prefixLength} with no host bits set. */
     public record Cidr(String address, int prefixLength) {
         @Override
         public String toString() {

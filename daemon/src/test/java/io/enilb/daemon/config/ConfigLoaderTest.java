@@ -51,6 +51,7 @@ class ConfigLoaderTest {
             new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
                     Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
             Optional.empty(),
+            Optional.empty(),
             new EnilbConfig.State(Path.of("/var/lib/enilb")),
             new EnilbConfig.Flows(1000, 1000, 1000, 8192),
             EnilbConfig.SocketLb.OFF,
@@ -128,6 +129,7 @@ class ConfigLoaderTest {
                   gc-interval-min: 2
                   gc-interval-max: 60
                 service-cidr: 10.96.0.0/12
+                service-cidr6: "FD00:10:96:0::/108"
                 state: {dir: /var/lib/enilb2}
                 flows: {rate: 50, burst: 10, recent: 200, queue-capacity: 64}
                 socket-lb: auto
@@ -148,6 +150,7 @@ class ConfigLoaderTest {
                 new EnilbConfig.Conntrack(Duration.ofSeconds(30), Duration.ofDays(1), Duration.ofSeconds(5),
                         Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
                 Optional.of(new EnilbConfig.Cidr("10.96.0.0", 12)),
+                Optional.of(new EnilbConfig.Cidr("fd00:10:96::", 108)),
                 new EnilbConfig.State(Path.of("/var/lib/enilb2")),
                 new EnilbConfig.Flows(50, 10, 200, 64),
                 EnilbConfig.SocketLb.AUTO,
@@ -227,6 +230,18 @@ class ConfigLoaderTest {
                 Arguments.of("service-cidr: 10.96.0.1/12", "service-cidr",
                         "host bits set in '10.96.0.1/12': the prefix is 10.96.0.0/12"),
                 Arguments.of("service-cidr: [10.96.0.0/12]", "service-cidr", "expected a string, got a list"),
+                Arguments.of("service-cidr6: 'fd00:10:96::'", "service-cidr6",
+                        "expected an IPv6 prefix like fd00:10:96::/108, got 'fd00:10:96::'"),
+                Arguments.of("service-cidr6: 'fd00:10:96::/129'", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: 'fd00:10:96::/-8'", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: 10.96.0.0/12", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: '::ffff:10.96.0.0/108'", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: 'fd00:10:96::1::/108'", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: 'fe80::%eth0/64'", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: 'kubernetes.default/108'", "service-cidr6", "expected an IPv6 prefix"),
+                Arguments.of("service-cidr6: 'fd00:10:96::1:0/108'", "service-cidr6",
+                        "host bits set in 'fd00:10:96::1:0/108': the prefix is fd00:10:96::/108"),
+                Arguments.of("service-cidr6: [fd00:10:96::/108]", "service-cidr6", "expected a string, got a list"),
                 Arguments.of("state: {dir: ''}", "state.dir", "must not be empty"),
                 Arguments.of("sorce: file", "sorce", "unknown key"),
                 Arguments.of("bpf: {pin-rot: /x}", "bpf.pin-rot", "unknown key"),
