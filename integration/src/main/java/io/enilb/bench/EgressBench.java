@@ -36,8 +36,10 @@ import io.enilb.bpf.Structs.SvcValue;
  * ns per packet of enilb_egress through BPF_PROG_TEST_RUN with 1 to 100 000 Services in the
  * maps: a new flow (conntrack miss: source check, selection, two conntrack inserts, DNAT), an
  * established one (conntrack hit, validation, no write), a TCP packet that is not enilb's (to
- * no Service), and on enilb_ingress the established flow's reply. Prints a markdown table; a
- * figure, not a test.
+ * no Service), and on enilb_ingress the established flow's reply and the reply of a flow that is
+ * not enilb's (conntrack miss). The two "not enilb's" columns are what the tc programs cost a
+ * flow the socket hooks translated: its packets go to the backend itself. Prints a markdown
+ * table; a figure, not a test.
  *
  * <p>The established packet goes to a frontend whose backend is its own address and port: the
  * test run repeats the program on one buffer, and a packet DNATed to another address would be
@@ -71,8 +73,8 @@ public final class EgressBench {
         Path object = Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o"));
         String baseline = System.getProperty("enilb.bpf.baseline");
         System.out.println("| Services | family (object) | new flow ns/pkt (median) | established ns/pkt (median of "
-                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | ingress reply ns/pkt |");
-        System.out.println("|---:|---|---:|---:|---:|---:|");
+                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | ingress reply ns/pkt | ingress, not enilb's ns/pkt |");
+        System.out.println("|---:|---|---:|---:|---:|---:|---:|");
         for (int n : SERVICE_COUNTS) {
             for (int round = 0; round < (baseline == null ? 1 : 2); round++) {
                 // interleaved, so that both objects see the same machine
@@ -99,6 +101,7 @@ public final class EgressBench {
             byte[] established;
             byte[] foreign;
             byte[] reply;
+            byte[] foreignReply;
             if (ipv6) {
                 fill6(dp, n);
                 Ipv6 vip = vip6(n / 2);
@@ -110,6 +113,7 @@ public final class EgressBench {
                 established = ack6(Packets.tcpSyn6(client6(1), 1024, SELF_VIP6, 80));
                 foreign = ack6(Packets.tcpSyn6(client6(1), 1024, Ipv6.parse("2001:db8:18::1:1"), 80));
                 reply = ack6(Packets.tcpSyn6(SELF_VIP6, 80, client6(1), 1024));
+                foreignReply = ack6(Packets.tcpSyn6(Ipv6.parse("2001:db8:18::1:1"), 80, client6(1), 1024));
             } else {
                 fill(dp, n);
                 int vip = Ipv4.parse("198.19.0.0") + n / 2;
@@ -121,9 +125,11 @@ public final class EgressBench {
                 foreign = ack(syn(Ipv4.parse("198.18.1.1"), 1024, 1));
                 // the reply of the established flow, from the frontend's own address: unchanged by reverse NAT
                 reply = ack(Packets.tcpSyn(SELF_VIP, 80, Ipv4.parse("198.18.0.1"), 1024));
+                foreignReply = ack(Packets.tcpSyn(Ipv4.parse("198.18.1.1"), 80, Ipv4.parse("198.18.0.1"), 1024));
             }
-            System.out.printf("| %,d | %s | %d | %d | %d | %d |%n", n, label, median(fresh), repeated(egress, established),
-                    repeated(egress, foreign), repeated(ingress, reply));
+            System.out.printf("| %,d | %s | %d | %d | %d | %d | %d |%n", n, label, median(fresh),
+                    repeated(egress, established), repeated(egress, foreign), repeated(ingress, reply),
+                    repeated(ingress, foreignReply));
         } finally {
             BpfObject.unpinAll(pins);
         }
