@@ -6,6 +6,7 @@
 #include "structs.h"
 #include "maps.h"
 #include "conntrack.h"
+#include "events.h"
 
 /* What a cgroup sock_addr program returns: 0 fails the system call (with the errno set by
  * bpf_set_retval, EPERM without it), 1 lets it go on. */
@@ -22,6 +23,37 @@ static __always_inline int refuse(void)
 
 /* ---- IPv4 ---- */
 #include "select4.h"
+
+/* The source port a flow event names: the socket's when it is bound (curl --local-port, any
+ * socket that sent already), else 0: connect() picks it only after this hook. */
+static __always_inline __be16 sock_port(const struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	return sk ? bpf_htons((__u16)sk->src_port) : 0;
+}
+
+/* A flow event for a socket flow, as the tc path writes it for a packet flow (events.h): the
+ * tuple as the pod addressed it, the backend it got. */
+static __always_inline void sock_event4(struct bpf_sock_addr *ctx, __u64 netns, const __be32 *client,
+					const __be32 *frontend, __u32 svc_id, __u8 type, __u8 reason,
+					const struct backend *be, __u32 backend_id, __u8 via)
+{
+	struct ct_key k = { .netns_cookie = netns, .saddr = *client, .daddr = *frontend, .sport = sock_port(ctx),
+			    .dport = (__be16)ctx->user_port, .proto = (__u8)ctx->protocol,
+			    .dir = CT_DIR_ORIGINAL, .pad = 0 };
+	struct ct_value ct = {};
+
+	if (!be) {
+		flow_event_refused(&k, svc_id, type, reason, ct_now());
+		return;
+	}
+	ct.nat_addr = be->addr;
+	ct.nat_port = be->port;
+	ct.backend_id = backend_id;
+	ct.svc_id = svc_id;
+	flow_event_new(&k, &ct, via, ct_now());
+}
 
 #define SK_FN(name) name##4
 #define SK_SEL(name) name
@@ -43,6 +75,8 @@ static __always_inline int refuse(void)
 #define SK_FLOW_KEY struct sock_flow_key
 #define SK_FLOW_VALUE struct sock_flow_value
 #define SK_FLOW_MAP enilb_sockflow4_v2
+#define SK_EVENT(ctx, netns, client, frontend, svc_id, type, reason, be, backend_id, via) \
+	sock_event4(ctx, netns, client, frontend, svc_id, type, reason, be, backend_id, via)
 #include "sock_family.h"
 
 /* ---- IPv6: the same logic over 16-byte addresses, which the context holds as four words ---- */
@@ -99,6 +133,7 @@ static __always_inline int addr6_zero(const struct in6_addr *a)
 #undef SK_FLOW_KEY
 #undef SK_FLOW_VALUE
 #undef SK_FLOW_MAP
+#undef SK_EVENT
 #define SK_FN(name) name##6
 #define SK_SEL(name) name##6
 #define SK_ADDR struct in6_addr
@@ -119,6 +154,8 @@ static __always_inline int addr6_zero(const struct in6_addr *a)
 #define SK_FLOW_KEY struct sock_flow6_key
 #define SK_FLOW_VALUE struct sock_flow6_value
 #define SK_FLOW_MAP enilb_sockflow6_v2
+/* flow events carry IPv4 addresses (struct flow_event); IPv6 flows emit none yet, as in tc */
+#define SK_EVENT(ctx, netns, client, frontend, svc_id, type, reason, be, backend_id, via) ((void)(via))
 #include "sock_family.h"
 
 /* ---- the programs: where each attaches and what it sees ---- */

@@ -6,7 +6,9 @@
  *   the call   SK_DST_GET(ctx, a), SK_DST_SET(ctx, a) (the address the program named),
  *              SK_SRC_GET(sk, a) (the address the socket is bound to);
  *   maps       SK_SVC_KEY/SK_SVC_MAP, SK_POD_KEY/SK_POD_MAP, SK_SCOPE/SK_SCOPE_MAP,
- *              SK_NAT/SK_NAT_MAP, SK_FLOW_KEY/SK_FLOW_VALUE/SK_FLOW_MAP.
+ *              SK_NAT/SK_NAT_MAP, SK_FLOW_KEY/SK_FLOW_VALUE/SK_FLOW_MAP;
+ *   events     SK_EVENT(ctx, netns, client, frontend, svc_id, type, reason, be, backend_id, via)
+ *              (a flow event, events.h; addresses by pointer, be NULL for a refusal).
  * Both families translate alike, with the tc path's choice (select_family.h): one place for the
  * socket path's rules. */
 
@@ -52,23 +54,34 @@ static __always_inline void SK_FN(sock_client)(struct bpf_sock_addr *ctx, __u64 
 		*client = pk.addr;
 }
 
-/* A backend for a new socket flow, chosen as the tc path chooses. 0 with be and backend_id
- * filled; -ECONNREFUSED when the frontend has no backend; -1 when the choice failed (counted):
- * the call then proceeds untranslated and tc handles its packets. */
-static __always_inline int SK_FN(sock_choose)(const struct svc_value *svc, SK_ADDR client, SK_BACKEND *be,
+/* No endpoints: the call fails, counted and told as the tc path's reject is. */
+static __always_inline int SK_FN(sock_refuse)(struct bpf_sock_addr *ctx, __u64 netns, const SK_ADDR *client,
+					      const SK_ADDR *frontend, __u32 svc_id)
+{
+	count_drop(DROP_NO_BACKEND);
+	SK_EVENT(ctx, netns, client, frontend, svc_id, FLOW_EV_REJECT, DROP_NO_BACKEND, NULL, 0, 0);
+	return refuse();
+}
+
+/* A backend for a new socket flow, chosen as the tc path chooses, counted and told as a new flow
+ * of the tc path is. 0 with be and backend_id filled; -ECONNREFUSED when the frontend has no
+ * backend (refused and counted); -1 when the choice failed (counted): the call then proceeds
+ * untranslated and tc handles its packets. */
+static __always_inline int SK_FN(sock_choose)(struct bpf_sock_addr *ctx, __u64 netns, const SK_ADDR *client,
+					      const SK_ADDR *frontend, const struct svc_value *svc, SK_BACKEND *be,
 					      __u32 *backend_id)
 {
 	struct svc_stats *stats;
+	__u8 via;
 
-	if (svc->active == 0) {
-		count_drop(DROP_NO_BACKEND);
+	if (svc->active == 0)
 		return -ECONNREFUSED;
-	}
-	if (SK_SEL(select_backend)(svc, client, ct_now(), be, backend_id))
+	if (SK_SEL(select_backend)(svc, *client, ct_now(), be, backend_id, &via))
 		return -1;
 	stats = svc_stats(svc->svc_id);
 	if (stats)
 		stats->new_flows += 1;
+	SK_EVENT(ctx, netns, client, frontend, svc->svc_id, FLOW_EV_NEW, 0, be, *backend_id, via);
 	return 0;
 }
 
@@ -89,24 +102,24 @@ static __always_inline int SK_FN(sock_connect)(struct bpf_sock_addr *ctx)
 	SK_BACKEND be;
 	__u32 backend_id;
 	__u64 netns;
-	int rc;
 
 	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
 		return SYS_PROCEED;
 	scope = SK_FN(sock_scope)(ctx, &netns);
-	if (!scope || SK_FN(sock_frontend)(ctx, &frontend, &svc))
+	if (!scope)
 		return SYS_PROCEED;
-	if (ctx->protocol == IPPROTO_UDP) {
-		if (svc.active != 0)
-			return SYS_PROCEED;
-		count_drop(DROP_NO_BACKEND);
-		return refuse();
+	if (SK_FN(sock_frontend)(ctx, &frontend, &svc)) {
+		/* a TCP socket connected again after a failed connect must not show its old Service */
+		if (ctx->protocol == IPPROTO_TCP)
+			bpf_sk_storage_delete(&SK_NAT_MAP, ctx->sk);
+		return SYS_PROCEED;
 	}
 	SK_FN(sock_client)(ctx, netns, scope, &client);
-	rc = SK_FN(sock_choose)(&svc, client, &be, &backend_id);
-	if (rc == -ECONNREFUSED)
-		return refuse();
-	if (rc)
+	if (svc.active == 0)
+		return SK_FN(sock_refuse)(ctx, netns, &client, &frontend, svc.svc_id);
+	if (ctx->protocol == IPPROTO_UDP)
+		return SYS_PROCEED;
+	if (SK_FN(sock_choose)(ctx, netns, &client, &frontend, &svc, &be, &backend_id))
 		return SYS_PROCEED;
 	nat = bpf_sk_storage_get(&SK_NAT_MAP, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!nat)
@@ -167,9 +180,9 @@ static __always_inline int SK_FN(sock_sendmsg)(struct bpf_sock_addr *ctx)
 		}
 	}
 	SK_FN(sock_client)(ctx, netns, scope, &client);
-	rc = SK_FN(sock_choose)(&svc, client, &be, &v.backend_id);
+	rc = SK_FN(sock_choose)(ctx, netns, &client, &k.addr, &svc, &be, &v.backend_id);
 	if (rc == -ECONNREFUSED)
-		return refuse();
+		return SK_FN(sock_refuse)(ctx, netns, &client, &k.addr, svc.svc_id);
 	if (rc)
 		return SYS_PROCEED;
 	v.nat_addr = be.addr;

@@ -61,6 +61,11 @@ abstract class ServicePathLab {
             return web.indexOf(':') >= 0;
         }
 
+        /** Appended to a Service's name and file: "" in IPv4, "6" in IPv6. */
+        String suffix() {
+            return v6() ? "6" : "";
+        }
+
         /** ip:port as the probe shows it: [ip]:port in IPv6. */
         String peer(String ip, int port) {
             return Pod.host(ip) + ":" + port;
@@ -108,7 +113,7 @@ abstract class ServicePathLab {
         daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: " + socketLb() + "\n");
         for (Family f : families()) {
-            String suffix = f.v6() ? "6" : "";
+            String suffix = f.suffix();
             daemon.putServices("web" + suffix + ".yaml", service("web" + suffix, f.web(), "TCP", 80, 8080, "",
                     endpoints(f, be1, be2, be3)));
             daemon.putServices("dns" + suffix + ".yaml", service("dns" + suffix, f.dns(), "UDP", 53, 5353, "",
@@ -205,8 +210,8 @@ abstract class ServicePathLab {
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void aConnectedUdpSocketMovesOffARemovedBackend(Family f) {
-        String file = "move" + (f.v6() ? "6" : "") + ".yaml";
-        daemon.putServices(file, service("move" + (f.v6() ? "6" : ""), f.move(), "UDP", 53, 5353, "",
+        String file = "move" + f.suffix() + ".yaml";
+        daemon.putServices(file, service("move" + f.suffix(), f.move(), "UDP", 53, 5353, "",
                 endpoints(f, be1, be2, be3)));
         await().atMost(Duration.ofSeconds(10)).until(() -> client.udp(f.move(), 53).ok());
         try (HeldFlows held = client.flows()) {
@@ -214,7 +219,7 @@ abstract class ServicePathLab {
             List<Pod> rest = List.of(be1, be2, be3).stream().filter(p -> !p.name().equals(first)).toList();
             assertThat(rest).as("first answer %s", first).hasSize(2);
 
-            daemon.putServices(file, service("move" + (f.v6() ? "6" : ""), f.move(), "UDP", 53, 5353, "",
+            daemon.putServices(file, service("move" + f.suffix(), f.move(), "UDP", 53, 5353, "",
                     endpoints(f, rest.toArray(Pod[]::new))));
             // the removed pod still answers: only a moved flow stops reaching it
             await().atMost(Duration.ofSeconds(5)).until(() -> {
@@ -251,7 +256,7 @@ abstract class ServicePathLab {
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void sessionAffinityKeepsAClientOnOneBackend(Family f) {
-        daemon.putServices("aff" + (f.v6() ? "6" : "") + ".yaml", service("aff" + (f.v6() ? "6" : ""), f.aff(), "TCP",
+        daemon.putServices("aff" + f.suffix() + ".yaml", service("aff" + f.suffix(), f.aff(), "TCP",
                 80, 8080, "  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 30}}",
                 endpoints(f, be1, be2, be3)));
         await().atMost(Duration.ofSeconds(5)).until(() -> count(f.aff(), 1).getInteger("fail") == 0);
@@ -263,7 +268,7 @@ abstract class ServicePathLab {
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void terminatingEndpointsTakeNoNewConnectionsWhileAReadyOneExists(Family f) {
-        String name = "term" + (f.v6() ? "6" : "");
+        String name = "term" + f.suffix();
         daemon.putServices(name + ".yaml", service(name, f.term(), "TCP", 80, 8080, "",
                 List.of(ready(ip(f, be1)), terminating(ip(f, be2)))));
         await().atMost(Duration.ofSeconds(5)).until(() -> count(f.term(), 1).getInteger("fail") == 0);
@@ -274,11 +279,45 @@ abstract class ServicePathLab {
         await().atMost(Duration.ofSeconds(3)).until(() -> count(f.term(), 5).getInteger("be2", 0) == 5);
     }
 
+    /** The flow events a connection and a refusal leave are the same whichever path translated them. */
+    @Test
+    void aNewFlowAndARefusalAreFlowEventsOnEitherPath() {
+        Lab.Result r = client.tryExec(10, "curl", "-sS", "--max-time", "5", "--local-port", "41101",
+                "http://" + WEB + "/");
+        assertThat(r.ok()).as(r.output()).isTrue();
+        String backend = ip(V4, r.output().strip().split(" ")[0]);
+        String pod = CniPlugin.containerId(client);
+        JsonObject created = await().atMost(Duration.ofSeconds(10))
+                .until(() -> flowEvent("service=default/web&pod=" + pod, client.ip() + ":41101"), Optional::isPresent)
+                .orElseThrow();
+        assertThat(created.getString("verdict")).isEqualTo("new");
+        assertThat(created.getString("frontend")).isEqualTo(WEB + ":80/tcp");
+        assertThat(created.getString("backend")).isEqualTo(backend + ":8080");
+        assertThat(created.getString("via")).isEqualTo("random");
+
+        Lab.Result refused = client.tryExec(10, "curl", "-sS", "--max-time", "5", "--local-port", "41102",
+                "http://" + EMPTY + "/");
+        assertThat(refused.status()).as(refused.output()).isEqualTo(7);
+        JsonObject reject = await().atMost(Duration.ofSeconds(10))
+                .until(() -> flowEvent("service=default/empty&pod=" + pod, client.ip() + ":41102"), Optional::isPresent)
+                .orElseThrow();
+        assertThat(reject.getString("verdict")).isEqualTo("reject");
+        assertThat(reject.getString("reason")).isEqualTo("NO_BACKEND");
+    }
+
+    /** The recent flow event matching {@code query} whose client is {@code client}. */
+    Optional<JsonObject> flowEvent(String query, String client) {
+        DaemonProcess.Response r = daemon.get("/v1/flows?" + query);
+        assertThat(r.status()).as(r.body()).isEqualTo(200);
+        return new JsonObject(r.body()).getJsonArray("flows").stream().map(o -> (JsonObject) o)
+                .filter(e -> client.equals(e.getString("client"))).findFirst();
+    }
+
     @Test
     void aPodEnilbDidNotAttachIsUntouched() {
         Pod stranger = lab.pod("stranger", "198.18.0.11", "2001:db8:18::11");
         for (Family f : families()) {
-            String me = clientIp(f, stranger);
+            String me = ip(f, stranger);
             // it reaches a backend directly, but nothing translates its ClusterIP (no refusal at
             // connect either: the empty Service is just an address nothing answers)
             assertThat(stranger.http(ip(f, be1), 8080).output()).as("%s", f).isEqualTo("be1 " + me + "\n");
@@ -338,10 +377,6 @@ abstract class ServicePathLab {
 
     String clientIp(Family f) {
         return ip(f, client);
-    }
-
-    static String clientIp(Family f, Pod p) {
-        return ip(f, p);
     }
 
     /** The address of family f of the backend the echo server names {@code name}. */
