@@ -73,6 +73,18 @@ class SocketHooksTest {
                 .doesNotContainAnyElementsOf(attached.stream().map(SocketHooks.Attached::programId).toList());
     }
 
+    @Test
+    void theHostsRootCgroupIsTheHierarchyRootAndAChildIsNot() throws Exception {
+        assertThat(CgroupV2.isHierarchyRoot(root)).isTrue();
+        Path child = Files.createDirectory(root.resolve("enilb-test-" + java.util.UUID.randomUUID().toString().substring(0, 8)));
+        try {
+            // what a container with a private cgroup namespace sees as its "/"
+            assertThat(CgroupV2.isHierarchyRoot(child)).isFalse();
+        } finally {
+            Files.delete(child);
+        }
+    }
+
     /** bpftool's view of the programs on the cgroup root (other helpers' hooks may be there too). */
     private String cgroupPrograms() {
         return TcCoexistenceTest.run("bpftool", "cgroup", "show", root.toString());
