@@ -65,8 +65,8 @@ static __always_inline int SK_FN(sock_refuse)(struct bpf_sock_addr *ctx, __u64 n
 
 /* A backend for a new socket flow, chosen as the tc path chooses, counted and told as a new flow
  * of the tc path is. 0 with be and backend_id filled; -ECONNREFUSED when the frontend has no
- * backend (refused and counted); -1 when the choice failed (counted): the call then proceeds
- * untranslated and tc handles its packets. */
+ * backend (the caller refuses: sock_refuse); -1 when the choice failed (counted): the call then
+ * proceeds untranslated and tc handles its packets. */
 static __always_inline int SK_FN(sock_choose)(struct bpf_sock_addr *ctx, __u64 netns, const SK_ADDR *client,
 					      const SK_ADDR *frontend, const struct svc_value *svc, SK_BACKEND *be,
 					      __u32 *backend_id)
@@ -119,11 +119,14 @@ static __always_inline int SK_FN(sock_connect)(struct bpf_sock_addr *ctx)
 		return SK_FN(sock_refuse)(ctx, netns, &client, &frontend, svc.svc_id);
 	if (ctx->protocol == IPPROTO_UDP)
 		return SYS_PROCEED;
-	if (SK_FN(sock_choose)(ctx, netns, &client, &frontend, &svc, &be, &backend_id))
-		return SYS_PROCEED;
+	/* before the choice, so that a flow tc takes over is counted and told once, by tc */
 	nat = bpf_sk_storage_get(&SK_NAT_MAP, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!nat)
 		return SYS_PROCEED;	/* no memory for it: tc translates this flow instead */
+	if (SK_FN(sock_choose)(ctx, netns, &client, &frontend, &svc, &be, &backend_id)) {
+		bpf_sk_storage_delete(&SK_NAT_MAP, ctx->sk);
+		return SYS_PROCEED;
+	}
 	nat->frontend_addr = frontend;
 	nat->frontend_port = (__be16)ctx->user_port;
 	nat->backend_addr = be.addr;
