@@ -13,6 +13,7 @@
 #include "frag6.h"
 #include "icmp6.h"
 #include "events.h"
+#include "select6.h"
 
 #define EV_EVENT struct flow_event6
 #define EV_CT_KEY struct ct6_key
@@ -57,22 +58,15 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 	return TC_ACT_SHOT;
 }
 
+/* The egress logic of both families is egress_family.h; select6.h and these make it IPv6. */
 #define EG_TUPLE struct tuple6
 #define EG_SVC_KEY struct svc6_key
-#define EG_BACKEND struct backend6
-#define EG_AFF_KEY struct affinity6_key
 #define EG_POD_KEY struct pod6_key
 #define EG_CT_KEY struct ct6_key
 #define EG_CT_VALUE struct ct6_value
 #define EG_SVC_MAP enilb_svc6_v2
-#define EG_SLOT_MAP enilb_slot6_v2
-#define EG_BE_MAP enilb_be6_v2
-#define EG_AFF_MAP enilb_aff6_v2
 #define EG_POD_MAP enilb_pod6_v2
-#define EG_FN(name) name##6
 #define EG_CT(name) ct6_##name
-#define EG_ADDR struct in6_addr
-#define EG_ADDR_EQ(a, b) addr6_eq(&(a), &(b))
 #define EG_DNAT(skb, t, ct) nat_rewrite6(skb, t, 1, &(ct)->nat_addr, (ct)->nat_port)
 #define EG_REJECT(skb, t, reason) reject6(skb, t, reason)
 #define EG_FRAG_REMEMBER(skb, t) frag6_remember(skb, t)
@@ -83,7 +77,6 @@ static __always_inline int egress6_untranslated(struct __sk_buff *skb, const str
 #define EG_CT_CLEAR_PAD(ct) ((ct)->pad = 0)
 #define EG_EVENT_REFUSED(k, svc_id, type, reason, now) flow_event_refused6(k, svc_id, type, reason, now)
 #define EG_EVENT_NEW(k, ct, via, now) flow_event_new6(k, ct, via, now)
-#include "select_family.h"
 #include "egress_family.h"
 
 /* Tail-called by enilb_egress for every packet that is not IPv4 (family6.h). */

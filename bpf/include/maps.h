@@ -277,4 +277,30 @@ struct {
 	__type(value, struct frontend_prefix6);
 } enilb_cfg6_v2 SEC(".maps") __weak;
 
+/* ---- Service translation at the socket, IPv6: the three maps above for IPv6 sockets ---- */
+
+/* pod netns cookie -> present when the pod has an IPv6 address; its first one */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_POD_ADDRS);
+	__type(key, __u64);
+	__type(value, struct sock_scope6);
+} enilb_sockscope6_v2 SEC(".maps") __weak;
+
+/* IPv6 socket -> the frontend and backend it was connected to */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_nat6);
+} enilb_socknat6_v2 SEC(".maps") __weak;
+
+/* (unconnected UDP socket, IPv6 destination, direction) -> translation; LRU as its IPv4 twin */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SOCK_FLOW_SIZE);
+	__type(key, struct sock_flow6_key);
+	__type(value, struct sock_flow6_value);
+} enilb_sockflow6_v2 SEC(".maps") __weak;
+
 #endif

@@ -87,13 +87,16 @@ static __always_inline int EG_FN(backend_unchanged)(__u32 backend_id, EG_ADDR ad
 }
 
 /* The backend of a new flow from client: its affine backend, else a random active one; the
- * choice is remembered for affinity. 0 with be/backend_id filled, or the drop reason (counted). */
+ * choice is remembered for affinity. 0 with be/backend_id filled and via saying which
+ * (FLOW_VIA_*), or the drop reason (counted). */
 static __always_inline int EG_FN(select_backend)(const struct svc_value *svc, EG_ADDR client, __u64 now,
-						 EG_BACKEND *be, __u32 *backend_id)
+						 EG_BACKEND *be, __u32 *backend_id, __u8 *via)
 {
 	int reason;
 
+	*via = FLOW_VIA_AFFINITY;
 	if (EG_FN(affine_backend)(svc, client, now, be, backend_id)) {
+		*via = FLOW_VIA_RANDOM;
 		reason = EG_FN(random_backend)(svc, be, backend_id);
 		if (reason)
 			return reason;

@@ -357,4 +357,35 @@ struct flow_event6 {
 	__u32 pad2;
 };
 
+/* ---- Service translation at the socket, IPv6 (sock.bpf.c): the IPv4 structs above with
+ * 16-byte addresses. */
+
+struct sock_scope6 {
+	struct in6_addr client;	/* the pod's first IPv6 address: ClientIP affinity of unbound sockets */
+};
+
+struct sock_nat6 {
+	struct in6_addr frontend_addr;
+	struct in6_addr backend_addr;
+	__be16 frontend_port;
+	__be16 backend_port;
+	__u32 pad;
+};
+
+struct sock_flow6_key {
+	__u64 sock_cookie;
+	struct in6_addr addr;
+	__be16 port;
+	__u8 dir;		/* CT_DIR_* */
+	__u8 pad[5];
+};
+
+struct sock_flow6_value {
+	struct in6_addr nat_addr;
+	__be16 nat_port;
+	__u16 pad;
+	__u32 backend_id;
+	__u32 svc_id;
+};
+
 #endif

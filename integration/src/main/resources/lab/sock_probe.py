@@ -4,6 +4,7 @@
   udp IP PORT          unconnected: sendto, recvfrom (who the answer seems to come from)
   udp-connected IP PORT  connect, send, recv, getpeername
   connect IP PORT PROTO  only connect() (tcp or udp) and how long it took, with its errno
+IP may be IPv4 or IPv6; addresses are reported as ip:port, IPv6 as [ip]:port (as ss shows them).
 """
 import json
 import socket
@@ -12,16 +13,27 @@ import sys
 import time
 
 
+def family(ip):
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def show(addr):
+    """A socket address as ip:port, [ip]:port for IPv6 (a 4-tuple in Python)."""
+    return ("[%s]:%d" if len(addr) == 4 else "%s:%d") % addr[:2]
+
+
 def kernel_peer(s):
     """The socket's peer as the kernel holds it (inet_diag, not getpeername)."""
-    local = "%s:%d" % s.getsockname()
-    out = subprocess.check_output(["ss", "-Htn", "state", "established", "src", local]).decode().split()
+    local_port = s.getsockname()[1]
+    out = subprocess.check_output(["ss", "-Htn", "state", "established", "sport", "= :%d" % local_port]).decode().split()
     return out[3] if len(out) >= 4 else ""
 
 
 def tcp(ip, port):
-    s = socket.create_connection((ip, port), timeout=5)
-    peer = "%s:%d" % s.getpeername()
+    s = socket.socket(family(ip), socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect((ip, port))
+    peer = show(s.getpeername())
     kpeer = kernel_peer(s)
     s.sendall(b"GET / HTTP/1.0\r\n\r\n")
     data = b""
@@ -35,24 +47,24 @@ def tcp(ip, port):
 
 
 def udp(ip, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(ip), socket.SOCK_DGRAM)
     s.settimeout(2)
     s.sendto(b"q", (ip, port))
     data, addr = s.recvfrom(200)
-    return {"from": "%s:%d" % addr, "body": data.decode().strip()}
+    return {"from": show(addr), "body": data.decode().strip()}
 
 
 def udp_connected(ip, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(ip), socket.SOCK_DGRAM)
     s.settimeout(2)
     s.connect((ip, port))
     s.send(b"q")
     data, addr = s.recvfrom(200)
-    return {"from": "%s:%d" % addr, "peer": "%s:%d" % s.getpeername(), "body": data.decode().strip()}
+    return {"from": show(addr), "peer": show(s.getpeername()), "body": data.decode().strip()}
 
 
 def connect(ip, port, proto):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s = socket.socket(family(ip), socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     s.settimeout(5)
     start = time.monotonic()
     try:

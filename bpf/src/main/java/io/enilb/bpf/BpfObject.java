@@ -202,6 +202,12 @@ public final class BpfObject implements AutoCloseable {
         public static final String SOCK_NAT = "enilb_socknat4_v2";
         /** unconnected UDP sockets' destinations (LRU). */
         public static final String SOCK_FLOWS = "enilb_sockflow4_v2";
+        /** the pod namespaces whose IPv6 sockets are translated, with their first IPv6 address. */
+        public static final String SOCK_SCOPE6 = "enilb_sockscope6_v2";
+        /** per-socket storage of connected IPv6 sockets. */
+        public static final String SOCK_NAT6 = "enilb_socknat6_v2";
+        /** unconnected UDP sockets' IPv6 destinations (LRU). */
+        public static final String SOCK_FLOWS6 = "enilb_sockflow6_v2";
 
         // IPv6, the same maps with 16-byte addresses. Service ids, the service stats,
         // the drop counters and the conntrack lifetimes (CONFIG) are shared by both families.
@@ -220,6 +226,6 @@ public final class BpfObject implements AutoCloseable {
         public static final List<String> ALL = List.of(SERVICES, SLOTS, BACKENDS, REV_NAT, CONNTRACK, AFFINITY,
                 SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS, FLOWS, FLOW_CONFIG, FLOW_LIMITER,
                 SERVICES6, SLOTS6, BACKENDS6, REV_NAT6, CONNTRACK6, AFFINITY6, PODS6, FRAGMENTS6, CLUSTER_IPS6,
-                CONFIG6, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS);
+                CONFIG6, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS, SOCK_SCOPE6, SOCK_NAT6, SOCK_FLOWS6);
     }
 }

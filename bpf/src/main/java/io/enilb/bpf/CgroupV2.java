@@ -53,6 +53,22 @@ public final class CgroupV2 {
         return Optional.ofNullable(any);
     }
 
+    /** The inode of the hierarchy's root cgroup: cgroup ids are kernfs node ids, and the root's is 1. */
+    private static final long ROOT_CGROUP_ID = 1;
+
+    /**
+     * Whether {@code mount} is the root of the host's cgroup v2 hierarchy. In a private cgroup
+     * namespace (a container's default) mountinfo shows the container's own cgroup as "/": hooks
+     * attached there would see only the container's processes, never the pods'.
+     */
+    public static boolean isHierarchyRoot(Path mount) {
+        try {
+            return ((Long) Files.getAttribute(mount, "unix:ino")) == ROOT_CGROUP_ID;
+        } catch (IOException | UnsupportedOperationException e) {
+            throw new BpfException("stat cgroup " + mount, e.toString());
+        }
+    }
+
     /** mountinfo escapes space, tab, newline and backslash as \\ooo. */
     private static String unescape(String field) {
         StringBuilder out = new StringBuilder();

@@ -14,6 +14,7 @@ import io.enilb.bpf.Structs.PodKey;
 import io.enilb.bpf.Structs.PodKey6;
 import io.enilb.bpf.Structs.PodValue;
 import io.enilb.bpf.Structs.SockScope;
+import io.enilb.bpf.Structs.SockScope6;
 import io.enilb.bpf.Tc.Direction;
 import jnr.constants.platform.Errno;
 
@@ -162,17 +163,21 @@ public final class Datapath implements PodDatapath, AutoCloseable {
             entries6.add(Map.entry(new PodKey6(cookie, addr), PodValue.PRESENT));
         }
         maps.pods().putAll(entries);
+        maps.pods6().putAll(entries6);
+        // the socket hooks translate this namespace's sockets of each family it has from now on
         if (!ipv4.isEmpty()) {
-            // the socket hooks translate this namespace's sockets from now on
             maps.sockScope().put(cookie, new SockScope(ipv4.get(0)));
         }
-        maps.pods6().putAll(entries6);
+        if (!ipv6.isEmpty()) {
+            maps.sockScope6().put(cookie, new SockScope6(ipv6.get(0)));
+        }
         return cookie;
     }
 
     @Override
     public void forgetAddresses(long netnsCookie, List<Integer> ipv4, List<Ipv6> ipv6) {
         maps.sockScope().delete(netnsCookie);
+        maps.sockScope6().delete(netnsCookie);
         maps.pods().deleteAll(ipv4.stream().map(addr -> new PodKey(netnsCookie, addr)).toList());
         maps.pods6().deleteAll(ipv6.stream().map(addr -> new PodKey6(netnsCookie, addr)).toList());
     }

@@ -23,7 +23,10 @@ import io.enilb.bpf.Structs.RevNatValue6;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SockFlowKey;
 import io.enilb.bpf.Structs.SockFlowValue;
+import io.enilb.bpf.Structs.SockFlowKey6;
+import io.enilb.bpf.Structs.SockFlowValue6;
 import io.enilb.bpf.Structs.SockScope;
+import io.enilb.bpf.Structs.SockScope6;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcKey6;
@@ -53,6 +56,8 @@ public record Maps(
         BpfMap<VipKey, VipValue> clusterIps,
         BpfMap<Long, SockScope> sockScope,
         BpfMap<SockFlowKey, SockFlowValue> sockFlows,
+        BpfMap<Long, SockScope6> sockScope6,
+        BpfMap<SockFlowKey6, SockFlowValue6> sockFlows6,
         BpfMap<SvcKey6, SvcValue> services6,
         BpfMap<SlotKey, SlotValue> slots6,
         BpfMap<Integer, BackendEntry6> backends6,
@@ -90,6 +95,8 @@ public record Maps(
                 obj.map(MapNames.CLUSTER_IPS, VipKey.CODEC, VipValue.CODEC),
                 obj.map(MapNames.SOCK_SCOPE, StructCodec.U64, SockScope.CODEC),
                 obj.map(MapNames.SOCK_FLOWS, SockFlowKey.CODEC, SockFlowValue.CODEC),
+                obj.map(MapNames.SOCK_SCOPE6, StructCodec.U64, SockScope6.CODEC),
+                obj.map(MapNames.SOCK_FLOWS6, SockFlowKey6.CODEC, SockFlowValue6.CODEC),
                 obj.map(MapNames.SERVICES6, SvcKey6.CODEC, SvcValue.CODEC),
                 obj.map(MapNames.SLOTS6, SlotKey.CODEC, SlotValue.CODEC),
                 obj.map(MapNames.BACKENDS6, StructCodec.U32, BackendEntry6.CODEC),

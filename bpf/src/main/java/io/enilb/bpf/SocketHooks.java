@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
  * pinned under {@code <pin root>/links}, so that the hooks outlive the daemon as the tc filters
  * do. A daemon that starts again swaps the program inside each pinned link (BPF_LINK_UPDATE):
  * there is no moment without translation and no second copy of a hook. The programs translate
- * only sockets of namespaces in {@code enilb_sockscope4_v2}; everything else passes untouched.
+ * only sockets of namespaces in {@code enilb_sockscope4_v2} (IPv4) and {@code enilb_sockscope6_v2}
+ * (IPv6); everything else passes untouched.
  */
 public final class SocketHooks {
     private static final Logger LOG = LoggerFactory.getLogger(SocketHooks.class);
@@ -31,9 +32,13 @@ public final class SocketHooks {
     /** The hooks, with the program that serves each and its enum bpf_attach_type value. */
     public enum Hook {
         CONNECT4("connect4", "enilb_connect4", 10),
+        CONNECT6("connect6", "enilb_connect6", 11),
         SENDMSG4("sendmsg4", "enilb_sendmsg4", 14),
+        SENDMSG6("sendmsg6", "enilb_sendmsg6", 15),
         RECVMSG4("recvmsg4", "enilb_recvmsg4", 19),
-        GETPEERNAME4("getpeername4", "enilb_getpeername4", 29);
+        RECVMSG6("recvmsg6", "enilb_recvmsg6", 20),
+        GETPEERNAME4("getpeername4", "enilb_getpeername4", 29),
+        GETPEERNAME6("getpeername6", "enilb_getpeername6", 30);
 
         private final String hookName;
         private final String program;
@@ -59,7 +64,7 @@ public final class SocketHooks {
     /**
      * One hook as the kernel holds it.
      *
-     * @param hook        connect4, sendmsg4, recvmsg4 or getpeername4
+     * @param hook        connect4/6, sendmsg4/6, recvmsg4/6 or getpeername4/6
      * @param linkId      kernel link id
      * @param programId   kernel id of the program in the link
      * @param programName its name

@@ -383,6 +383,38 @@ public final class Structs {
                 pad("pad", 6, 2), u32("backend_id", 8, SockFlowValue::backendId), u32("svc_id", 12, SockFlowValue::svcId));
     }
 
+    /** {@code struct sock_scope6}: a pod namespace whose IPv6 sockets are translated, and its first IPv6 address. */
+    public record SockScope6(Ipv6 client) {
+        public static final StructCodec<SockScope6> CODEC = struct("sock_scope6", 16,
+                v -> new SockScope6(new Ipv6(v[0], v[1])), in6("client", 0, SockScope6::client));
+    }
+
+    /** {@code struct sock_nat6}: {@link SockNat} of an IPv6 socket. */
+    public record SockNat6(Ipv6 frontendAddr, Ipv6 backendAddr, int frontendPort, int backendPort) {
+        public static final StructCodec<SockNat6> CODEC = struct("sock_nat6", 40,
+                v -> new SockNat6(new Ipv6(v[0], v[1]), new Ipv6(v[2], v[3]), (int) v[4], (int) v[5]),
+                in6("frontend_addr", 0, SockNat6::frontendAddr), in6("backend_addr", 16, SockNat6::backendAddr),
+                be16("frontend_port", 32, SockNat6::frontendPort), be16("backend_port", 34, SockNat6::backendPort),
+                pad("pad", 36, 4));
+    }
+
+    /** {@code struct sock_flow6_key}: {@link SockFlowKey} of an IPv6 destination. */
+    public record SockFlowKey6(long sockCookie, Ipv6 addr, int port, int dir) {
+        public static final StructCodec<SockFlowKey6> CODEC = struct("sock_flow6_key", 32,
+                v -> new SockFlowKey6(v[0], new Ipv6(v[1], v[2]), (int) v[3], (int) v[4]),
+                u64("sock_cookie", 0, SockFlowKey6::sockCookie), in6("addr", 8, SockFlowKey6::addr),
+                be16("port", 24, SockFlowKey6::port), u8("dir", 26, SockFlowKey6::dir), pad("pad", 27, 5));
+    }
+
+    /** {@code struct sock_flow6_value}: {@link SockFlowValue} of an IPv6 destination. */
+    public record SockFlowValue6(Ipv6 natAddr, int natPort, int backendId, int svcId) {
+        public static final StructCodec<SockFlowValue6> CODEC = struct("sock_flow6_value", 28,
+                v -> new SockFlowValue6(new Ipv6(v[0], v[1]), (int) v[2], (int) v[3], (int) v[4]),
+                in6("nat_addr", 0, SockFlowValue6::natAddr), be16("nat_port", 16, SockFlowValue6::natPort),
+                pad("pad", 18, 2), u32("backend_id", 20, SockFlowValue6::backendId),
+                u32("svc_id", 24, SockFlowValue6::svcId));
+    }
+
     // ---- IPv6, the same structs with 16-byte addresses ----
 
     /** {@code struct svc6_key}: an IPv6 frontend, [ClusterIP]:port/protocol; its value is a {@link SvcValue}. */

@@ -32,14 +32,16 @@ class SocketHooksTest {
         List<SocketHooks.Attached> attached = dp.datapath.attachSocketHooks(root);
 
         assertThat(attached).extracting(SocketHooks.Attached::hook)
-                .containsExactly("connect4", "sendmsg4", "recvmsg4", "getpeername4");
+                .containsExactly("connect4", "connect6", "sendmsg4", "sendmsg6", "recvmsg4", "recvmsg6", "getpeername4",
+                        "getpeername6");
         for (SocketHooks.Attached a : attached) {
             assertThat(a.programName()).isEqualTo("enilb_" + a.hook());
             assertThat(a.programId()).isEqualTo(dp.datapath.program("enilb_" + a.hook()).id());
             assertThat(a.cgroup()).isEqualTo(root.toString());
             assertThat(dp.pinRoot.resolve("links").resolve(a.hook())).exists();
         }
-        assertThat(cgroupPrograms()).contains("enilb_connect4", "enilb_sendmsg4", "enilb_recvmsg4", "enilb_getpeername4");
+        assertThat(cgroupPrograms()).contains("enilb_connect4", "enilb_sendmsg4", "enilb_recvmsg4", "enilb_getpeername4",
+                "enilb_connect6", "enilb_sendmsg6", "enilb_recvmsg6", "enilb_getpeername6");
         assertThat(dp.datapath.socketHooks()).isEqualTo(attached);
     }
 
@@ -69,6 +71,18 @@ class SocketHooksTest {
         assertThat(Files.exists(dp.pinRoot.resolve("links"))).isFalse();
         assertThat(cgroupProgramIds())
                 .doesNotContainAnyElementsOf(attached.stream().map(SocketHooks.Attached::programId).toList());
+    }
+
+    @Test
+    void theHostsRootCgroupIsTheHierarchyRootAndAChildIsNot() throws Exception {
+        assertThat(CgroupV2.isHierarchyRoot(root)).isTrue();
+        Path child = Files.createDirectory(root.resolve("enilb-test-" + java.util.UUID.randomUUID().toString().substring(0, 8)));
+        try {
+            // what a container with a private cgroup namespace sees as its "/"
+            assertThat(CgroupV2.isHierarchyRoot(child)).isFalse();
+        } finally {
+            Files.delete(child);
+        }
     }
 
     /** bpftool's view of the programs on the cgroup root (other helpers' hooks may be there too). */

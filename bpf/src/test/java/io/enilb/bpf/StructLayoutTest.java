@@ -48,6 +48,7 @@ class StructLayoutTest {
                 Structs.FragKey.CODEC, Structs.FragValue.CODEC, Structs.VipKey.CODEC, Structs.VipValue.CODEC,
                 Structs.FlowEvent.CODEC, Structs.FlowConfig.CODEC, Structs.FlowLimiter.CODEC,
                 Structs.SockScope.CODEC, Structs.SockNat.CODEC, Structs.SockFlowKey.CODEC, Structs.SockFlowValue.CODEC,
+                Structs.SockScope6.CODEC, Structs.SockNat6.CODEC, Structs.SockFlowKey6.CODEC, Structs.SockFlowValue6.CODEC,
                 Structs.SvcKey6.CODEC, Structs.BackendEntry6.CODEC, Structs.RevNatValue6.CODEC, Structs.CtKey6.CODEC,
                 Structs.CtValue6.CODEC, Structs.AffinityKey6.CODEC, Structs.PodKey6.CODEC, Structs.FragKey6.CODEC,
                 Structs.VipKey6.CODEC, Structs.FrontendPrefix6.CODEC, Structs.FlowEvent6.CODEC,

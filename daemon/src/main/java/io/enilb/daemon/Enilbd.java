@@ -213,6 +213,10 @@ public final class Enilbd {
             return socketLbUnavailable(mode, why);
         }
         try {
+            if (!CgroupV2.isHierarchyRoot(root.get())) {
+                return socketLbUnavailable(mode, "the cgroup2 mount " + root.get()
+                        + " is not the host's root cgroup (a private cgroup namespace: run with the host's)");
+            }
             LOG.info("socket-lb {}: hooks {} at {}", mode.value, datapath.attachSocketHooks(root.get()), root.get());
             return Readiness.ok(SOCKET_LB);
         } catch (BpfException e) {

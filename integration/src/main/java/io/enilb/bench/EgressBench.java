@@ -37,8 +37,9 @@ import io.enilb.bpf.Structs.SvcValue;
  * maps: a new flow (conntrack miss: source check, selection, two conntrack inserts, DNAT), an
  * established one (conntrack hit, validation, no write), a TCP packet that is not enilb's (to
  * no Service; with the Service CIDR configured, and again without it), and on enilb_ingress the
- * established flow's reply. Prints a markdown table; a
- * figure, not a test.
+ * established flow's reply and the reply of a flow that is not enilb's (conntrack miss). The
+ * "not enilb's" columns with the CIDR are what the tc programs cost a flow the socket hooks
+ * translated: its packets go to the backend itself. Prints a markdown table; a figure, not a test.
  *
  * <p>The established packet goes to a frontend whose backend is its own address and port: the
  * test run repeats the program on one buffer, and a packet DNATed to another address would be
@@ -72,8 +73,9 @@ public final class EgressBench {
         Path object = Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o"));
         String baseline = System.getProperty("enilb.bpf.baseline");
         System.out.println("| Services | family (object) | new flow ns/pkt (median) | established ns/pkt (median of "
-                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | same, no Service CIDR | ingress reply ns/pkt |");
-        System.out.println("|---:|---|---:|---:|---:|---:|---:|");
+                + ROUNDS + " x " + REPEAT + ") | not enilb's (TCP) ns/pkt | same, no Service CIDR | ingress reply ns/pkt"
+                + " | ingress, not enilb's ns/pkt |");
+        System.out.println("|---:|---|---:|---:|---:|---:|---:|---:|");
         for (int n : SERVICE_COUNTS) {
             for (int round = 0; round < (baseline == null ? 1 : 2); round++) {
                 // interleaved, so that both objects see the same machine
@@ -100,6 +102,7 @@ public final class EgressBench {
             byte[] established;
             byte[] foreign;
             byte[] reply;
+            byte[] foreignReply;
             if (ipv6) {
                 fill6(dp, n);
                 Ipv6 vip = vip6(n / 2);
@@ -111,6 +114,7 @@ public final class EgressBench {
                 established = ack6(Packets.tcpSyn6(client6(1), 1024, SELF_VIP6, 80));
                 foreign = ack6(Packets.tcpSyn6(client6(1), 1024, Ipv6.parse("2001:db8:18::1:1"), 80));
                 reply = ack6(Packets.tcpSyn6(SELF_VIP6, 80, client6(1), 1024));
+                foreignReply = ack6(Packets.tcpSyn6(Ipv6.parse("2001:db8:18::1:1"), 80, client6(1), 1024));
             } else {
                 fill(dp, n);
                 int vip = Ipv4.parse("198.19.0.0") + n / 2;
@@ -122,6 +126,7 @@ public final class EgressBench {
                 foreign = ack(syn(Ipv4.parse("198.18.1.1"), 1024, 1));
                 // the reply of the established flow, from the frontend's own address: unchanged by reverse NAT
                 reply = ack(Packets.tcpSyn(SELF_VIP, 80, Ipv4.parse("198.18.0.1"), 1024));
+                foreignReply = ack(Packets.tcpSyn(Ipv4.parse("198.18.1.1"), 80, Ipv4.parse("198.18.0.1"), 1024));
             }
             long foreignInCidr = repeated(egress, foreign);
             // the same packet without the Service CIDR (service-cidr / service-cidr6 unset): the
@@ -132,8 +137,9 @@ public final class EgressBench {
                 dp.maps().configure(CtConfig.DEFAULTS);
             }
             long foreignAnywhere = repeated(egress, foreign);
-            System.out.printf("| %,d | %s | %d | %d | %d | %d | %d |%n", n, label, median(fresh),
-                    repeated(egress, established), foreignInCidr, foreignAnywhere, repeated(ingress, reply));
+            System.out.printf("| %,d | %s | %d | %d | %d | %d | %d | %d |%n", n, label, median(fresh),
+                    repeated(egress, established), foreignInCidr, foreignAnywhere, repeated(ingress, reply),
+                    repeated(ingress, foreignReply));
         } finally {
             BpfObject.unpinAll(pins);
         }

@@ -74,6 +74,16 @@ class EndToEndTest {
         return new JsonObject(r.output().strip());
     }
 
+    /** socket-lb's default, auto, attaches the socket hooks on a host with cgroup v2 (this one). */
+    @Test
+    void theDefaultConfigurationTranslatesAtTheSocket() {
+        JsonObject programs = new JsonObject(daemon.get("/v1/programs").body());
+        assertThat(programs.getJsonArray("socketHooks").stream().map(h -> ((JsonObject) h).getString("hook")).toList())
+                .containsExactlyInAnyOrder("connect4", "sendmsg4", "recvmsg4", "getpeername4", "connect6", "sendmsg6",
+                        "recvmsg6", "getpeername6");
+        assertThat(daemon.readyStatus()).isEqualTo(200);
+    }
+
     @Test
     void threeBackendsEachGetAtLeastAFifthOf300Connections() {
         JsonObject hits = count("198.19.1.1", 300);

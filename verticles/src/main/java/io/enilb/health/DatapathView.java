@@ -31,7 +31,7 @@ public interface DatapathView {
     /**
      * A cgroup socket hook enilb holds.
      *
-     * @param hook      connect4, sendmsg4, recvmsg4, getpeername4
+     * @param hook      connect4/6, sendmsg4/6, recvmsg4/6, getpeername4/6
      * @param program   the program's name
      * @param programId kernel program id
      * @param cgroup    where it is attached (the cgroup v2 root's path)

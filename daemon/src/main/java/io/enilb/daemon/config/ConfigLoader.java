@@ -110,7 +110,7 @@ public final class ConfigLoader {
         key("flows.burst", Kind.intRange(1, 1_000_000), 1000);
         key("flows.recent", Kind.intRange(1, 100_000), 1000);
         key("flows.queue-capacity", Kind.intRange(1, 1_000_000), 8192);
-        key("socket-lb", Kind.SOCKET_LB, "off");
+        key("socket-lb", Kind.SOCKET_LB, "auto");
         key("metrics.per-service", Kind.oneOf("auto|all|none|top [1-9]\\d{0,5}", "auto, all, none or top N"), "auto");
     }
 

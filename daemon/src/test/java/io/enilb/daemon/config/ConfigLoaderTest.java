@@ -54,7 +54,7 @@ class ConfigLoaderTest {
             Optional.empty(),
             new EnilbConfig.State(Path.of("/var/lib/enilb")),
             new EnilbConfig.Flows(1000, 1000, 1000, 8192),
-            EnilbConfig.SocketLb.OFF,
+            EnilbConfig.SocketLb.AUTO,
             new EnilbConfig.Metrics("auto"));
 
     private static ConfigLoader loader(Map<String, String> env) {
