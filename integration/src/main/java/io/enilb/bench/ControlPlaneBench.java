@@ -10,9 +10,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
@@ -35,7 +32,6 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
@@ -71,8 +67,9 @@ public final class ControlPlaneBench {
         }
         // the mock server logs every request; 20 000 creations would drown the figures
         MOCK_LOG.setLevel(java.util.logging.Level.WARNING);
+        IndexedCrudDispatcher store = new IndexedCrudDispatcher();
         KubernetesMockServer server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                new KubernetesCrudDispatcher(Collections.emptyList()), false);
+                store, false);
         server.init(java.net.InetAddress.getLoopbackAddress(), 0);
         Path kubeconfig = Files.createTempFile("enilb-bench-kubeconfig", ".yaml");
         Files.writeString(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n"
@@ -80,7 +77,7 @@ public final class ControlPlaneBench {
                 + "    cluster: mock\n    user: bench\ncurrent-context: mock\nusers:\n- name: bench\n  user: {}\n");
         try (KubernetesClient client = server.createClient()) {
             long t0 = System.nanoTime();
-            populate(client);
+            populate(store);
             System.out.printf("API server populated with %,d Services x %d endpoints in %.1f s%n", SERVICES, ENDPOINTS,
                     (System.nanoTime() - t0) / 1e9);
             // -Dbench.java-opts="A;B": one daemon run per variant of JAVA_OPTS (added to the launcher's
@@ -316,17 +313,12 @@ public final class ControlPlaneBench {
         return ips;
     }
 
-    private static void populate(KubernetesClient client) throws InterruptedException {
-        ExecutorService pool = Executors.newFixedThreadPool(8);
+    /** Straight into the mock API server's store, as its creates would (see {@link IndexedCrudDispatcher}). */
+    private static void populate(IndexedCrudDispatcher store) {
         for (int i = 0; i < SERVICES; i++) {
-            int n = i;
-            pool.submit(() -> {
-                client.services().inNamespace("bench").resource(service(n)).create();
-                client.discovery().v1().endpointSlices().inNamespace("bench").resource(slice(n, endpoints(n, 0))).create();
-            });
+            store.store("/api/v1/namespaces/bench/services", service(i));
+            store.store("/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices", slice(i, endpoints(i, 0)));
         }
-        pool.shutdown();
-        pool.awaitTermination(30, TimeUnit.MINUTES);
     }
 
     /** Background churn on random Services; probes on Service 0 timed until the kernel map shows them. */
