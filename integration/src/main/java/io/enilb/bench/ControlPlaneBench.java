@@ -110,6 +110,10 @@ public final class ControlPlaneBench {
                             cpu.millisUntil(inSync), line(log, "nat-map in sync"));
                     cpu.interrupt();
                     System.out.printf("daemon RSS after sync: %.1f MiB%n", rssSynced / 1024.0);
+                    // the daemon collects once after the initial sync and gives back what the listing took
+                    java.util.concurrent.locks.LockSupport.parkNanos(5_000_000_000L);
+                    System.out.printf("daemon RSS 5 s later: %.1f MiB (%s)%n", rssKiB(daemon.process().pid()) / 1024.0,
+                            line(daemon.logText(), "heap after the initial sync"));
                     String jfr = System.getProperty("bench.jfr");
                     if (jfr != null) {
                         // started with -XX:StartFlightRecording in bench.java-opts: what the daemon did until now
