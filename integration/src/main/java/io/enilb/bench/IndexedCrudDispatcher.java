@@ -8,11 +8,20 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.crud.Attribute;
 import io.fabric8.mockwebserver.crud.AttributeSet;
 import io.fabric8.mockwebserver.http.MockResponse;
+import java.net.URLDecoder;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Collections;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+import tools.jackson.databind.node.ObjectNode;
 
 /**
  * fabric8's CRUD mock API server, made to hold 100 000 objects: its dispatcher finds the object a
@@ -22,10 +31,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * by resource, namespace and name, which keeps each object's stored key and state as fabric8 last
  * stored them (the key is checked against the query; a miss falls back to fabric8's scan), and
  * {@link #store} puts an object in the store the way a create does, without the HTTP round trip,
- * for the bench's initial objects. Lists, watches and updates are fabric8's own.
+ * for the bench's initial objects. fabric8 ignores a list's {@code limit}, so a client paging
+ * through 100 000 objects got them in one response (the daemon's heap could not hold it); here a
+ * list with a limit is served in pages of a snapshot taken at its first page, as the API server
+ * does. Watches and updates are fabric8's own.
  */
 final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
     private static final String[] IDENTITY = {"plural", "namespace", "name"};
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    /** Lists being paged through, by the id in their continue token. */
+    private final Map<String, Snapshot> snapshots = new ConcurrentHashMap<>();
     /** (resource, namespace, name) -> the key the object is stored under and its state. */
     private final Map<AttributeSet, Map.Entry<AttributeSet, String>> index = new ConcurrentHashMap<>();
 
@@ -63,9 +78,15 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
         return found;
     }
 
-    /** A GET of one object (no query, no subresource) from the index; anything else as fabric8 does it. */
+    /**
+     * A GET of one object (no query, no subresource) from the index; a list with a limit in pages;
+     * anything else as fabric8 does it.
+     */
     @Override
     public MockResponse handleGet(String path) {
+        if (path.contains("limit=") && !path.contains("watch=")) {
+            return page(path);
+        }
         if (!path.contains("?")) {
             AttributeSet query = getKey(path);
             Attribute name = query.getAttribute("name");
@@ -76,6 +97,64 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
             }
         }
         return super.handleGet(path);
+    }
+
+    /**
+     * One page of a list: {@code limit} items from the snapshot the {@code continue} token names,
+     * or from a new snapshot (fabric8's whole list) when there is none.
+     */
+    private MockResponse page(String path) {
+        int q = path.indexOf('?');
+        Map<String, String> params = new LinkedHashMap<>();
+        for (String p : path.substring(q + 1).split("&")) {
+            int eq = p.indexOf('=');
+            params.put(eq < 0 ? p : p.substring(0, eq), eq < 0 ? "" : URLDecoder.decode(p.substring(eq + 1), StandardCharsets.UTF_8));
+        }
+        int limit = Integer.parseInt(params.remove("limit"));
+        String token = params.remove("continue");
+        Snapshot snapshot;
+        int from;
+        if (token == null || token.isEmpty()) {
+            StringBuilder rest = new StringBuilder(path.substring(0, q));
+            params.forEach((k, v) -> rest.append(rest.indexOf("?") < 0 ? '?' : '&').append(k).append('=')
+                    .append(URLEncoder.encode(v, StandardCharsets.UTF_8)));
+            MockResponse whole = super.handleGet(rest.toString());
+            if (whole.code() != 200) {
+                return whole;
+            }
+            ObjectNode list = (ObjectNode) JSON.readTree(whole.getBody().readUtf8());
+            List<JsonNode> items = new ArrayList<>();
+            list.withArray("items").forEach(items::add);
+            snapshot = new Snapshot(UUID.randomUUID().toString(), list, items);
+            from = 0;
+        } else {
+            int colon = token.lastIndexOf(':');
+            snapshot = snapshots.get(token.substring(0, colon));
+            if (snapshot == null) {
+                return new MockResponse().setResponseCode(410).setBody("{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                        + "\"status\":\"Failure\",\"reason\":\"Expired\",\"code\":410}");
+            }
+            from = Integer.parseInt(token.substring(colon + 1));
+        }
+        int to = Math.min(snapshot.items.size(), from + limit);
+        ObjectNode page = snapshot.list.deepCopy();
+        page.putArray("items").addAll(snapshot.items.subList(from, to));
+        ObjectNode metadata = page.withObject("metadata");
+        if (to < snapshot.items.size()) {
+            snapshots.put(snapshot.id, snapshot);
+            metadata.put("continue", snapshot.id + ":" + to);
+            metadata.put("remainingItemCount", snapshot.items.size() - to);
+        } else {
+            snapshots.remove(snapshot.id);
+        }
+        return new MockResponse().setResponseCode(200).setBody(JSON.writeValueAsString(page));
+    }
+
+    /** A list as fabric8 returned it (its items emptied) and its items, paged through by a client. */
+    private record Snapshot(String id, ObjectNode list, List<JsonNode> items) {
+        Snapshot {
+            list.putArray("items");
+        }
     }
 
     private Map.Entry<AttributeSet, String> lookUp(AttributeSet query) {
