@@ -10,12 +10,12 @@ import io.enilb.natmap.DesiredServices.Frontend;
 import io.enilb.natmap.NatMapWriter.BackendRef;
 import io.enilb.natmap.NatMaps.ServiceCounters;
 import io.enilb.natmap.WritePhases.Step;
-import java.util.ArrayList;
 import it.unimi.dsi.fastutil.ints.Int2IntMap;
 import it.unimi.dsi.fastutil.ints.Int2IntOpenHashMap;
 import it.unimi.dsi.fastutil.ints.Int2ObjectMap;
 import it.unimi.dsi.fastutil.ints.Int2ObjectOpenHashMap;
 import it.unimi.dsi.fastutil.objects.Object2IntOpenHashMap;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.EnumMap;
 import java.util.HashMap;
@@ -146,6 +146,13 @@ final class FamilyWriter<K, A, B, R, V> {
             }
         });
         maps.clusterIps().entries().forEach((k, v) -> clusterIpsWritten.put(layout.vipAddress().apply(k), v.frontends()));
+        countFrontendsOfClusterIps();
+        syncClusterIps();
+    }
+
+    /** Counts the written frontends of every address again, and marks every address to be synced. */
+    private void countFrontendsOfClusterIps() {
+        frontendsOfClusterIp.clear();
         written.forEach((fk, w) -> {
             if (w.service != null) {
                 frontendsOfClusterIp.addTo(layout.frontendAddress().apply(fk), 1);
@@ -153,7 +160,6 @@ final class FamilyWriter<K, A, B, R, V> {
         });
         clusterIpsToSync.addAll(clusterIpsWritten.keySet());
         clusterIpsToSync.addAll(frontendsOfClusterIp.keySet());
-        syncClusterIps();
     }
 
     void apply(List<ServiceChange> changes) {
@@ -239,6 +245,8 @@ final class FamilyWriter<K, A, B, R, V> {
             for (K fk : dirty) {
                 failures.putIfAbsent(fk, "internal error: " + e);
             }
+            // the sync stopped part way: the per-address counts may have missed a change
+            countFrontendsOfClusterIps();
         }
     }
 
