@@ -43,6 +43,9 @@ public enum IpFamily {
      * The canonical text of an address: a dotted quad without leading zeros, or IPv6 as RFC 5952
      * writes it (lower case, longest zero run compressed). Null for anything that is not a plain
      * address: names (never resolved), zone ids, IPv4-mapped IPv6 (no family would route it).
+     * Text already canonical comes back as the same instance: an address the catalog keeps in its
+     * projection and again in the normalized Service is then one String, not two (100 000 at
+     * 10 000 Services).
      */
     public static String canonical(String text) {
         if (text == null) {
@@ -57,6 +60,7 @@ public enum IpFamily {
         if (v6Text != address instanceof Inet6Address) {
             return null;
         }
-        return InetAddresses.toAddrString(address);
+        String canonical = InetAddresses.toAddrString(address);
+        return canonical.equals(text) ? text : canonical;
     }
 }

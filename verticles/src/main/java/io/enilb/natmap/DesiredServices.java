@@ -39,7 +39,8 @@ final class DesiredServices<K, A> {
     }
 
     private final NatFamily<K, A, ?, ?, ?> family;
-    private final Map<ServiceKey, NormalizedService> services = new HashMap<>();
+    /** Service -> the frontends it claims (kept, not parsed again from the Service, when it changes). */
+    private final Map<ServiceKey, List<K>> services = new HashMap<>();
     /** Frontend -> the Services claiming it, by key. */
     private final Map<K, TreeMap<ServiceKey, Frontend<A>>> claims = new HashMap<>();
 
@@ -66,9 +67,9 @@ final class DesiredServices<K, A> {
                     continue;
                 }
             }
-            NormalizedService previous = next == null ? services.remove(key) : services.put(key, next);
+            List<K> previous = next == null ? services.remove(key) : services.put(key, List.copyOf(nextFrontends.keySet()));
             if (previous != null) {
-                for (K fk : frontends(previous).keySet()) {
+                for (K fk : previous) {
                     TreeMap<ServiceKey, Frontend<A>> claimants = claims.get(fk);
                     if (claimants != null) {
                         claimants.remove(key);

@@ -1,6 +1,7 @@
 package io.enilb.natmap;
 
 import io.enilb.bpf.KeyValueMap;
+import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.bpf.Structs.VipValue;
 import io.enilb.model.ServiceChange;
@@ -9,10 +10,17 @@ import io.enilb.natmap.DesiredServices.Frontend;
 import io.enilb.natmap.NatMapWriter.BackendRef;
 import io.enilb.natmap.NatMaps.ServiceCounters;
 import io.enilb.natmap.WritePhases.Step;
+import it.unimi.dsi.fastutil.ints.Int2IntMap;
+import it.unimi.dsi.fastutil.ints.Int2IntOpenHashMap;
+import it.unimi.dsi.fastutil.ints.Int2ObjectMap;
+import it.unimi.dsi.fastutil.ints.Int2ObjectOpenHashMap;
+import it.unimi.dsi.fastutil.objects.Object2IntOpenHashMap;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -50,6 +58,27 @@ final class FamilyWriter<K, A, B, R, V> {
     private Map<Step, Integer> lastBatch = Map.of();
     /** ClusterIP address -> frontend count as written in the address map. */
     private final Map<A, Integer> clusterIpsWritten = new HashMap<>();
+    /** ClusterIP address -> frontends whose service entry is written (what the address map should say). */
+    private final Object2IntOpenHashMap<A> frontendsOfClusterIp = new Object2IntOpenHashMap<>();
+    /** Addresses whose count in the address map may differ from {@link #frontendsOfClusterIp}. */
+    private final Set<A> clusterIpsToSync = new LinkedHashSet<>();
+    /** Keys of the maps that restore found and no frontend adopted: what reconcile deletes if still unowned. */
+    private final Strays<K> strays = new Strays<>();
+
+    /** Entries found at restore that no frontend adopted, per map. */
+    private static final class Strays<K> {
+        final List<K> services = new ArrayList<>();
+        final List<SlotKey> slots = new ArrayList<>();
+        final List<Integer> backends = new ArrayList<>();
+        final List<Integer> revNat = new ArrayList<>();
+
+        void clear() {
+            services.clear();
+            slots.clear();
+            backends.clear();
+            revNat.clear();
+        }
+    }
 
     FamilyWriter(NatFamily<K, A, B, R, V> maps, ServiceCounters counters, IdAllocator<Object> serviceIds,
                  IdAllocator<Object> backendIds) {
@@ -82,6 +111,7 @@ final class FamilyWriter<K, A, B, R, V> {
                 byId.put(v.svcId(), fk);
             } else {
                 log.warn("frontend {}: service id {} out of range or taken; reconcile will remove it", fk, v.svcId());
+                strays.services.add(fk);
             }
         });
         maps.slots().entries().forEach((k, v) -> {
@@ -90,6 +120,7 @@ final class FamilyWriter<K, A, B, R, V> {
                 written.get(fk).slots.put(k.slot(), v.backendId());
             } else {
                 serviceIds.reserve(k.svcId());
+                strays.slots.add(k);
             }
         });
         maps.revNat().entries().forEach((id, v) -> {
@@ -98,6 +129,7 @@ final class FamilyWriter<K, A, B, R, V> {
                 written.get(fk).revNat = v;
             } else {
                 serviceIds.reserve(id);
+                strays.revNat.add(id);
             }
         });
         // a backend entry names its frontend's service id (ABI v2): terminating backends, which
@@ -107,13 +139,27 @@ final class FamilyWriter<K, A, B, R, V> {
             BackendRef ref = fk == null ? null
                     : new BackendRef(fk, layout.backendAddress().apply(e), layout.backendPort().applyAsInt(e));
             if (ref != null && backendIds.adopt(ref, id)) {
-                written.get(fk).backends.put(id, e);
+                written.get(fk).backends.put((int) id, e);
             } else {
                 backendIds.reserve(id);
+                strays.backends.add(id);
             }
         });
         maps.clusterIps().entries().forEach((k, v) -> clusterIpsWritten.put(layout.vipAddress().apply(k), v.frontends()));
+        countFrontendsOfClusterIps();
         syncClusterIps();
+    }
+
+    /** Counts the written frontends of every address again, and marks every address to be synced. */
+    private void countFrontendsOfClusterIps() {
+        frontendsOfClusterIp.clear();
+        written.forEach((fk, w) -> {
+            if (w.service != null) {
+                frontendsOfClusterIp.addTo(layout.frontendAddress().apply(fk), 1);
+            }
+        });
+        clusterIpsToSync.addAll(clusterIpsWritten.keySet());
+        clusterIpsToSync.addAll(frontendsOfClusterIp.keySet());
     }
 
     void apply(List<ServiceChange> changes) {
@@ -123,29 +169,36 @@ final class FamilyWriter<K, A, B, R, V> {
     }
 
     /**
-     * Rewrites every frontend's difference and deletes every entry of the family's maps that no
-     * desired frontend owns; the counts cover both.
+     * Removes the frontends restored from the maps that no Service wants, retries the failed ones,
+     * and deletes the entries restore found that nobody owns; the counts cover all three. Every
+     * desired frontend was written when its Service arrived, and only this writer writes the maps
+     * after restore, so neither the maps nor the frontends in sync are read again: the cost is the
+     * strays, not the maps.
      */
     Map<Step, Integer> reconcile() {
-        Set<K> all = new LinkedHashSet<>(written.keySet());
-        all.addAll(desired.frontends());
-        syncSafely(all);
+        Set<K> undesired = new LinkedHashSet<>(failures.keySet());
+        for (K fk : written.keySet()) {
+            if (desired.get(fk) == null) {
+                undesired.add(fk);
+            }
+        }
+        syncSafely(undesired);
         Map<Step, Integer> counts = new EnumMap<>(Step.class);
         counts.putAll(lastBatch);
-        int services = deleteUnowned(maps.services(), fk -> {
+        int services = deleteUnowned(maps.services(), strays.services, fk -> {
             WrittenFrontend<B, R> w = written.get(fk);
             return w != null && w.service != null;
         });
-        int slots = deleteUnowned(maps.slots(), k -> {
+        int slots = deleteUnowned(maps.slots(), strays.slots, k -> {
             WrittenFrontend<B, R> w = writtenOfService(k.svcId());
             return w != null && w.slots.containsKey(k.slot());
         });
-        int backends = deleteUnowned(maps.backends(), id -> {
+        int backends = deleteUnowned(maps.backends(), strays.backends, id -> {
             Object owner = backendIds.ownerOf(id);
             WrittenFrontend<B, R> w = owner instanceof BackendRef ref ? written.get(ref.frontend()) : null;
             return w != null && w.backends.containsKey(id);
         });
-        int revNat = deleteUnowned(maps.revNat(), id -> {
+        int revNat = deleteUnowned(maps.revNat(), strays.revNat, id -> {
             WrittenFrontend<B, R> w = writtenOfService(id);
             return w != null && w.revNat != null;
         });
@@ -153,6 +206,7 @@ final class FamilyWriter<K, A, B, R, V> {
         counts.merge(Step.SLOT_DELETES, slots, Integer::sum);
         counts.merge(Step.BACKEND_DELETES, backends, Integer::sum);
         counts.merge(Step.REVNAT_DELETES, revNat, Integer::sum);
+        strays.clear();
         lastBatch = counts;
         int stray = services + slots + backends + revNat;
         if (stray > 0) {
@@ -191,13 +245,21 @@ final class FamilyWriter<K, A, B, R, V> {
             for (K fk : dirty) {
                 failures.putIfAbsent(fk, "internal error: " + e);
             }
+            // the sync stopped part way: the per-address counts may have missed a change
+            countFrontendsOfClusterIps();
         }
     }
 
     private void sync(Collection<K> dirty) {
         Map<K, String> failed = new LinkedHashMap<>();
         List<FrontendPlan<K, B, R>> plans = new ArrayList<>();
+        /* the planned frontends whose service entry was written before this sync */
+        Set<K> hadService = new HashSet<>();
         for (K fk : dirty) {
+            WrittenFrontend<B, R> before = written.get(fk);
+            if (before != null && before.service != null) {
+                hadService.add(fk);
+            }
             failures.remove(fk);
             Frontend<A> frontend = desired.get(fk);
             if (frontend == null) {
@@ -228,6 +290,15 @@ final class FamilyWriter<K, A, B, R, V> {
                 written.remove(p.frontend());
                 serviceIds.release(p.frontend());
             }
+            boolean hasService = w.service != null;
+            if (hasService != hadService.contains(p.frontend())) {
+                A addr = layout.frontendAddress().apply(p.frontend());
+                int delta = hasService ? 1 : -1;
+                if (frontendsOfClusterIp.addTo(addr, delta) + delta == 0) {
+                    frontendsOfClusterIp.removeInt(addr);
+                }
+                clusterIpsToSync.add(addr);
+            }
         }
         for (Map.Entry<K, String> f : failed.entrySet()) {
             // a removal that failed is retried as long as something of it is written
@@ -243,35 +314,26 @@ final class FamilyWriter<K, A, B, R, V> {
      * The address map follows the frontend entries that are written: an address is added after
      * its first frontend entry and removed after its last one is gone, so a packet to it is
      * always either translated or (no frontend, or another port) stopped by the datapath instead
-     * of leaking. A failed write is logged and retried at the next sync.
+     * of leaking. Only addresses whose count changed are visited; a failed write is logged and
+     * retried at the next sync.
      */
     private void syncClusterIps() {
-        Map<A, Integer> addresses = new HashMap<>();
-        written.forEach((fk, w) -> {
-            if (w.service != null) {
-                addresses.merge(layout.frontendAddress().apply(fk), 1, Integer::sum);
-            }
-        });
-        addresses.forEach((addr, n) -> {
-            if (!n.equals(clusterIpsWritten.get(addr))) {
-                try {
+        for (Iterator<A> it = clusterIpsToSync.iterator(); it.hasNext(); ) {
+            A addr = it.next();
+            int n = frontendsOfClusterIp.getInt(addr);
+            Integer inMap = clusterIpsWritten.get(addr);
+            try {
+                if (n > 0 && (inMap == null || inMap != n)) {
                     maps.clusterIps().put(layout.vip().apply(addr), new VipValue(n));
                     clusterIpsWritten.put(addr, n);
-                } catch (RuntimeException e) {
-                    log.warn("ClusterIP {}: not written to {}: {}", layout.format().apply(addr), maps.clusterIps().name(),
-                            e.getMessage());
-                }
-            }
-        });
-        for (A addr : new ArrayList<>(clusterIpsWritten.keySet())) {
-            if (!addresses.containsKey(addr)) {
-                try {
+                } else if (n == 0 && inMap != null) {
                     maps.clusterIps().delete(layout.vip().apply(addr));
                     clusterIpsWritten.remove(addr);
-                } catch (RuntimeException e) {
-                    log.warn("ClusterIP {}: not removed from {}: {}", layout.format().apply(addr), maps.clusterIps().name(),
-                            e.getMessage());
                 }
+                it.remove();
+            } catch (RuntimeException e) {
+                log.warn("ClusterIP {}: not {} {}: {}", layout.format().apply(addr), n > 0 ? "written to" : "removed from",
+                        maps.clusterIps().name(), e.getMessage());
             }
         }
     }
@@ -285,8 +347,8 @@ final class FamilyWriter<K, A, B, R, V> {
                 return null;
             }
         }
-        Map<Integer, Integer> slots = new HashMap<>();
-        Map<Integer, B> backends = new HashMap<>();
+        Int2IntMap slots = new Int2IntOpenHashMap(frontend.backends().size());
+        Int2ObjectMap<B> backends = new Int2ObjectOpenHashMap<>(frontend.backends().size());
         List<BackendRef> fresh = new ArrayList<>();
         for (DesiredBackend<A> b : frontend.backends()) {
             BackendRef ref = new BackendRef(fk, b.addr(), b.port());
@@ -337,9 +399,10 @@ final class FamilyWriter<K, A, B, R, V> {
         return w;
     }
 
-    private <T> int deleteUnowned(KeyValueMap<T, ?> map, Predicate<T> owned) {
+    /** Deletes the {@code candidates} (found at restore) that are still not {@code owned}. */
+    private <T> int deleteUnowned(KeyValueMap<T, ?> map, List<T> candidates, Predicate<T> owned) {
         List<T> stray = new ArrayList<>();
-        for (T key : map.entries().keySet()) {
+        for (T key : candidates) {
             if (!owned.test(key)) {
                 stray.add(key);
             }

@@ -1,8 +1,11 @@
 package io.enilb.natmap;
 
 import io.enilb.bpf.Structs.SvcValue;
+import it.unimi.dsi.fastutil.ints.Int2IntMap;
+import it.unimi.dsi.fastutil.ints.Int2IntMaps;
+import it.unimi.dsi.fastutil.ints.Int2ObjectMap;
+import it.unimi.dsi.fastutil.ints.Int2ObjectMaps;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The entries one frontend should have, with its ids resolved; {@code service == null} means
@@ -13,11 +16,11 @@ import java.util.Map;
  * @param <B> the family's backend entry
  * @param <R> the family's reverse NAT value
  */
-record FrontendPlan<K, B, R>(K frontend, SvcValue service, R revNat, Map<Integer, Integer> slots,
-                             Map<Integer, B> backends, List<NatMapWriter.BackendRef> fresh) {
+record FrontendPlan<K, B, R>(K frontend, SvcValue service, R revNat, Int2IntMap slots,
+                             Int2ObjectMap<B> backends, List<NatMapWriter.BackendRef> fresh) {
 
     static <K, B, R> FrontendPlan<K, B, R> removal(K frontend) {
-        return new FrontendPlan<>(frontend, null, null, Map.of(), Map.of(), List.of());
+        return new FrontendPlan<>(frontend, null, null, Int2IntMaps.EMPTY_MAP, Int2ObjectMaps.emptyMap(), List.of());
     }
 
     boolean isRemoval() {

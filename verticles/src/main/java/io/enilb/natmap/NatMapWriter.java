@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>At start {@link #restore()} adopts the ids already in the maps so that a restart does not
  * renumber, and new ids continue after the highest found; after the first full sync
- * {@link #reconcile()} deletes whatever no desired frontend owns. Not thread-safe by design beyond
+ * {@link #reconcile()} deletes whatever no desired frontend owns. An apply costs the frontends of
+ * the Services it is given, not the maps. Not thread-safe by design beyond
  * method-level locking: one caller (a worker) drives it.
  */
 public final class NatMapWriter {
@@ -119,9 +120,10 @@ public final class NatMapWriter {
     }
 
     /**
-     * After the first full sync: rewrites every frontend's difference and deletes every entry
-     * of the maps that no desired frontend owns. Returns how many entries were deleted (those of
-     * frontends no longer desired and those nobody owns).
+     * After the first full sync: removes the restored frontends no Service wants, retries the
+     * failed ones, and deletes the entries {@link #restore()} found that no frontend owns. Reads
+     * no map: every desired frontend was written when its Service arrived. Returns how many
+     * entries were deleted (those of frontends no longer desired and those nobody owns).
      */
     public synchronized int reconcile() {
         Map<Step, Integer> counts = new EnumMap<>(Step.class);

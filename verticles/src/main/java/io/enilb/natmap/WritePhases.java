@@ -6,6 +6,8 @@ import io.enilb.bpf.KeyValueMap.BatchException;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcValue;
+import it.unimi.dsi.fastutil.ints.Int2IntMaps;
+import it.unimi.dsi.fastutil.ints.Int2ObjectMaps;
 import java.util.AbstractMap.SimpleImmutableEntry;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -66,14 +68,18 @@ final class WritePhases<K, B, R> {
     WritePhases(NatFamily<K, ?, B, R, ?> maps, IntConsumer backendDeleted) {
         this.table = List.of(
                 new Phase<K, B, R, Integer, B>(Step.BACKEND_WRITES, maps.backends(), (p, w, out) ->
-                        p.backends().forEach((id, e) -> {
+                        Int2ObjectMaps.fastForEach(p.backends(), planned -> {
+                            int id = planned.getIntKey();
+                            B e = planned.getValue();
                             if (!e.equals(w.backends.get(id))) {
                                 out.add(new Op<>(p.frontend(), id, e, () -> w.backends.put(id, e)));
                             }
                         })),
                 new Phase<K, B, R, SlotKey, SlotValue>(Step.SLOT_WRITES, maps.slots(), (p, w, out) ->
-                        p.slots().forEach((slot, id) -> {
-                            if (!id.equals(w.slots.get(slot))) {
+                        Int2IntMaps.fastForEach(p.slots(), planned -> {
+                            int slot = planned.getIntKey();
+                            int id = planned.getIntValue();
+                            if (!w.slots.containsKey(slot) || w.slots.get(slot) != id) {
                                 out.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), new SlotValue(id),
                                         () -> w.slots.put(slot, id)));
                             }
@@ -94,14 +100,14 @@ final class WritePhases<K, B, R> {
                     }
                 }),
                 new Phase<K, B, R, SlotKey, SlotValue>(Step.SLOT_DELETES, maps.slots(), (p, w, out) -> {
-                    for (Integer slot : List.copyOf(w.slots.keySet())) {
+                    for (int slot : w.slots.keySet().toIntArray()) {
                         if (!p.slots().containsKey(slot)) {
                             out.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), null, () -> w.slots.remove(slot)));
                         }
                     }
                 }),
                 new Phase<K, B, R, Integer, B>(Step.BACKEND_DELETES, maps.backends(), (p, w, out) -> {
-                    for (Integer id : List.copyOf(w.backends.keySet())) {
+                    for (int id : w.backends.keySet().toIntArray()) {
                         if (!p.backends().containsKey(id)) {
                             out.add(new Op<>(p.frontend(), id, null, () -> {
                                 w.backends.remove(id);

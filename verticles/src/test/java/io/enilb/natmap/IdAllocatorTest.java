@@ -47,4 +47,45 @@ class IdAllocatorTest {
         assertThat(ids.acquire("wrapped")).hasValue(1);
         assertThat(ids.ownerOf(-1)).isEqualTo("last");
     }
+
+    @Test
+    void handingOutIdsCostsOneProbeEachAtColdSyncAndAfterARestore() {
+        IdAllocator<Integer> ids = new IdAllocator<>(1, 0xFFFF_FFFFL);
+        for (int k = 0; k < 100_000; k++) {
+            ids.acquire(k);
+        }
+        assertThat(ids.probes()).isEqualTo(100_000);
+
+        IdAllocator<Integer> restored = new IdAllocator<>(1, 0xFFFF_FFFFL);
+        // a restore adopts in whatever order the maps list the entries
+        for (int k = 100_000; k >= 1; k -= 2) {
+            restored.adopt(-k, k);
+        }
+        for (int k = 0; k < 50_000; k++) {
+            assertThat(restored.acquire(k)).hasValue(100_001 + k);
+        }
+        assertThat(restored.probes()).isEqualTo(50_000);
+    }
+
+    @Test
+    void afterTheRangeWrapsAnIdInUseIsSkippedOncePerTurn() {
+        int range = 10_000;
+        IdAllocator<Integer> ids = new IdAllocator<>(1, range);
+        java.util.Random rnd = new java.util.Random(1);
+        java.util.List<Integer> live = new java.util.ArrayList<>();
+        int next = 0;
+        // 9 000 long-lived ids and churn: 50 000 ids handed out, five turns of the range
+        for (; next < 9_000; next++) {
+            ids.acquire(next);
+            live.add(next);
+        }
+        for (int i = 0; i < 41_000; i++, next++) {
+            ids.release(live.remove(rnd.nextInt(live.size())));
+            assertThat(ids.acquire(next)).isPresent();
+            live.add(next);
+        }
+        // each acquire takes one id; every turn of the range skips each id in use at most once
+        long turns = next / (range - 9_000) + 1;
+        assertThat(ids.probes()).isLessThanOrEqualTo(next + turns * range);
+    }
 }

@@ -185,9 +185,9 @@ class NatMapWriterTest {
     @Test
     void writesAreMakeBeforeBreak() {
         List<String> log = new ArrayList<>();
-        NatMaps recorded = new NatMaps(new Recording<>(maps.services(), log), new Recording<>(maps.slots(), log),
-                new Recording<>(maps.backends(), log), new Recording<>(maps.revNat(), log),
-                new Recording<>(maps.clusterIps(), log), maps.counters());
+        NatMaps recorded = new NatMaps(new RecordingMap<>(maps.services(), log), new RecordingMap<>(maps.slots(), log),
+                new RecordingMap<>(maps.backends(), log), new RecordingMap<>(maps.revNat(), log),
+                new RecordingMap<>(maps.clusterIps(), log), maps.counters());
         NatMapWriter w = new NatMapWriter(recorded);
         w.apply(upsert(svc("web", "10.96.0.10", 0, tcp(80, active("10.0.0.1", 80), active("10.0.0.2", 80)))));
         assertThat(log).containsExactly("put enilb_be4_v2", "put enilb_slot4_v2", "put enilb_rnat4_v2", "put enilb_svc4_v2",
@@ -281,54 +281,6 @@ class NatMapWriterTest {
         assertThat(restarted.reconcile()).isEqualTo(1 + 1 + 1 + 1 + 1 + 1); // old: svc, revNat, backend; orphans: slot, revNat, backend
         assertMapsMatch(maps, restarted, List.of(web));
         assertThat(restarted.serviceId(fk)).isEqualTo(writer.serviceId(fk));
-    }
-
-    /** Records which map each batch goes to. */
-    private record Recording<K, V>(KeyValueMap<K, V> map, List<String> log) implements KeyValueMap<K, V> {
-        public String name() {
-            return map.name();
-        }
-
-        public int maxEntries() {
-            return map.maxEntries();
-        }
-
-        public java.util.Optional<V> get(K key) {
-            return map.get(key);
-        }
-
-        public void put(K key, V value) {
-            log.add("put " + map.name());
-            map.put(key, value);
-        }
-
-        public boolean delete(K key) {
-            log.add("delete " + map.name());
-            return map.delete(key);
-        }
-
-        public void putAll(List<Map.Entry<K, V>> entries) {
-            log.add("put " + map.name());
-            map.putAll(entries);
-        }
-
-        public int deleteAll(List<K> keys) {
-            log.add("delete " + map.name());
-            return map.deleteAll(keys);
-        }
-
-        public Map<K, V> entries() {
-            return map.entries();
-        }
-
-        public long forEachBatch(int batchSize, java.util.function.BiConsumer<K, V> action) {
-            return map.forEachBatch(batchSize, action);
-        }
-
-        public int deleteIf(List<K> candidates, java.util.function.Predicate<V> condition) {
-            log.add("delete " + map.name());
-            return map.deleteIf(candidates, condition);
-        }
     }
 
     /** Claims a larger capacity than the map has, so that ids are free while the map is full. */
