@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -29,6 +30,13 @@ public final class CniPlugin {
      */
     public CniPlugin withOnlyPath(String path) {
         return new CniPlugin(executable, Map.of("PATH", path));
+    }
+
+    /** The same plugin with {@code variables} added to the environment it runs with. */
+    public CniPlugin withEnvironment(Map<String, String> variables) {
+        Map<String, String> env = new HashMap<>(environment == null ? System.getenv() : environment);
+        env.putAll(variables);
+        return new CniPlugin(executable, env);
     }
 
     /** bin/enilb-cni of the distribution. */

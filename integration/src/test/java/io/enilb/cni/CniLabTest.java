@@ -3,8 +3,6 @@ package io.enilb.cni;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,7 +12,6 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
 import io.enilb.attach.AttachVerticle;
-import io.enilb.bpf.BpfObject;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
 import io.enilb.bpf.Structs.BackendEntry;
@@ -23,12 +20,16 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.lab.CniPlugin;
+import io.enilb.lab.CniPlugin.Run;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.Vertx;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The real packaged enilb-cni, run the way a container runtime runs it (CNI_* environment, the
@@ -36,29 +37,29 @@ import org.junit.jupiter.api.Test;
  * for a pod whose NIC is a macvlan device on the lab's fabric.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class CniLabTest {
     static final String VIP = "198.19.0.20";
     static Lab lab;
     static Pod pod;
     static Datapath datapath;
     static Vertx vertx;
-    static Path pins;
     static Path work;
     static Path socket;
-    static Path plugin;
+    static CniPlugin plugin;
 
     @BeforeAll
-    static void start() throws Exception {
-        plugin = Path.of(System.getProperty("enilb.dist"), "bin", "enilb-cni");
-        assertThat(Files.isExecutable(plugin)).as("packaged plugin %s", plugin).isTrue();
+    static void start(LabFixture fixture) throws Exception {
+        Path executable = Path.of(System.getProperty("enilb.dist"), "bin", "enilb-cni");
+        assertThat(Files.isExecutable(executable)).as("packaged plugin %s", executable).isTrue();
+        plugin = new CniPlugin(executable);
         work = Files.createTempDirectory("enilb-cni-lab");
         socket = work.resolve("run/cni.sock");
-        pins = Path.of("/sys/fs/bpf/enilb-cni-" + UUID.randomUUID().toString().substring(0, 8));
-        lab = new Lab();
+        lab = fixture.lab();
         Pod backend = lab.pod("be", "198.18.0.41");
         lab.echoServer(backend.namespace(), "be", 8080, 5353);
         pod = lab.macvlanPod("app", "198.18.0.40");
-        datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
+        datapath = fixture.datapath();
         datapath.maps().backends().put(1, new BackendEntry(Ipv4.parse(backend.ip()), 8080, 0, 1));
         datapath.maps().slots().put(new SlotKey(1, 0), new SlotValue(1));
         datapath.maps().revNat().put(1, new RevNatValue(Ipv4.parse(VIP), 80));
@@ -68,43 +69,17 @@ class CniLabTest {
                 .await(20, TimeUnit.SECONDS);
     }
 
+    /** The attach verticle goes first: the fixture then closes the datapath under it and the lab. */
     @AfterAll
     static void stop() throws Exception {
         if (vertx != null) {
             vertx.close().await(20, TimeUnit.SECONDS);
         }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
-        }
-        if (datapath != null) {
-            datapath.close();
-        }
-        BpfObject.unpinAll(pins);
     }
 
-    record Run(int status, String stdout) {
-    }
-
-    static Run cni(String command, String containerId, String netns, String config) throws IOException, InterruptedException {
-        return cni(command, containerId, netns, config, Map.of());
-    }
-
-    static Run cni(String command, String containerId, String netns, String config, Map<String, String> env)
-            throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(plugin.toString());
-        pb.environment().putAll(env);
-        pb.environment().put("CNI_COMMAND", command);
-        pb.environment().put("CNI_CONTAINERID", containerId);
-        pb.environment().put("CNI_NETNS", netns);
-        pb.environment().put("CNI_IFNAME", "eth0");
-        pb.environment().put("CNI_PATH", "/opt/cni/bin");
-        Process p = pb.redirectError(ProcessBuilder.Redirect.INHERIT).start();
-        p.getOutputStream().write(config.getBytes(StandardCharsets.UTF_8));
-        p.getOutputStream().close();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
-        return new Run(p.exitValue(), out.strip());
+    /** The plugin run on the pod's eth0. */
+    static Run cni(String command, String containerId, String netns, String config) {
+        return plugin.run(command, containerId, netns, "eth0", config);
     }
 
     static String config(Path sock, String ip, boolean withPrevResult) {
@@ -163,8 +138,9 @@ class CniLabTest {
         Path log = work.resolve("add-class-load.log");
         Path archiveLog = work.resolve("add-cds.log");
         String cfg = config(socket, cds.ip(), true).replace(pod.netns().toString(), cds.netns().toString());
-        Run add = cni("ADD", "c0ffee06", cds.netns().toString(), cfg,
-                Map.of("JDK_JAVA_OPTIONS", "-Xlog:class+load=info:file=" + log + " -Xlog:cds=info:file=" + archiveLog));
+        Run add = plugin.withEnvironment(Map.of("JDK_JAVA_OPTIONS",
+                        "-Xlog:class+load=info:file=" + log + " -Xlog:cds=info:file=" + archiveLog))
+                .run("ADD", "c0ffee06", cds.netns().toString(), "eth0", cfg);
         assertThat(add.status()).as(add.stdout()).isZero();
         assertThat(datapath.attached(cds.netns(), "eth0")).hasSize(3);
 

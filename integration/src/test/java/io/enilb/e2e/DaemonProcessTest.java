@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonObject;
 import jnr.unixsocket.UnixDatagramChannel;
@@ -26,9 +27,11 @@ import jnr.unixsocket.UnixSocketAddress;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** enilbd as operators run it: readiness, metrics, sd_notify, SIGTERM, SIGKILL and restart, bad configuration. */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class DaemonProcessTest {
     Lab lab;
     Pod client;
@@ -36,8 +39,8 @@ class DaemonProcessTest {
     Path notifyDir;
 
     @BeforeEach
-    void lab() throws Exception {
-        lab = new Lab();
+    void lab(LabFixture fixture) throws Exception {
+        lab = fixture.lab();
         backend = lab.pod("be", "198.18.0.51");
         client = lab.macvlanPod("client", "198.18.0.50");
         lab.echoServer(backend.namespace(), "be", 8080, 5353);
@@ -46,8 +49,6 @@ class DaemonProcessTest {
 
     @AfterEach
     void cleanUp() throws Exception {
-        lab.close();
-        assertThat(lab.remainingNamespaces()).isEmpty();
         try (var files = Files.list(notifyDir)) {
             files.forEach(p -> p.toFile().delete());
         }

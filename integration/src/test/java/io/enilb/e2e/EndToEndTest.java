@@ -11,21 +11,22 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
-import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * enilb from the outside: the real daemon process on the file source, the real enilb-cni
  * invoked for the client pod, pods with their own NIC on the lab fabric, real traffic.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class EndToEndTest {
     static Lab lab;
     static DaemonProcess daemon;
@@ -36,8 +37,8 @@ class EndToEndTest {
     static Pod be4;
 
     @BeforeAll
-    static void start() {
-        lab = new Lab();
+    static void start(LabFixture fixture) {
+        lab = fixture.lab();
         List<Pod> backends = lab.echoBackends(4);
         be1 = backends.get(0);
         be2 = backends.get(1);
@@ -45,27 +46,14 @@ class EndToEndTest {
         be4 = backends.get(3);
         client = lab.macvlanPod("client", "198.18.0.10");
         lab.echoServer(client.namespace(), client.name(), 8080, 5353);
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
+        daemon = fixture.daemon(Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web.yaml", service("web", "198.19.1.1", "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()), ready(be3.ip()))));
         daemon.putServices("dns.yaml", service("dns", "198.19.1.2", "UDP", 53, 5353, "", List.of(ready(be1.ip()))));
         daemon.putServices("self.yaml", service("self", "198.19.1.3", "TCP", 80, 8080, "", List.of(ready(client.ip()))));
         daemon.putServices("empty.yaml", service("empty", "198.19.1.4", "TCP", 80, 8080, "", List.of()));
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
-        assertThat(add.status()).as(add.stdout()).isZero();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
-        }
+        fixture.startDaemonAndAdd(client);
     }
 
     static JsonObject count(String ip, int n) {

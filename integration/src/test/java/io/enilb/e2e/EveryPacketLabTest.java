@@ -4,17 +4,16 @@ import static io.enilb.lab.ServiceYaml.Endpoint.ready;
 import static io.enilb.lab.ServiceYaml.service;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
-import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Every packet of a flow through a ClusterIP is translated, seen from a pod with its
@@ -23,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * both ways.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class EveryPacketLabTest {
     static final String REFUSING = "198.19.3.1";
     static final String FAR = "198.19.3.2";
@@ -79,8 +79,8 @@ class EveryPacketLabTest {
             + "    s.settimeout(None);s.sendto(r,a);first=None\n";
 
     @BeforeAll
-    static void start() {
-        lab = new Lab();
+    static void start(LabFixture fixture) {
+        lab = fixture.lab();
         be1 = lab.pod("be1", "198.18.0.21");
         far = lab.routedPod("far", 31, 40, LINK_MTU);
         client = lab.macvlanPod("client", "198.18.0.10");
@@ -88,7 +88,7 @@ class EveryPacketLabTest {
         lab.spawn(far.pod().namespace(), "ready", "python3", "-u", "-c", SINK);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", UDP_ECHO);
         lab.spawn(be1.namespace(), "ready", "python3", "-u", "-c", LATE_REPLIER);
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
+        daemon = fixture.daemon(Map.of());
         // the per-packet translation (ICMP errors, fragments) is under test: with socket-lb the
         // flows would carry the backend's address end to end and tc would have nothing to do
         daemon.writeConfig("socket-lb: off\n");
@@ -98,20 +98,7 @@ class EveryPacketLabTest {
         daemon.putServices("echo.yaml", service("echo", ECHO, "UDP", 7, 7000, "", List.of(ready(be1.ip()))));
         daemon.putServices("late.yaml", service("late", LATE, "UDP", 7, 7100, "", List.of(ready(be1.ip()))));
         daemon.putServices("self.yaml", service("self", SELF, "UDP", 53, 6001, "", List.of(ready(client.ip()))));
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
-        assertThat(add.status()).as(add.stdout()).isZero();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
-        }
+        fixture.startDaemonAndAdd(client);
     }
 
     /**

@@ -23,15 +23,16 @@ import java.util.concurrent.TimeUnit;
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Flow events from the outside: the real daemon process, the real enilb-cni ADD for the client
@@ -39,6 +40,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * enilbctl. The storm runs last: it fills the conntrack table.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FlowEventsEndToEndTest {
     static Lab lab;
@@ -48,15 +50,15 @@ class FlowEventsEndToEndTest {
     static Pod be2;
 
     @BeforeAll
-    static void start() {
-        lab = new Lab();
+    static void start(LabFixture fixture) {
+        lab = fixture.lab();
         be1 = lab.pod("be1", "198.18.0.21");
         be2 = lab.pod("be2", "198.18.0.22");
         client = lab.macvlanPod("client", "198.18.0.10");
         for (Pod p : List.of(be1, be2, client)) {
             lab.echoServer(p.namespace(), p.name(), 8080, 5353);
         }
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
+        daemon = fixture.daemon(Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web.yaml", service("web", "198.19.2.1", "TCP", 80, 8080, "",
                 List.of(ready(be1.ip()), ready(be2.ip()))));
@@ -64,20 +66,7 @@ class FlowEventsEndToEndTest {
         daemon.putServices("ctl.yaml", service("ctl", "198.19.2.3", "TCP", 80, 8080, "", List.of(ready(be2.ip()))));
         daemon.putServices("storm-a.yaml", service("storm-a", "198.19.2.20", "UDP", 53, 9, "", List.of(ready(be1.ip()))));
         daemon.putServices("storm-b.yaml", service("storm-b", "198.19.2.21", "UDP", 53, 9, "", List.of(ready(be2.ip()))));
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
-        assertThat(add.status()).as(add.stdout()).isZero();
-    }
-
-    @AfterAll
-    static void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
-        }
+        fixture.startDaemonAndAdd(client);
     }
 
     static JsonArray flows(String query) {

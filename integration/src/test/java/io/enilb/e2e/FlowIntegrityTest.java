@@ -12,19 +12,19 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Flow integrity through the real daemon and the real enilb-cni: a conntrack table of
@@ -34,6 +34,7 @@ import org.junit.jupiter.api.TestMethodOrder;
  * short connections turns over quickly; the GC runs at least every 2 s.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FlowIntegrityTest {
     private static final int CT_SIZE = 2048;
@@ -47,8 +48,8 @@ class FlowIntegrityTest {
     static Pod be4;
 
     @BeforeAll
-    static void start() {
-        lab = new Lab();
+    static void start(LabFixture fixture) {
+        lab = fixture.lab();
         List<Pod> backends = lab.echoBackends(4);
         be1 = backends.get(0);
         be2 = backends.get(1);
@@ -56,7 +57,7 @@ class FlowIntegrityTest {
         be4 = backends.get(3);
         client = lab.macvlanPod("client", "198.18.0.10");
         intruder = lab.macvlanPod("intruder", "198.18.0.11");
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of(
+        daemon = fixture.daemon(Map.of(
                 "ENILB_BPF_CT_SIZE", Integer.toString(CT_SIZE),
                 // service ids wrap after 15: the recycling test reaches an old id quickly
                 "ENILB_BPF_MAX_SERVICES", "16",
@@ -65,22 +66,7 @@ class FlowIntegrityTest {
         // the per-packet conntrack is under test: flows must take the tc path (socket-lb would
         // translate them at connect, with no conntrack entry)
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: off\n");
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        for (Pod p : List.of(client, intruder)) {
-            CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(p, daemon.socket());
-            assertThat(add.status()).as(add.stdout()).isZero();
-        }
-    }
-
-    @AfterAll
-    static void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
-        }
+        fixture.startDaemonAndAdd(client, intruder);
     }
 
     /** Puts a TCP Service on port 80 (backends on 8080) and waits until a connection goes through. */

@@ -15,6 +15,7 @@ import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.HeldFlows;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.enilb.lab.ServiceYaml.Endpoint;
 import io.vertx.core.json.JsonArray;
@@ -24,9 +25,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * IPv6 and dual-stack Services from the outside: the real daemon process on the file source,
@@ -34,6 +35,7 @@ import org.junit.jupiter.api.Test;
  * the lab fabric, real traffic. Pods in 2001:db8:18::/64, Service IPs in 2001:db8:19::/108.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class Ipv6EndToEndTest {
     static Lab lab;
     static DaemonProcess daemon;
@@ -44,8 +46,8 @@ class Ipv6EndToEndTest {
     static List<Pod> backends = new ArrayList<>();
 
     @BeforeAll
-    static void start() {
-        lab = new Lab();
+    static void start(LabFixture fixture) {
+        lab = fixture.lab();
         for (int i = 1; i <= 3; i++) {
             Pod be = lab.pod("be" + i, "198.18.0." + (20 + i), "2001:db8:18::" + (20 + i));
             lab.echoServer(be.namespace(), be.name(), 8080, 5353);
@@ -54,7 +56,7 @@ class Ipv6EndToEndTest {
         client6 = lab.macvlanPod("client6", null, "2001:db8:18::10");
         lab.echoServer(client6.namespace(), client6.name(), 8080, 5353);
         dual = lab.macvlanPod("dual", "198.18.0.11", "2001:db8:18::11");
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
+        daemon = fixture.daemon(Map.of());
         daemon.writeConfig("node: {name: node-a}\n");
         daemon.putServices("web6.yaml", service("web6", "2001:db8:19::1", "TCP", 80, 8080, "", v6(backends)));
         daemon.putServices("dns6.yaml", service("dns6", "2001:db8:19::2", "UDP", 53, 5353, "",
@@ -64,23 +66,7 @@ class Ipv6EndToEndTest {
         daemon.putServices("empty6.yaml", service("empty6", "2001:db8:19::4", "TCP", 80, 8080, "", List.of()));
         daemon.putServices("both.yaml", service("both", List.of("198.19.1.20", "2001:db8:19::20"), "TCP", 80, 8080, "",
                 both(backends.subList(0, 2))));
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin cni = CniPlugin.of(DaemonProcess.distribution());
-        for (Pod p : List.of(client6, dual)) {
-            CniPlugin.Run add = cni.add(p, daemon.socket());
-            assertThat(add.status()).as(add.stdout()).isZero();
-        }
-    }
-
-    @AfterAll
-    static void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
-        }
+        fixture.startDaemonAndAdd(client6, dual);
     }
 
     private static List<Endpoint> v6(List<Pod> pods) {

@@ -19,15 +19,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The monitoring files of config/: the Prometheus rules pass {@code promtool check rules} and
@@ -36,6 +36,7 @@ import org.junit.jupiter.api.Test;
  * pod was attached through the real plugin and a Service was used).
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class MonitoringConfigTest {
     private static final Path CONFIG = projectRoot().resolve("config");
     private static final Path RULES = CONFIG.resolve("prometheus/enilb-alerts.yaml");
@@ -44,33 +45,19 @@ class MonitoringConfigTest {
     private static final Pattern METRIC = Pattern.compile("\\benilb_[a-z0-9_]+\\b");
     private static final Pattern QUOTED = Pattern.compile("\"[^\"]*\"");
 
-    static Lab lab;
-    static DaemonProcess daemon;
     static Set<String> exported;
 
     @BeforeAll
-    static void scrapeARealDaemon() {
-        lab = new Lab();
+    static void scrapeARealDaemon(LabFixture fixture) {
+        Lab lab = fixture.lab();
         Pod be = lab.pod("be", "198.18.0.21");
         Pod client = lab.macvlanPod("client", "198.18.0.10");
         lab.echoServer(be.namespace(), be.name(), 8080, 5353);
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
+        DaemonProcess daemon = fixture.daemon(Map.of());
         daemon.putServices("web.yaml", service("web", "198.19.3.1", "TCP", 80, 8080, "", List.of(ready(be.ip()))));
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
-        assertThat(add.status()).as(add.stdout()).isZero();
+        fixture.startDaemonAndAdd(client);
         await().atMost(Duration.ofSeconds(10)).until(() -> client.http("198.19.3.1", 80).ok());
         exported = metricNames(daemon.get("/metrics").body());
-    }
-
-    @AfterAll
-    static void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-        }
     }
 
     static Path projectRoot() {

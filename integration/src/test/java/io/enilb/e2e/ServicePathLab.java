@@ -28,12 +28,13 @@ import io.enilb.lab.HeldFlows;
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
+import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
 import io.vertx.core.json.JsonObject;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -47,6 +48,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * translation happened: the kernel's own peer of the socket, conntrack, the wire).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@ExtendWith(LabFixture.Extension.class)
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 // (JUnit's Tag is inherited: SocketLbLabTest and SocketLbOffLabTest carry it too)
 abstract class ServicePathLab {
@@ -103,14 +105,14 @@ abstract class ServicePathLab {
     abstract boolean atSocket();
 
     @BeforeAll
-    void start() {
-        lab = new Lab();
+    void start(LabFixture fixture) {
+        lab = fixture.lab();
         be1 = backend(1);
         be2 = backend(2);
         be3 = backend(3);
         client = lab.macvlanPod("client", "198.18.0.10", "2001:db8:18::10");
         lab.echoServer(client.namespace(), client.name(), 8080, 5353);
-        daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of());
+        daemon = fixture.daemon(Map.of());
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: " + socketLb() + "\n");
         for (Family f : families()) {
             String suffix = f.suffix();
@@ -125,22 +127,9 @@ abstract class ServicePathLab {
             daemon.putServices("empty-udp" + suffix + ".yaml", service("empty-udp" + suffix, f.emptyUdp(), "UDP", 53,
                     5353, "", List.of()));
         }
-        daemon.startAndAwaitReady(Duration.ofSeconds(60));
-        CniPlugin.Run add = CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket());
-        assertThat(add.status()).as(add.stdout()).isZero();
+        fixture.startDaemonAndAdd(client);
         try (NetnsRunner runner = new NetnsRunner()) {
             clientCookie = new Netns(runner).cookieOf(client.netns());
-        }
-    }
-
-    @AfterAll
-    void stop() {
-        if (daemon != null) {
-            daemon.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
         }
     }
 

@@ -3,12 +3,9 @@ package io.enilb.lab;
 import static io.enilb.bpf.Structs.BackendEntry;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
@@ -18,15 +15,16 @@ import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcValue;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Real traffic through the real programs: pods with their own NIC on a fabric, a ClusterIP with
  * two backends, attached the way the daemon attaches them.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
+@ExtendWith(LabFixture.Extension.class)
 class DatapathLabTest {
     static final String WEB = "198.19.0.10";
     static final String SELF = "198.19.0.11";
@@ -34,22 +32,20 @@ class DatapathLabTest {
 
     static Lab lab;
     static Datapath datapath;
-    static Path pins;
     static Pod client;
     static Pod be1;
     static Pod be2;
 
     @BeforeAll
-    static void buildLab() {
-        pins = Path.of("/sys/fs/bpf/enilb-lab-" + UUID.randomUUID().toString().substring(0, 8));
-        lab = new Lab();
+    static void buildLab(LabFixture fixture) {
+        lab = fixture.lab();
         client = lab.pod("client", "198.18.0.10");
         be1 = lab.pod("be1", "198.18.0.21");
         be2 = lab.pod("be2", "198.18.0.22");
         lab.echoServer(be1.namespace(), "be1", 8080, 5353);
         lab.echoServer(be2.namespace(), "be2", 8080, 5353);
         lab.echoServer(client.namespace(), "client", 8080, 5353);
-        datapath = Datapath.load(Path.of(System.getProperty("enilb.bpf.object")), pins, Map.of());
+        datapath = fixture.datapath();
         datapath.attach(client.netns(), "eth0");
         datapath.registerAddresses(client.netns(), List.of(Ipv4.parse(client.ip())));
 
@@ -69,22 +65,6 @@ class DatapathLabTest {
         }
         datapath.maps().revNat().put(svcId, new RevNatValue(Ipv4.parse(vip), port));
         datapath.maps().services().put(new SvcKey(Ipv4.parse(vip), port, proto), new SvcValue(svcId, ips.length, 0, 0));
-    }
-
-    @AfterAll
-    static void removeLab() {
-        String[] ns = lab == null ? new String[0] : new String[] {lab.id()};
-        if (lab != null) {
-            lab.close();
-        }
-        if (datapath != null) {
-            datapath.close();
-        }
-        io.enilb.bpf.BpfObject.unpinAll(pins);
-        assertThat(Files.exists(pins)).as("pins removed").isFalse();
-        if (ns.length == 1) {
-            assertThat(lab.remainingNamespaces()).as("namespaces removed").isEmpty();
-        }
     }
 
     @Test
