@@ -40,28 +40,10 @@ static __always_inline __be16 sock_port(const struct bpf_sock_addr *ctx)
 #include "events_family.h"
 
 #define SK_FN(name) name##4
-#define SK_SEL(name) name
-#define SK_ADDR __be32
-#define SK_ADDR_EQ(a, b) ((a) == (b))
-#define SK_ADDR_ZERO(a) ((a) == 0)
-#define SK_BACKEND struct backend
 #define SK_DST_GET(ctx, a) (*(a) = (ctx)->user_ip4)
 #define SK_DST_SET(ctx, a) ((ctx)->user_ip4 = *(a))
 #define SK_SRC_GET(sk, a) (*(a) = (sk)->src_ip4)
-#define SK_SVC_KEY struct svc_key
-#define SK_SVC_MAP enilb_svc4_v2
-#define SK_POD_KEY struct pod_key
-#define SK_POD_MAP enilb_pod4_v2
-#define SK_SCOPE struct sock_scope
-#define SK_SCOPE_MAP enilb_sockscope4_v2
-#define SK_NAT struct sock_nat
-#define SK_NAT_MAP enilb_socknat4_v2
-#define SK_FLOW_KEY struct sock_flow_key
-#define SK_FLOW_VALUE struct sock_flow_value
-#define SK_FLOW_MAP enilb_sockflow4_v2
-#define SK_CT_KEY struct ct_key
-#define SK_CT_VALUE struct ct_value
-#define SK_EV(name) name
+#include "sock4.h"
 #include "sock_family.h"
 
 /* ---- IPv6: the same logic over 16-byte addresses, which the context holds as four words ---- */
@@ -151,28 +133,10 @@ static __always_inline __be32 sock_src_v4mapped(const struct bpf_sock *sk)
 }
 
 #define SK_FN(name) name##46
-#define SK_SEL(name) name
-#define SK_ADDR __be32
-#define SK_ADDR_EQ(a, b) ((a) == (b))
-#define SK_ADDR_ZERO(a) ((a) == 0)
-#define SK_BACKEND struct backend
 #define SK_DST_GET(ctx, a) (*(a) = (ctx)->user_ip6[3])
 #define SK_DST_SET(ctx, a) ((ctx)->user_ip6[3] = *(a))
 #define SK_SRC_GET(sk, a) (*(a) = sock_src_v4mapped(sk))
-#define SK_SVC_KEY struct svc_key
-#define SK_SVC_MAP enilb_svc4_v2
-#define SK_POD_KEY struct pod_key
-#define SK_POD_MAP enilb_pod4_v2
-#define SK_SCOPE struct sock_scope
-#define SK_SCOPE_MAP enilb_sockscope4_v2
-#define SK_NAT struct sock_nat
-#define SK_NAT_MAP enilb_socknat4_v2
-#define SK_FLOW_KEY struct sock_flow_key
-#define SK_FLOW_VALUE struct sock_flow_value
-#define SK_FLOW_MAP enilb_sockflow4_v2
-#define SK_CT_KEY struct ct_key
-#define SK_CT_VALUE struct ct_value
-#define SK_EV(name) name
+#include "sock4.h"
 #include "sock_family.h"
 
 /* The IPv4-mapped instance runs as a function of its own (a BPF-to-BPF call): inlined next to
