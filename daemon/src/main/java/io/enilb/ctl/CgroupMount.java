@@ -75,6 +75,13 @@ final class CgroupMount {
         if (!Files.isDirectory(process.resolve("ns"))) {
             throw new CniInstall.Failed("no process " + process + ": mount the node's /proc there (hostPath /proc)");
         }
+        try {
+            // the kernel checks ptrace access on a process's namespace links and its root
+            Files.readSymbolicLink(process.resolve("ns/mnt"));
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new CniInstall.Failed("may not open " + process.resolve("ns/mnt")
+                    + ": the container needs SYS_PTRACE (the node's process has capabilities this one has not)");
+        }
         Path onNode = onNode(process, target);
         if (mountedAt(target, process, onNode)) {
             out.println("the node's cgroup v2 root is mounted at " + target + " already");
