@@ -40,28 +40,10 @@ static __always_inline __be16 sock_port(const struct bpf_sock_addr *ctx)
 #include "events_family.h"
 
 #define SK_FN(name) name##4
-#define SK_SEL(name) name
-#define SK_ADDR __be32
-#define SK_ADDR_EQ(a, b) ((a) == (b))
-#define SK_ADDR_ZERO(a) ((a) == 0)
-#define SK_BACKEND struct backend
 #define SK_DST_GET(ctx, a) (*(a) = (ctx)->user_ip4)
 #define SK_DST_SET(ctx, a) ((ctx)->user_ip4 = *(a))
 #define SK_SRC_GET(sk, a) (*(a) = (sk)->src_ip4)
-#define SK_SVC_KEY struct svc_key
-#define SK_SVC_MAP enilb_svc4_v2
-#define SK_POD_KEY struct pod_key
-#define SK_POD_MAP enilb_pod4_v2
-#define SK_SCOPE struct sock_scope
-#define SK_SCOPE_MAP enilb_sockscope4_v2
-#define SK_NAT struct sock_nat
-#define SK_NAT_MAP enilb_socknat4_v2
-#define SK_FLOW_KEY struct sock_flow_key
-#define SK_FLOW_VALUE struct sock_flow_value
-#define SK_FLOW_MAP enilb_sockflow4_v2
-#define SK_CT_KEY struct ct_key
-#define SK_CT_VALUE struct ct_value
-#define SK_EV(name) name
+#include "sock4.h"
 #include "sock_family.h"
 
 /* ---- IPv6: the same logic over 16-byte addresses, which the context holds as four words ---- */
@@ -104,29 +86,6 @@ static __always_inline int addr6_zero(const struct in6_addr *a)
 	return (x[0] | x[1]) == 0;
 }
 
-#undef SK_FN
-#undef SK_SEL
-#undef SK_ADDR
-#undef SK_ADDR_EQ
-#undef SK_ADDR_ZERO
-#undef SK_BACKEND
-#undef SK_DST_GET
-#undef SK_DST_SET
-#undef SK_SRC_GET
-#undef SK_SVC_KEY
-#undef SK_SVC_MAP
-#undef SK_POD_KEY
-#undef SK_POD_MAP
-#undef SK_SCOPE
-#undef SK_SCOPE_MAP
-#undef SK_NAT
-#undef SK_NAT_MAP
-#undef SK_FLOW_KEY
-#undef SK_FLOW_VALUE
-#undef SK_FLOW_MAP
-#undef SK_CT_KEY
-#undef SK_CT_VALUE
-#undef SK_EV
 #define SK_FN(name) name##6
 #define SK_SEL(name) name##6
 #define SK_ADDR struct in6_addr
@@ -152,6 +111,46 @@ static __always_inline int addr6_zero(const struct in6_addr *a)
 #define SK_EV(name) name##6
 #include "sock_family.h"
 
+/* ---- IPv4-mapped IPv6 (::ffff:a.b.c.d): an IPv6 socket that talks IPv4, Java's default on a
+ * dual-stack host. Its packets are IPv4, so it is translated as IPv4 is, with the IPv4 maps
+ * (Services, scope, the socket's storage, unconnected flows); the address keeps its mapped
+ * prefix, only its last word changes. ---- */
+
+static __always_inline int addr6_v4mapped(__u32 w0, __u32 w1, __u32 w2)
+{
+	return w0 == 0 && w1 == 0 && w2 == bpf_htonl(0xffff);
+}
+
+static __always_inline int sock_v4mapped(const struct bpf_sock_addr *ctx)
+{
+	return addr6_v4mapped(ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2]);
+}
+
+/* The IPv4 address an IPv6 socket is bound to, 0 when it is not bound to a mapped one. */
+static __always_inline __be32 sock_src_v4mapped(const struct bpf_sock *sk)
+{
+	return addr6_v4mapped(sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2]) ? sk->src_ip6[3] : 0;
+}
+
+#define SK_FN(name) name##46
+#define SK_DST_GET(ctx, a) (*(a) = (ctx)->user_ip6[3])
+#define SK_DST_SET(ctx, a) ((ctx)->user_ip6[3] = *(a))
+#define SK_SRC_GET(sk, a) (*(a) = sock_src_v4mapped(sk))
+#include "sock4.h"
+#include "sock_family.h"
+
+/* The IPv4-mapped instance runs as a function of its own (a BPF-to-BPF call): inlined next to
+ * the IPv6 one, the compiler shares their last store to ctx->user_port through a ctx pointer
+ * moved by the field's offset, which the verifier refuses ("dereference of modified ctx ptr"). */
+#define SK_V4MAPPED_CALL(hook) \
+	static __noinline int sock_##hook##_v4mapped(struct bpf_sock_addr *ctx) \
+	{ \
+		return sock_##hook##46(ctx); \
+	}
+SK_V4MAPPED_CALL(connect)
+SK_V4MAPPED_CALL(recvmsg)
+SK_V4MAPPED_CALL(getpeername)
+
 /* ---- the programs: where each attaches and what it sees ---- */
 
 /* connect() of a pod's TCP or UDP socket to an IPv4 address. */
@@ -161,11 +160,11 @@ int enilb_connect4(struct bpf_sock_addr *ctx)
 	return sock_connect4(ctx);
 }
 
-/* connect() to an IPv6 address. */
+/* connect() to an IPv6 address (an IPv4-mapped one as IPv4). */
 SEC("cgroup/connect6")
 int enilb_connect6(struct bpf_sock_addr *ctx)
 {
-	return sock_connect6(ctx);
+	return sock_v4mapped(ctx) ? sock_connect_v4mapped(ctx) : sock_connect6(ctx);
 }
 
 /* sendto()/sendmsg() with an IPv4 address on a UDP socket. */
@@ -175,7 +174,8 @@ int enilb_sendmsg4(struct bpf_sock_addr *ctx)
 	return sock_sendmsg4(ctx);
 }
 
-/* sendto()/sendmsg() with an IPv6 address on a UDP socket. */
+/* sendto()/sendmsg() with an IPv6 address on a UDP socket. An IPv4-mapped destination never
+ * comes here: udpv6_sendmsg hands it to udp_sendmsg as IPv4, which runs enilb_sendmsg4. */
 SEC("cgroup/sendmsg6")
 int enilb_sendmsg6(struct bpf_sock_addr *ctx)
 {
@@ -189,11 +189,11 @@ int enilb_recvmsg4(struct bpf_sock_addr *ctx)
 	return sock_recvmsg4(ctx);
 }
 
-/* recvmsg()/recvfrom() on a UDP socket: the IPv6 source it reports. */
+/* recvmsg()/recvfrom() on a UDP socket: the IPv6 source it reports (an IPv4-mapped one as IPv4). */
 SEC("cgroup/recvmsg6")
 int enilb_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	return sock_recvmsg6(ctx);
+	return sock_v4mapped(ctx) ? sock_recvmsg_v4mapped(ctx) : sock_recvmsg6(ctx);
 }
 
 /* getpeername() of an IPv4 socket. */
@@ -203,11 +203,11 @@ int enilb_getpeername4(struct bpf_sock_addr *ctx)
 	return sock_getpeername4(ctx);
 }
 
-/* getpeername() of an IPv6 socket. */
+/* getpeername() of an IPv6 socket (an IPv4-mapped peer as IPv4). */
 SEC("cgroup/getpeername6")
 int enilb_getpeername6(struct bpf_sock_addr *ctx)
 {
-	return sock_getpeername6(ctx);
+	return sock_v4mapped(ctx) ? sock_getpeername_v4mapped(ctx) : sock_getpeername6(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

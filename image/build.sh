@@ -8,7 +8,8 @@
 #    dash for the launchers), imported as a base image;
 # 2. the daemon's runtime: jlink'ed with the modules its libraries use;
 # 3. the distribution (daemon/target/enilb, built with Maven if missing), which carries the plugin
-#    and the plugin's own runtime (bin/enilb-jre), copied onto the base with podman build.
+#    and the plugin's own runtime (bin/enilb-jre), and util-linux's nsenter (for the mount-cgroup
+#    init container), copied onto the base with podman build.
 # Steps 1 and 2 are cached under $ENILB_IMAGE_CACHE (default /var/cache/enilb-image), keyed by
 # their inputs; a rebuild after a code change only copies the distribution again.
 set -euo pipefail
@@ -79,9 +80,26 @@ if [ ! -x "$jre/bin/java" ]; then
   mv "$jre.tmp" "$jre"
 fi
 
+# --- nsenter: the one util-linux tool the image needs -------------------------------------------
+# The mount-cgroup init container joins the node's mount and cgroup namespaces with it (enilbctl
+# cgroup mount; a JVM cannot join a mount namespace). The util-linux package would bring PAM,
+# libsystemd and, through debconf, perl (some 20 MB) for a 35 kB binary that links only libc and
+# libselinux, which the base has.
+nsenter_version=$(apt-cache policy util-linux | sed -n 's/^ *Candidate: *//p')
+[ -n "$nsenter_version" ] || { echo "image/build.sh: apt knows no util-linux (apt-get update?)" >&2; exit 1; }
+nsenter="$cache/nsenter-$nsenter_version"
+if [ ! -x "$nsenter" ]; then
+  echo "image/build.sh: nsenter of util-linux $nsenter_version"
+  deb=$(mktemp -d "$cache/util-linux.XXXXXX")
+  (cd "$deb" && apt-get download -q "util-linux=$nsenter_version" >/dev/null 2>&1)
+  dpkg-deb --fsys-tarfile "$deb"/util-linux_*.deb | tar -x -C "$deb" ./usr/bin/nsenter
+  mv "$deb/usr/bin/nsenter" "$nsenter.tmp" && mv "$nsenter.tmp" "$nsenter"
+  rm -rf "$deb"
+fi
+
 # --- 3. the image -------------------------------------------------------------------------------
 # what goes in, so that an unchanged tree is not copied again (tests build the image every run)
-inputs=$( { echo "$base_image $jre_key $version $revision $source_url"; cat config/enilb.yaml;
+inputs=$( { echo "$base_image $jre_key $nsenter_version $version $revision $source_url"; cat config/enilb.yaml;
             find "$dist" -printf '%P %s %T@ %m\n' | sort; } | sha256sum | cut -c1-32)
 previous=$(podman image inspect --format '{{.Id}} {{index .Labels "io.enilb.image.inputs"}}' "$tag" 2>/dev/null || true)
 if [ "${previous#* }" = "$inputs" ]; then
@@ -92,6 +110,7 @@ context=$(mktemp -d "$cache/context.XXXXXX")
 trap 'rm -rf "$context"' EXIT
 cp -a "$jre" "$context/jre"
 cp -a "$dist" "$context/enilb"
+cp "$nsenter" "$context/nsenter"
 mkdir -p "$context/etc"
 cp config/enilb.yaml "$context/etc/enilb.yaml"
 cat > "$context/Containerfile" <<EOF
@@ -99,6 +118,7 @@ FROM $base_image
 COPY jre /opt/enilb/jre
 COPY enilb /opt/enilb
 COPY etc/enilb.yaml /etc/enilb/enilb.yaml
+COPY nsenter /usr/bin/nsenter
 ENV PATH=/opt/enilb/bin:/usr/bin:/bin
 LABEL org.opencontainers.image.title="enilb" \\
       org.opencontainers.image.description="ClusterIP Services for pods that own their network card, in eBPF on the pod's NIC" \\

@@ -9,6 +9,7 @@
  *              SK_NAT/SK_NAT_MAP, SK_FLOW_KEY/SK_FLOW_VALUE/SK_FLOW_MAP;
  *   events     SK_CT_KEY, SK_CT_VALUE (the family's conntrack key and value, which the flow
  *              event functions take) and SK_EV(name) for the names events_family.h gave them.
+ * It undefines them all at its end, so that the next instance defines its own.
  * Both families translate alike, with the tc path's choice (select_family.h): one place for the
  * socket path's rules. */
 
@@ -258,3 +259,27 @@ static __always_inline int SK_FN(sock_getpeername)(struct bpf_sock_addr *ctx)
 	}
 	return SYS_PROCEED;
 }
+
+#undef SK_FN
+#undef SK_SEL
+#undef SK_ADDR
+#undef SK_ADDR_EQ
+#undef SK_ADDR_ZERO
+#undef SK_BACKEND
+#undef SK_DST_GET
+#undef SK_DST_SET
+#undef SK_SRC_GET
+#undef SK_SVC_KEY
+#undef SK_SVC_MAP
+#undef SK_POD_KEY
+#undef SK_POD_MAP
+#undef SK_SCOPE
+#undef SK_SCOPE_MAP
+#undef SK_NAT
+#undef SK_NAT_MAP
+#undef SK_FLOW_KEY
+#undef SK_FLOW_VALUE
+#undef SK_FLOW_MAP
+#undef SK_CT_KEY
+#undef SK_CT_VALUE
+#undef SK_EV

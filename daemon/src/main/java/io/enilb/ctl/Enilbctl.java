@@ -18,6 +18,7 @@ import java.util.TreeMap;
  * <pre>
  * enilbctl [--health HOST:PORT] [--json] status|services|endpoints|programs|counters
  * enilbctl cni install|uninstall [--bin-dir DIR] [--net-dir DIR] [--socket PATH]
+ * enilbctl cgroup mount
  * </pre>
  *
  * Exit status: 0 done (status: ready), 1 enilbd not running or the request failed, 2 usage,
@@ -43,6 +44,7 @@ public final class Enilbctl {
             --health     enilbd's health.listen (default $ENILB_HEALTH_LISTEN, else 127.0.0.1:9876)
             --json       print JSON instead of tables
             enilbctl cni install|uninstall   the plugin and the node's CNI chain (enilbctl cni --help)
+            enilbctl cgroup mount            the node's cgroup v2 root for socket-lb (enilbctl cgroup --help)
             """;
 
     private final PrintStream out;
@@ -68,6 +70,9 @@ public final class Enilbctl {
     int run(String[] args, Map<String, String> env) {
         if (args.length > 0 && args[0].equals("cni")) {
             return cni(java.util.Arrays.copyOfRange(args, 1, args.length));
+        }
+        if (args.length > 0 && args[0].equals("cgroup")) {
+            return cgroup(java.util.Arrays.copyOfRange(args, 1, args.length), env);
         }
         String health = env.getOrDefault(HEALTH_ENV, "");
         if (health.isBlank()) {
@@ -182,6 +187,29 @@ public final class Enilbctl {
             return FAILED;
         } catch (IOException | RuntimeException e) {
             err.println("enilbctl cni " + command + ": " + e);
+            return FAILED;
+        }
+    }
+
+    /** {@code enilbctl cgroup mount}: the DaemonSet's mount-cgroup init container ({@link CgroupMount}). */
+    private int cgroup(String[] args, Map<String, String> env) {
+        if (args.length == 1 && (args[0].equals("-h") || args[0].equals("--help"))) {
+            out.print(CgroupMount.USAGE);
+            return OK;
+        }
+        if (args.length != 1 || !args[0].equals("mount")) {
+            err.println("enilbctl cgroup: " + (args.length == 0 ? "mount?" : "unexpected " + String.join(" ", args)));
+            err.print(CgroupMount.USAGE);
+            return USAGE;
+        }
+        try {
+            new CgroupMount(out).mount(env);
+            return OK;
+        } catch (CniInstall.Failed e) {
+            err.println("enilbctl cgroup mount: " + e.getMessage());
+            return FAILED;
+        } catch (IOException | RuntimeException e) {
+            err.println("enilbctl cgroup mount: " + e);
             return FAILED;
         }
     }

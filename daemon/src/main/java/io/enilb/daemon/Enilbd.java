@@ -207,15 +207,15 @@ public final class Enilbd {
             LOG.info("socket-lb off: Services are translated per packet by the tc programs only");
             return Readiness.ok(SOCKET_LB);
         }
-        Optional<Path> root = CgroupV2.root();
-        if (root.isEmpty()) {
-            String why = "no cgroup2 file system mounted (/proc/self/mountinfo)";
-            return socketLbUnavailable(mode, why);
-        }
         try {
+            Optional<Path> root = CgroupV2.root();
+            if (root.isEmpty()) {
+                return socketLbUnavailable(mode, "no cgroup2 file system mounted (/proc/self/mountinfo)");
+            }
             if (!CgroupV2.isHierarchyRoot(root.get())) {
-                return socketLbUnavailable(mode, "the cgroup2 mount " + root.get()
-                        + " is not the host's root cgroup (a private cgroup namespace: run with the host's)");
+                return socketLbUnavailable(mode, "no cgroup2 mount is the host's root cgroup (" + root.get()
+                        + " is a private cgroup namespace's; in Kubernetes the mount-cgroup init container mounts"
+                        + " the host's at /run/enilb/cgroupv2)");
             }
             LOG.info("socket-lb {}: hooks {} at {}", mode.value, datapath.attachSocketHooks(root.get()), root.get());
             return Readiness.ok(SOCKET_LB);

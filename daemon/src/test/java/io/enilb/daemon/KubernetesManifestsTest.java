@@ -236,4 +236,37 @@ class KubernetesManifestsTest {
         assertThat(install.getSecurityContext().getCapabilities().getDrop()).containsExactly("ALL");
         assertThat(install.getImage()).isEqualTo(container(pod().getContainers(), "enilbd").getImage());
     }
+
+    // --- the init container that gives socket-lb the node's cgroup v2 root
+
+    /**
+     * mount-cgroup mounts the node's cgroup root at a node path that enilbd's run volume holds
+     * (enilbd's own container keeps its private cgroup namespace and no host cgroup mount), with
+     * only the capabilities nsenter and mount(2) need, from the node's /proc mounted read-only.
+     */
+    @Test
+    void mountCgroupPutsTheNodesCgroupRootWhereEnilbdLooksWithThreeCapabilities() {
+        Container mountCgroup = container(pod().getInitContainers(), "mount-cgroup");
+        Container enilbd = container(pod().getContainers(), "enilbd");
+        assertThat(mountCgroup.getCommand()).containsExactly("/opt/enilb/bin/enilbctl", "cgroup", "mount");
+        assertThat(mountCgroup.getImage()).isEqualTo(enilbd.getImage());
+        Map<String, String> env = new TreeMap<>();
+        mountCgroup.getEnv().forEach(e -> env.put(e.getName(), e.getValue()));
+        assertThat(env).isEqualTo(Map.of("ENILB_CGROUP_MOUNT", "/run/enilb/cgroupv2", "ENILB_HOST_PROC", "/host/proc"));
+        assertThat(hostMounts(mountCgroup)).isEqualTo(Map.of("/host/proc", "/proc"));
+        assertThat(mount(mountCgroup, "/host/proc").getReadOnly()).isTrue();
+        // the node path is inside a host directory enilbd mounts at the same path
+        assertThat(hostMounts(enilbd)).containsEntry("/run/enilb", "/run/enilb");
+        assertThat(Path.of(env.get("ENILB_CGROUP_MOUNT")).startsWith("/run/enilb")).isTrue();
+
+        var security = mountCgroup.getSecurityContext();
+        assertThat(security.getPrivileged()).isFalse();
+        assertThat(security.getCapabilities().getAdd()).containsExactlyInAnyOrder("SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE");
+        assertThat(security.getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(security.getAppArmorProfile().getType()).isEqualTo("Unconfined");
+        // the order kubelet runs them in: the plugin first, as before
+        assertThat(pod().getInitContainers()).extracting(Container::getName).containsExactly("install-cni", "mount-cgroup");
+        // enilbd itself gains nothing for it
+        assertThat(enilbd.getSecurityContext().getCapabilities().getAdd()).doesNotContain("SYS_CHROOT");
+    }
 }

@@ -144,7 +144,12 @@ public final class DaemonSetPod implements AutoCloseable {
 
     /** Runs the init container to completion; returns its exit status and output. */
     public Lab.Result runInitContainer(String containerName) {
-        List<String> cmd = podmanRun(container(containerName), Map.of(), true);
+        return runInitContainer(containerName, Map.of());
+    }
+
+    /** {@link #runInitContainer(String)} with {@code overrides} added to the manifest's env. */
+    public Lab.Result runInitContainer(String containerName, Map<String, String> overrides) {
+        List<String> cmd = podmanRun(container(containerName), overrides, true);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         try {
             Process p = pb.start();
@@ -226,6 +231,9 @@ public final class DaemonSetPod implements AutoCloseable {
         if (Boolean.TRUE.equals(pod.getHostPID())) {
             cmd.add("--pid=host");
         }
+        // a kubelet on a cgroup v2 node gives every container its own cgroup namespace; podman on
+        // this cgroup v1-managed machine would share the host's, which the DaemonSet never gets
+        cmd.add("--cgroupns=private");
         // podman raises the open-file and process limits by default, which needs CAP_SYS_RESOURCE
         // (not granted to this machine's root); a kubelet leaves the runtime's limits, so keep
         // this machine's; conmon starts the container with at most 32768 processes
@@ -288,6 +296,26 @@ public final class DaemonSetPod implements AutoCloseable {
         return String.join(",", options);
     }
 
+    /** Unmounts every mount at or under {@code dir} in this process's mount namespace, deepest first; what stays. */
+    private static List<String> unmountUnder(Path dir) {
+        List<String> stuck = new ArrayList<>();
+        List<String> points = mountPointsUnder(dir);
+        for (String point : points.stream().sorted(Comparator.reverseOrder()).toList()) {
+            Lab.Result umount = Lab.onHost(30, "umount", point);
+            if (!umount.ok()) {
+                stuck.add(point + " (" + umount.output().strip() + ")");
+            }
+        }
+        return stuck;
+    }
+
+    /** Mount points at or under {@code dir} (/proc/self/mountinfo, field 5; no escaped characters under a temp dir). */
+    public static List<String> mountPointsUnder(Path dir) {
+        String prefix = dir.toAbsolutePath().toString();
+        return read(Path.of("/proc/self/mountinfo")).lines().map(l -> l.split(" ")[4])
+                .filter(p -> p.equals(prefix) || p.startsWith(prefix + "/")).toList();
+    }
+
     /** The hard limit of this process ({@code /proc/self/limits}); -1 for unlimited. */
     private static long limit(String name) {
         for (String line : read(Path.of("/proc/self/limits")).split("\n")) {
@@ -327,7 +355,10 @@ public final class DaemonSetPod implements AutoCloseable {
         }
     }
 
-    /** Stops the container (SIGTERM, as a kubelet does), removes it, its pins and the work directory. */
+    /**
+     * Stops the container (SIGTERM, as a kubelet does), removes it, its socket hooks and pins,
+     * the mounts an init container made under the work directory, and the work directory.
+     */
     @Override
     public void close() {
         for (Container c : Stream.concat(spec().getContainers().stream(), spec().getInitContainers().stream()).toList()) {
@@ -339,7 +370,15 @@ public final class DaemonSetPod implements AutoCloseable {
         if (process != null) {
             process.destroyForcibly();
         }
+        // the socket hooks sit on the host's cgroup v2 root: they go first, with their pins
+        new io.enilb.bpf.SocketHooks(pinRoot).detach();
         io.enilb.bpf.BpfObject.unpinAll(pinRoot);
+        // mounts an init container made on the node's paths (the cgroup2 root): deleting files
+        // under a cgroup mount would remove cgroups, so a mount that stays keeps its directory
+        List<String> stuck = unmountUnder(work);
+        if (!stuck.isEmpty()) {
+            throw new IllegalStateException("cannot unmount " + stuck + "; " + work + " left in place");
+        }
         try (Stream<Path> files = Files.walk(work)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         } catch (IOException e) {

@@ -174,6 +174,36 @@ abstract class ServicePathLab {
         }
     }
 
+    /**
+     * An IPv6 socket addressing an IPv4 ClusterIP as ::ffff:a.b.c.d (Java's default on a
+     * dual-stack host) sends IPv4 packets: the socket path translates it as IPv4 (the kernel's
+     * peer is the mapped backend, no conntrack entry), tc otherwise; either way it sees the mapped
+     * ClusterIP, and its unconnected UDP answers come from it.
+     */
+    @Test
+    void anIpv4MappedClusterIpIsTranslatedAsIpv4() {
+        String mapped = "::ffff:" + WEB;
+        long ctBefore = conntrackEntriesTo(WEB);
+        JsonObject seen = client.probe("tcp", mapped, "80");
+        assertThat(seen.getString("peer")).isEqualTo("[" + mapped + "]:80");
+        assertThat(seen.getString("body")).matches("be[123] " + java.util.regex.Pattern.quote(client.ip()));
+        String backend = ip(V4, seen.getString("body").split(" ")[0]);
+        if (atSocket()) {
+            assertThat(seen.getString("kernelPeer")).isEqualTo("[::ffff:" + backend + "]:8080");
+            assertThat(conntrackEntriesTo(WEB)).as("no conntrack entry: no packet was translated").isEqualTo(ctBefore);
+        } else {
+            assertThat(seen.getString("kernelPeer")).isEqualTo("[" + mapped + "]:80");
+        }
+        long udpBefore = conntrackEntriesTo(V4.dns());
+        JsonObject udp = client.probe("udp", "::ffff:" + V4.dns(), "53");
+        assertThat(udp.getString("body")).isEqualTo("be1 " + client.ip());
+        assertThat(udp.getString("from")).isEqualTo("[::ffff:" + V4.dns() + "]:53");
+        if (atSocket()) {
+            // sent as IPv4 by the kernel, through sendmsg4; its answer shown mapped by recvmsg6
+            assertThat(conntrackEntriesTo(V4.dns())).isEqualTo(udpBefore);
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void unconnectedUdpAnswersComeFromTheClusterIp(Family f) {

@@ -4,6 +4,7 @@ import static io.enilb.lab.ServiceYaml.Endpoint.ready;
 import static io.enilb.lab.ServiceYaml.service;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.enilb.bpf.CgroupV2;
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonSetPod;
 import io.enilb.lab.DaemonProcess;
@@ -52,6 +53,11 @@ class DaemonSetImageTest {
     static Pod backend;
     static Process holder;
     static CniPlugin plugin;
+    static boolean clientAttached;
+    /** Where the node's cgroup v2 root is mounted for this test (the node path /run/enilb/cgroupv2). */
+    static Path cgroupMount;
+    /** The programs of the socket hooks the containerized daemon attached: gone after the test. */
+    static List<Integer> hookProgramIds = List.of();
 
     @BeforeAll
     static void start() throws Exception {
@@ -71,6 +77,21 @@ class DaemonSetImageTest {
         Files.writeString(netd.resolve("10-eni.conflist"), MACVLAN_CONFLIST);
         Lab.Result install = daemonSet.runInitContainer("install-cni");
         assertThat(install.status()).as(install.output()).isZero();
+        // the node's cgroup v2 root, mounted in the node's namespaces at the test's node path.
+        // This machine's PID 1 is the VM's agent, whose namespace links no container may open (nor
+        // should); the test process stands for it: it is in the machine's initial cgroup namespace
+        // and in the mount namespace where the test's node paths are.
+        cgroupMount = daemonSet.host("/run/enilb/cgroupv2");
+        Map<String, String> node = Map.of("ENILB_CGROUP_MOUNT", cgroupMount.toString(),
+                "ENILB_HOST_PID", Long.toString(ProcessHandle.current().pid()));
+        Lab.Result mounted = daemonSet.runInitContainer("mount-cgroup", node);
+        assertThat(mounted.status()).as(mounted.output()).isZero();
+        assertThat(CgroupV2.isHierarchyRoot(cgroupMount)).as("the host's root cgroup at " + cgroupMount).isTrue();
+        // a pod restart runs it again: nothing more is mounted
+        Lab.Result again = daemonSet.runInitContainer("mount-cgroup", node);
+        assertThat(again.status()).as(again.output()).isZero();
+        assertThat(again.output()).contains("already");
+        assertThat(DaemonSetPod.mountPointsUnder(cgroupMount)).containsExactly(cgroupMount.toString());
         plugin = new CniPlugin(daemonSet.host("/opt/cni/bin").resolve("enilb")).withOnlyPath(PATH_WITHOUT_JAVA);
 
         daemonSet.putServices("web.yaml", service("web", CLUSTER_IP, "TCP", 80, 8080, "", List.of(ready(backend.ip()))));
@@ -83,6 +104,8 @@ class DaemonSetImageTest {
         } catch (org.awaitility.core.ConditionTimeoutException | org.awaitility.core.TerminalFailureException e) {
             throw new AssertionError(e.getMessage() + "\n" + daemonSet.logText(), e);
         }
+        hookProgramIds = new JsonObject(daemonSet.get(9876, "/v1/programs").body()).getJsonArray("socketHooks").stream()
+                .map(h -> ((JsonObject) h).getInteger("id")).toList();
     }
 
     @AfterAll
@@ -90,12 +113,23 @@ class DaemonSetImageTest {
         if (plugin != null && holder != null) {
             plugin.run("DEL", "client-by-pid", procNetns(holder.pid()), "eth0", enilbConfig(client));
         }
-        if (daemonSet != null) {
-            daemonSet.close();
-        }
-        if (lab != null) {
-            lab.close();
-            assertThat(lab.remainingNamespaces()).isEmpty();
+        try {
+            if (daemonSet != null) {
+                daemonSet.close();
+                // the node is left as it was: the cgroup mount is gone and so are the hooks (their
+                // links were pinned under the pin root only; the kernel frees them after a grace period)
+                if (cgroupMount != null) {
+                    assertThat(DaemonSetPod.mountPointsUnder(cgroupMount)).isEmpty();
+                }
+                org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30))
+                        .until(() -> hookProgramIds.stream().noneMatch(id -> Lab.onHost(10, "bpftool", "prog", "show", "id",
+                                Integer.toString(id)).ok()));
+            }
+        } finally {
+            if (lab != null) {
+                lab.close();
+                assertThat(lab.remainingNamespaces()).isEmpty();
+            }
         }
     }
 
@@ -158,16 +192,46 @@ class DaemonSetImageTest {
         assertThat(daemonSet.get(9876, "/v1/services").body()).contains(CLUSTER_IP);
     }
 
+    /** CNI ADD of the client through the installed plugin, once for the tests that need it. */
+    private static synchronized void attachClient() {
+        if (!clientAttached) {
+            CniPlugin.Run add = plugin.run("ADD", "client-by-pid", procNetns(holder.pid()), "eth0", enilbConfig(client));
+            assertThat(add.status()).as(add.stdout() + "\n" + daemonSet.logText()).isZero();
+            clientAttached = true;
+        }
+    }
+
     @Test
     void aPodAttachedThroughTheInstalledPluginWithoutJavaReachesAClusterIp() {
-        CniPlugin.Run add = plugin.run("ADD", "client-by-pid", procNetns(holder.pid()), "eth0", enilbConfig(client));
-        assertThat(add.status()).as(add.stdout() + "\n" + daemonSet.logText()).isZero();
+        attachClient();
 
         Lab.Result answer = client.http(CLUSTER_IP, 80);
         assertThat(answer.ok()).as(answer.output()).isTrue();
         assertThat(answer.output()).contains("be1");
         // set by the containerized daemon through rtnetlink: /proc/sys is read-only in its container
         assertThat(client.exec("cat", "/proc/sys/net/ipv4/conf/lo/accept_local").strip()).isEqualTo("1");
+    }
+
+    /**
+     * socket-lb in the DaemonSet as shipped: enilbd (a private cgroup namespace, no host cgroup
+     * mount) attaches its hooks at the node's cgroup root that mount-cgroup mounted, and a pod's
+     * connection to a ClusterIP is translated at connect(): the socket's peer in the kernel is the
+     * backend from the start (no packet of it is rewritten), while getpeername shows the ClusterIP.
+     */
+    @Test
+    void socketLbAttachesAtTheNodesCgroupRootAndTranslatesAtConnect() {
+        JsonArray hooks = new JsonObject(daemonSet.get(9876, "/v1/programs").body()).getJsonArray("socketHooks");
+        assertThat(hooks.stream().map(h -> ((JsonObject) h).getString("hook")).toList()).as(daemonSet.logText())
+                .containsExactlyInAnyOrder("connect4", "sendmsg4", "recvmsg4", "getpeername4",
+                        "connect6", "sendmsg6", "recvmsg6", "getpeername6");
+        assertThat(hooks.stream().map(h -> ((JsonObject) h).getString("cgroup")).distinct().toList())
+                .containsExactly("/run/enilb/cgroupv2");
+        attachClient();
+
+        JsonObject seen = client.probe("tcp", CLUSTER_IP, "80");
+        assertThat(seen.getString("kernelPeer")).as("the socket's peer in the kernel").isEqualTo(backend.ip() + ":8080");
+        assertThat(seen.getString("peer")).as("getpeername").isEqualTo(CLUSTER_IP + ":80");
+        assertThat(seen.getString("body")).contains("be1");
     }
 
     @Test
