@@ -2,10 +2,8 @@ package io.enilb.natmap;
 
 import io.enilb.bpf.BpfException;
 import io.enilb.bpf.InMemoryMap;
-import io.enilb.bpf.KeyValueMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -14,16 +12,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * An in-memory map whose writes can be held (a native call that does not return) or refused
  * as full (E2BIG) a given number of times: for nat-map's liveness and retry.
  */
-public final class GatedMap<K, V> implements KeyValueMap<K, V> {
+public final class GatedMap<K, V> extends ForwardingMap<K, V> {
     private static final int E2BIG = jnr.constants.platform.Errno.E2BIG.intValue();
-    private final InMemoryMap<K, V> map;
     private volatile CountDownLatch gate = new CountDownLatch(0);
     /** Entered when a write is held at the gate. */
     public final CountDownLatch held = new CountDownLatch(1);
     private final AtomicInteger refusals = new AtomicInteger();
 
     public GatedMap(String name, int maxEntries) {
-        this.map = new InMemoryMap<>(name, maxEntries);
+        super(new InMemoryMap<>(name, maxEntries));
     }
 
     /** Holds every write until {@link #open()}. */
@@ -55,54 +52,14 @@ public final class GatedMap<K, V> implements KeyValueMap<K, V> {
     }
 
     @Override
-    public String name() {
-        return map.name();
-    }
-
-    @Override
-    public int maxEntries() {
-        return map.maxEntries();
-    }
-
-    @Override
-    public Optional<V> get(K key) {
-        return map.get(key);
-    }
-
-    @Override
     public void put(K key, V value) {
         pass();
         map.put(key, value);
     }
 
     @Override
-    public boolean delete(K key) {
-        return map.delete(key);
-    }
-
-    @Override
     public void putAll(List<Map.Entry<K, V>> entries) {
         pass();
         map.putAll(entries);
-    }
-
-    @Override
-    public int deleteAll(List<K> keys) {
-        return map.deleteAll(keys);
-    }
-
-    @Override
-    public int deleteIf(List<K> candidates, java.util.function.Predicate<V> condition) {
-        return map.deleteIf(candidates, condition);
-    }
-
-    @Override
-    public long forEachBatch(int batchSize, java.util.function.BiConsumer<K, V> action) {
-        return map.forEachBatch(batchSize, action);
-    }
-
-    @Override
-    public Map<K, V> entries() {
-        return map.entries();
     }
 }

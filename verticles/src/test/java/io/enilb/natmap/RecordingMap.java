@@ -13,7 +13,15 @@ import java.util.function.Predicate;
  * (a batch is one call) or {@code "read NAME"}, and counts the entries written or deleted: the
  * writer's seam to the kernel, to check what a change costs in map operations.
  */
-record RecordingMap<K, V>(KeyValueMap<K, V> map, List<String> log, LongAdder entryCount) implements KeyValueMap<K, V> {
+final class RecordingMap<K, V> extends ForwardingMap<K, V> {
+    private final List<String> log;
+    private final LongAdder entryCount;
+
+    RecordingMap(KeyValueMap<K, V> map, List<String> log, LongAdder entryCount) {
+        super(map);
+        this.log = log;
+        this.entryCount = entryCount;
+    }
 
     RecordingMap(KeyValueMap<K, V> map, List<String> log) {
         this(map, log, new LongAdder());
@@ -28,16 +36,6 @@ record RecordingMap<K, V>(KeyValueMap<K, V> map, List<String> log, LongAdder ent
                 new NatMaps.V6(new RecordingMap<>(v6.services(), log, entries), new RecordingMap<>(v6.slots(), log, entries),
                         new RecordingMap<>(v6.backends(), log, entries), new RecordingMap<>(v6.revNat(), log, entries),
                         new RecordingMap<>(v6.clusterIps(), log, entries)));
-    }
-
-    @Override
-    public String name() {
-        return map.name();
-    }
-
-    @Override
-    public int maxEntries() {
-        return map.maxEntries();
     }
 
     @Override
