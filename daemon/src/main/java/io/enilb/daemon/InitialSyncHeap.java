@@ -40,9 +40,18 @@ final class InitialSyncHeap {
     static InitialSyncHeap roomForTheSync() {
         InitialSyncHeap heap = new InitialSyncHeap(ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class));
         // max before min: the JVM refuses a minimum above the maximum
-        heap.vm.setVMOption(MAX, Integer.toString(Math.max(SYNC_MAX, Integer.parseInt(heap.steadyMax))));
-        heap.vm.setVMOption(MIN, Integer.toString(Math.max(SYNC_MIN, Integer.parseInt(heap.steadyMin))));
+        heap.set(MAX, Integer.toString(Math.max(SYNC_MAX, Integer.parseInt(heap.steadyMax))));
+        heap.set(MIN, Integer.toString(Math.max(SYNC_MIN, Integer.parseInt(heap.steadyMin))));
         return heap;
+    }
+
+    /** A heap sizing flag; a JVM that refuses it keeps its value (the heap is then only less tight). */
+    private void set(String flag, String value) {
+        try {
+            vm.setVMOption(flag, value);
+        } catch (RuntimeException e) {
+            LOG.warn("heap: {} stays {} ({})", flag, vm.getVMOption(flag).getValue(), e.getMessage());
+        }
     }
 
     /**
@@ -52,15 +61,15 @@ final class InitialSyncHeap {
     void giveBack() {
         // min before max, for the same reason; the collections shrink to the least free space the
         // launcher allows (what the heap had when it grew under those ratios), then the most applies
-        vm.setVMOption(MIN, steadyMin);
-        vm.setVMOption(MAX, steadyMin);
+        set(MIN, steadyMin);
+        set(MAX, steadyMin);
         Thread t = new Thread(() -> {
             Runtime rt = Runtime.getRuntime();
             long before = rt.totalMemory();
             for (int i = 0; i < 4; i++) {
                 System.gc();
             }
-            vm.setVMOption(MAX, steadyMax);
+            set(MAX, steadyMax);
             LOG.info("heap after the initial sync: {} MiB committed, {} MiB before the collection, {} MiB in use",
                     rt.totalMemory() >> 20, before >> 20, (rt.totalMemory() - rt.freeMemory()) >> 20);
         }, "enilbd-heap");
