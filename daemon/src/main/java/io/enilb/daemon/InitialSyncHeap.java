@@ -10,7 +10,7 @@ import org.slf4j.LoggerFactory;
  * ({@code -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30}: RSS near the live set). During the
  * initial sync the live set grows from nothing to its full size (70 MiB at 10 000 Services, 280
  * at 50 000), and with 10 % free after a collection the serial collector ran out of room after
- * every tenth of growth: 18 – 20 full collections at 10 000 Services, most of the sync's CPU at
+ * every tenth of growth: 18 – 20 full collections at 10 000 Services, 29 (7 s of pauses) at
  * 50 000 ({@code -Xlog:gc}, docs/BENCHMARKS.md). So until the daemon is ready the heap keeps the
  * JVM's default room (40 % free at least, 70 % at most), and once ready the launcher's ratios
  * come back and four full collections return what the listing took (the serial collector damps
