@@ -76,12 +76,18 @@ public final class PerCpuArray<V> {
     }
 
     /**
-     * The values at every index, each combined over the CPUs, read with batch lookups (thousands
-     * of indexes per syscall) rather than one lookup per index.
+     * The values at indexes 0..{@code entries}-1, each combined over the CPUs, read with batch
+     * lookups (thousands of indexes per syscall) rather than one lookup per index. A reader that
+     * knows the highest index in use (service ids) asks for no more: the rest of a large array is
+     * neither read nor decoded.
      */
-    public List<V> sumAll(V zero, BinaryOperator<V> plus) {
-        int chunk = Math.max(1, Math.min(maxEntries, 4096));
-        List<V> out = new ArrayList<>(maxEntries);
+    public List<V> sumFirst(int entries, V zero, BinaryOperator<V> plus) {
+        int wanted = Math.max(0, Math.min(entries, maxEntries));
+        int chunk = Math.max(1, Math.min(wanted, 4096));
+        List<V> out = new ArrayList<>(wanted);
+        if (wanted == 0) {
+            return out;
+        }
         Pointer inBatch = null;
         Pointer outBatch = bpf.allocate(8);
         Pointer k = bpf.allocate(4 * chunk);
@@ -90,7 +96,7 @@ public final class PerCpuArray<V> {
         byte[] one = new byte[values.size()];
         byte[] token = new byte[8];
         while (true) {
-            count.putInt(0, chunk);
+            count.putInt(0, Math.min(chunk, wanted - out.size()));
             int rc = bpf.lib.bpf_map_lookup_batch(fd, inBatch, outBatch, k, v, count, null);
             if (rc < 0 && rc != -ENOENT) {
                 bpf.check(rc, "bpf_map_lookup_batch " + name);
@@ -104,7 +110,7 @@ public final class PerCpuArray<V> {
                 }
                 out.add(total);
             }
-            if (rc == -ENOENT || out.size() >= maxEntries) {
+            if (rc == -ENOENT || out.size() >= wanted) {
                 return out;
             }
             if (inBatch == null) {

@@ -85,6 +85,8 @@ public final class Enilbd {
     private final AtomicBoolean stopping = new AtomicBoolean();
     /** Completed when nat-map first reports ready: the frontends of the first full sync are written. */
     private final Promise<Void> natMapInSync = Promise.promise();
+    /** Room for the initial sync's growth, given back once ready. */
+    private final InitialSyncHeap initialSyncHeap = InitialSyncHeap.roomForTheSync();
     private Datapath datapath;
     private String attachId;
     private final List<String> deployments = new java.util.ArrayList<>();
@@ -304,31 +306,11 @@ public final class Enilbd {
             announcedReady = true;
             LOG.info("enilbd ready");
             notify.ready("ready");
-            returnTheInitialSyncsHeap();
+            initialSyncHeap.giveBack();
         } else if (now != before) {
             LOG.info(now ? "enilbd ready again" : "enilbd not ready: {}", readiness.reasons());
             notify.status(now ? "ready" : "not ready: " + readiness.reasons());
         }
-    }
-
-    /**
-     * The initial listing is the most garbage the daemon ever makes, and a heap grown for it stays
-     * committed (resident) until full collections shrink it. The serial collector damps shrinking
-     * over successive full collections (0 %, 10 %, 40 %, then 100 % of the excess over the
-     * launcher's MaxHeapFreeRatio), so it takes four, once, on a thread of their own.
-     */
-    private static void returnTheInitialSyncsHeap() {
-        Thread t = new Thread(() -> {
-            Runtime rt = Runtime.getRuntime();
-            long before = rt.totalMemory();
-            for (int i = 0; i < 4; i++) {
-                System.gc();
-            }
-            LOG.info("heap after the initial sync: {} MiB committed, {} MiB before the collection, {} MiB in use",
-                    rt.totalMemory() >> 20, before >> 20, (rt.totalMemory() - rt.freeMemory()) >> 20);
-        }, "enilbd-heap");
-        t.setDaemon(true);
-        t.start();
     }
 
     static Map<String, Integer> mapSizes(EnilbConfig.Bpf bpf) {

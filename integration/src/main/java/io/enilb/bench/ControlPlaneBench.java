@@ -48,7 +48,11 @@ import io.fabric8.mockwebserver.MockWebServer;
  * churn. A figure, not a test.
  *
  * <p>Run as root after a build ({@code mvn -B package -pl integration -am -DskipTests}), with the
- * integration module's classpath: {@code java -cp ... io.enilb.bench.ControlPlaneBench}
+ * integration module's classpath: {@code java -cp ... io.enilb.bench.ControlPlaneBench}.
+ * {@code -Dbench.java-opts="A;B"} runs one daemon per variant against the same API server (a
+ * variant's words: JVM options, {@code NAME=value} for the launcher's environment, {@code dist=DIR}
+ * for another build); {@code -Dbench.gc-log=true} reports the collector's pauses during sync and
+ * churn ({@code -Xlog:gc}), {@code -Dbench.jfr-churn=FILE} records the churn with JFR.
  */
 public final class ControlPlaneBench {
     private static final int SERVICES = Integer.getInteger("bench.services", 10_000);
@@ -82,11 +86,35 @@ public final class ControlPlaneBench {
                     (System.nanoTime() - t0) / 1e9);
             // -Dbench.java-opts="A;B": one daemon run per variant of JAVA_OPTS (added to the launcher's
             // flags) against the same API server, for same-run comparisons; default: the launcher's flags alone
+            int variants = 0;
             for (String variant : System.getProperty("bench.java-opts", "").split(";", -1)) {
-                String opts = (variant + (Boolean.getBoolean("bench.nmt") ? " -XX:NativeMemoryTracking=summary" : "")).trim();
-                Map<String, String> env = opts.isEmpty() ? Map.of() : Map.of("JAVA_OPTS", opts);
-                System.out.printf("%n--- the launcher's JVM flags%s%n", opts.isEmpty() ? "" : " + " + opts);
-                try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), env)) {
+                // a variant's NAME=value words are the launcher's environment (ENILB_HEAP_MAX=1g), dist=DIR another
+                // distribution (a build from before a change), the rest JAVA_OPTS
+                Map<String, String> env = new HashMap<>();
+                Path dist = DaemonProcess.distribution();
+                StringBuilder javaOpts = new StringBuilder();
+                for (String word : variant.trim().split("\\s+")) {
+                    if (word.startsWith("dist=")) {
+                        dist = Path.of(word.substring("dist=".length()));
+                    } else if (word.matches("[A-Z_]+=.*")) {
+                        env.put(word.substring(0, word.indexOf('=')), word.substring(word.indexOf('=') + 1));
+                    } else if (!word.isEmpty()) {
+                        javaOpts.append(' ').append(word);
+                    }
+                }
+                if (Boolean.getBoolean("bench.nmt")) {
+                    javaOpts.append(" -XX:NativeMemoryTracking=summary");
+                }
+                Path gcLog = Files.createTempFile("enilb-bench-gc", ".log");
+                if (Boolean.getBoolean("bench.gc-log")) {
+                    javaOpts.append(" -Xlog:gc:file=").append(gcLog).append(":utc");
+                }
+                String opts = javaOpts.toString().trim();
+                if (!opts.isEmpty()) {
+                    env.put("JAVA_OPTS", opts);
+                }
+                System.out.printf("%n--- the launcher's JVM flags%s%n", variant.isBlank() ? "" : " + " + variant.trim());
+                try (DaemonProcess daemon = new DaemonProcess(dist, env)) {
                     daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
                     Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
                             .replace("source: file", "source: kubernetes")
@@ -122,13 +150,10 @@ public final class ControlPlaneBench {
                     String jfr = System.getProperty("bench.jfr");
                     if (jfr != null) {
                         // started with -XX:StartFlightRecording in bench.java-opts: what the daemon did until now
-                        new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "JFR.dump", "filename=" + jfr)
-                                .redirectErrorStream(true).start().waitFor();
+                        jcmd(daemon, "JFR.dump", "filename=" + jfr);
                     }
                     if (Boolean.getBoolean("bench.threads")) {
-                        System.out.println("the daemon's threads by CPU time until now:\n" + new String(new ProcessBuilder("sh", "-c",
-                                "ps -L -o time=,comm= -p " + daemon.process().pid() + " | sort -r | head -12")
-                                .redirectErrorStream(true).start().getInputStream().readAllBytes()));
+                        System.out.println("the daemon's threads by CPU time until now:\n" + threadTimes(daemon.process().pid()));
                     }
                     if (Boolean.getBoolean("bench.nmt")) {
                         Process jcmd = new ProcessBuilder("jcmd", Long.toString(daemon.process().pid()), "VM.native_memory",
@@ -150,11 +175,21 @@ public final class ControlPlaneBench {
                         }
                     }, "scraper");
                     scraper.start();
+                    String churnJfr = System.getProperty("bench.jfr-churn");
+                    if (churnJfr != null) {
+                        jcmd(daemon, "JFR.start", "name=churn", "settings=profile");
+                    }
+                    Instant churnStart = Instant.now();
                     try {
                         latencies = churnAndProbe(client, daemon.pinRoot());
                     } finally {
                         scraping.set(false);
                         scraper.join();
+                    }
+                    Instant churnEnd = Instant.now();
+                    if (churnJfr != null) {
+                        jcmd(daemon, "JFR.dump", "name=churn", "filename=" + churnJfr.replace(".jfr", "-" + (++variants) + ".jfr"));
+                        jcmd(daemon, "JFR.stop", "name=churn");
                     }
                     Map<Double, Long> after = syncLatencyBuckets(daemon);
                     List<Long> scrapeTimes = new ArrayList<>(scrapes);
@@ -172,11 +207,17 @@ public final class ControlPlaneBench {
                                 latencies.get(latencies.size() - 1) / 1e6, latencies.size());
                     }
                     System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+                    if (Boolean.getBoolean("bench.gc-log")) {
+                        System.out.println("collections (-Xlog:gc), start -> maps complete: " + pauses(gcLog, Instant.EPOCH, inSync));
+                        System.out.println("collections (-Xlog:gc), during the churn: " + pauses(gcLog, churnStart, churnEnd));
+                    }
                     String keepLog = System.getProperty("bench.daemon-log");
                     if (keepLog != null) {
                         Files.copy(daemon.log(), Path.of(keepLog), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
                     }
                     daemon.terminate();
+                } finally {
+                    Files.deleteIfExists(gcLog);
                 }
             }
         } finally {
@@ -207,8 +248,7 @@ public final class ControlPlaneBench {
                 Process p = daemon.process();
                 if (p != null) {
                     try {
-                        String[] f = Files.readString(Path.of("/proc/" + p.pid() + "/stat")).split("\\) ", 2)[1].split(" ");
-                        ticksAt.put(System.currentTimeMillis(), Long.parseLong(f[11]) + Long.parseLong(f[12]));
+                        ticksAt.put(System.currentTimeMillis(), cpuTicks(Path.of("/proc/" + p.pid() + "/stat")));
                     } catch (java.io.IOException | RuntimeException gone) {
                         return;
                     }
@@ -407,6 +447,66 @@ public final class ControlPlaneBench {
                 + "(mock API server round trip): p50 %.2f ms, p99 %.2f ms%n", churned.get(), churnSeconds,
                 churned.get() / churnSeconds, pct(apiNanos, 50), pct(apiNanos, 99));
         return latencies;
+    }
+
+    private static final Pattern GC_PAUSE = Pattern.compile("^\\[([^\\]]+)\\].* Pause (\\w+).* ([0-9.]+)ms$");
+    private static final java.time.format.DateTimeFormatter GC_TIME =
+            java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSZ");
+
+    /** The stop-the-world pauses in a {@code -Xlog:gc:...:utc} log between two instants, by kind: count, p50, max, sum. */
+    private static String pauses(Path gcLog, Instant from, Instant to) throws java.io.IOException {
+        Map<String, List<Double>> byKind = new java.util.TreeMap<>();
+        for (String l : Files.readAllLines(gcLog)) {
+            Matcher m = GC_PAUSE.matcher(l);
+            if (m.find()) {
+                Instant at = java.time.OffsetDateTime.parse(m.group(1), GC_TIME).toInstant();
+                if (!at.isBefore(from) && at.isBefore(to)) {
+                    byKind.computeIfAbsent(m.group(2), k -> new ArrayList<>()).add(Double.parseDouble(m.group(3)));
+                }
+            }
+        }
+        StringBuilder out = new StringBuilder();
+        byKind.forEach((kind, ms) -> {
+            Collections.sort(ms);
+            out.append(String.format("%s %d (%d over 5 ms), p50 %.1f ms, max %.1f ms, total %.0f ms; ", kind, ms.size(),
+                    ms.stream().filter(t -> t > 5).count(), ms.get(ms.size() / 2), ms.get(ms.size() - 1),
+                    ms.stream().mapToDouble(Double::doubleValue).sum()));
+        });
+        return out.length() == 0 ? "none" : out.toString();
+    }
+
+    /**
+     * CPU time per thread from /proc/PID/task/TID/stat, the 12 busiest. (ps -L lists the main
+     * thread, "java", with the whole process's time: that thread itself only waits.)
+     */
+    private static String threadTimes(long pid) throws java.io.IOException {
+        List<Map.Entry<Long, String>> threads = new ArrayList<>();
+        try (java.util.stream.Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    threads.add(Map.entry(cpuTicks(task.resolve("stat")) * 10,
+                            Files.readString(task.resolve("comm")).trim() + " (" + task.getFileName() + ")"));
+                } catch (java.io.IOException gone) {
+                    // the thread ended meanwhile
+                }
+            }
+        }
+        threads.sort(Map.Entry.<Long, String>comparingByKey().reversed());
+        StringBuilder out = new StringBuilder();
+        threads.stream().limit(12).forEach(t -> out.append(String.format("%8d ms %s%n", t.getKey(), t.getValue())));
+        return out.toString();
+    }
+
+    /** User + system CPU time, in clock ticks (100 Hz), of a /proc stat file (a process or one of its threads). */
+    private static long cpuTicks(Path stat) throws java.io.IOException {
+        String[] f = Files.readString(stat).split("\\) ", 2)[1].split(" ");
+        return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    }
+
+    private static void jcmd(DaemonProcess daemon, String... command) throws Exception {
+        List<String> args = new ArrayList<>(List.of("jcmd", Long.toString(daemon.process().pid())));
+        args.addAll(List.of(command));
+        new ProcessBuilder(args).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
     }
 
     /** Cumulative bucket counts of enilb_sync_latency_seconds by upper bound (seconds). */

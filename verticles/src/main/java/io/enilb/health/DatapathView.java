@@ -135,7 +135,7 @@ public interface DatapathView {
         @Override
         public List<ServiceCounters> allServiceCounters(int maxId) {
             List<ServiceCounters> out = new ArrayList<>();
-            for (SvcStats s : datapath.maps().serviceStats().sumAll(SvcStats.ZERO, SvcStats::plus)) {
+            for (SvcStats s : datapath.maps().serviceStats().sumFirst(maxId + 1, SvcStats.ZERO, SvcStats::plus)) {
                 out.add(new ServiceCounters(s.packets(), s.bytes(), s.newFlows()));
             }
             return out;

@@ -164,13 +164,20 @@ public final class HealthMetrics implements AutoCloseable {
                         "Packets the datapath dropped, by reason"));
     }
 
-    /** A frontend with a service id, as it is labelled. */
-    private record Labelled(Tags tags, int svcId) {
+    /**
+     * A frontend with a service id. Its labels are built only if it gets series: with the top N of
+     * 10 000 frontends, labelling all of them was half of what a refresh allocated, and scrapes
+     * made most of the daemon's garbage (young collections, hence pauses of nat-map's batches).
+     */
+    private record Frontend(NormalizedService service, String clusterIp, ServicePort port, int svcId) {
+        Tags tags() {
+            return Tags.of("service", service.key().toString(), "frontend", StateJson.frontend(clusterIp, port));
+        }
     }
 
     private void serviceMeters(Set<Meter.Id> seen, DatapathView datapath, SourceState source,
                                FrontendTable frontends) {
-        List<Labelled> all = new ArrayList<>();
+        List<Frontend> all = new ArrayList<>();
         int maxId = 0;
         for (NormalizedService service : source.services().values()) {
             for (ClusterIp clusterIp : service.clusterIps()) {
@@ -179,8 +186,7 @@ public final class HealthMetrics implements AutoCloseable {
                     if (state.isEmpty() || state.get().svcId() <= 0) {
                         continue;
                     }
-                    all.add(new Labelled(Tags.of("service", service.key().toString(),
-                            "frontend", StateJson.frontend(clusterIp.address(), port)), state.get().svcId()));
+                    all.add(new Frontend(service, clusterIp.address(), port, state.get().svcId()));
                     maxId = Math.max(maxId, state.get().svcId());
                 }
             }
@@ -191,20 +197,21 @@ public final class HealthMetrics implements AutoCloseable {
         }
         List<DatapathView.ServiceCounters> bulk = all.size() >= BULK_FROM || limit < all.size()
                 ? datapath.allServiceCounters(maxId) : null;
-        Function<Labelled, DatapathView.ServiceCounters> counters = f -> bulk == null
+        Function<Frontend, DatapathView.ServiceCounters> counters = f -> bulk == null
                 ? datapath.serviceCounters(f.svcId)
                 : f.svcId < bulk.size() ? bulk.get(f.svcId) : DatapathView.ServiceCounters.ZERO;
-        List<Labelled> chosen = all;
+        List<Frontend> chosen = all;
         if (limit < all.size()) {
             chosen = all.stream()
-                    .sorted(Comparator.comparingLong((Labelled f) -> counters.apply(f).bytes()).reversed())
+                    .sorted(Comparator.comparingLong((Frontend f) -> counters.apply(f).bytes()).reversed())
                     .limit(limit).toList();
         }
-        for (Labelled f : chosen) {
+        for (Frontend f : chosen) {
             DatapathView.ServiceCounters c = counters.apply(f);
-            counter(seen, "enilb.service.packets", f.tags, c.packets(), "Packets to a Service frontend");
-            counter(seen, "enilb.service.bytes", f.tags, c.bytes(), "Bytes to a Service frontend");
-            counter(seen, "enilb.service.new.flows", f.tags, c.newFlows(),
+            Tags tags = f.tags();
+            counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
+            counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
+            counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
                     "Connections (flows) opened to a Service frontend");
         }
     }

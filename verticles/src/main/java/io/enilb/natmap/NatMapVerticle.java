@@ -99,6 +99,10 @@ public final class NatMapVerticle extends VerticleBase {
     private record Pending(ServiceChange change, long arrivedNanos) {
     }
 
+    /** What a batch did, read on the worker: the frontends it changed, and when its writes were done. */
+    private record Written(Map<Object, FrontendState> frontends, long doneNanos) {
+    }
+
     public NatMapVerticle(NatMaps maps, int batchSize, int lingerMs, int queueCapacity) {
         this(maps, batchSize, lingerMs, queueCapacity, new SimpleMeterRegistry(), Duration.ofSeconds(30));
     }
@@ -232,12 +236,14 @@ public final class NatMapVerticle extends VerticleBase {
         cancelRetry();
         blocking("writing a batch of " + batch.size() + " Services", () -> {
             writer.apply(batch);
-            return frontendChanges(batch);
+            // in the maps now: the way back to the event loop is not part of the latency
+            long done = System.nanoTime();
+            return new Written(frontendChanges(batch), done);
         }).onComplete(ar -> {
             writing = false;
             NatMapWriter.BatchSizes sizes = writer.lastBatch();
             lastBatchSize = sizes.writes() + sizes.deletes();
-            long latency = System.nanoTime() - firstArrival;
+            long latency = (ar.succeeded() ? ar.result().doneNanos : System.nanoTime()) - firstArrival;
             if (!batch.isEmpty()) {
                 lastBatchServices = batch.size();
                 recordLatency(latency);
@@ -245,7 +251,7 @@ public final class NatMapVerticle extends VerticleBase {
                 batchSizes.record(lastBatchSize);
             }
             if (ar.succeeded()) {
-                publishBatch(lastBatchSize, batch.size(), latency, ar.result());
+                publishBatch(lastBatchSize, batch.size(), latency, ar.result().frontends);
             } else {
                 LOG.error("nat-map batch of {} Services failed: {}", batch.size(), ar.cause().toString());
             }
