@@ -11,6 +11,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 
 import io.enilb.bpf.BpfMap;
 import io.enilb.bpf.BpfObject.MapNames;
@@ -55,10 +57,10 @@ abstract class ServicePathLab {
     /**
      * The Service addresses of one family: web (TCP, three backends), dns (UDP, be1), self (the
      * client itself), empty (TCP) and emptyUdp without endpoints, and a free address per test
-     * that makes its own Service (affinity, terminating, moving UDP).
+     * that makes its own Service (affinity, terminating, moving UDP, idle UDP).
      */
     record Family(String name, String web, String dns, String self, String empty, String emptyUdp, String aff,
-                  String term, String move) {
+                  String term, String move, String idle) {
         boolean v6() {
             return web.indexOf(':') >= 0;
         }
@@ -80,11 +82,14 @@ abstract class ServicePathLab {
     }
 
     static final Family V4 = new Family("IPv4", "198.19.7.1", "198.19.7.2", "198.19.7.3", "198.19.7.4", "198.19.7.5",
-            "198.19.7.12", "198.19.7.13", "198.19.7.14");
+            "198.19.7.12", "198.19.7.13", "198.19.7.14", "198.19.7.15");
     static final Family V6 = new Family("IPv6", "2001:db8:19::7:1", "2001:db8:19::7:2", "2001:db8:19::7:3",
-            "2001:db8:19::7:4", "2001:db8:19::7:5", "2001:db8:19::7:12", "2001:db8:19::7:13", "2001:db8:19::7:14");
+            "2001:db8:19::7:4", "2001:db8:19::7:5", "2001:db8:19::7:12", "2001:db8:19::7:13", "2001:db8:19::7:14",
+            "2001:db8:19::7:15");
     static final String WEB = V4.web();
     static final String EMPTY = V4.empty();
+    /** conntrack.other, the UDP lifetime of both paths, short so that a test can wait it out. */
+    static final int UDP_LIFETIME_S = 3;
 
     static List<Family> families() {
         return List.of(V4, V6);
@@ -112,7 +117,7 @@ abstract class ServicePathLab {
         be3 = backend(3);
         client = lab.macvlanPod("client", "198.18.0.10", "2001:db8:18::10");
         lab.echoServer(client.namespace(), client.name(), 8080, 5353);
-        daemon = fixture.daemon(Map.of());
+        daemon = fixture.daemon(Map.of("ENILB_CONNTRACK_OTHER", Integer.toString(UDP_LIFETIME_S)));
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: " + socketLb() + "\n");
         for (Family f : families()) {
             String suffix = f.suffix();
@@ -245,6 +250,37 @@ abstract class ServicePathLab {
                 String answer = held.ping().getJsonObject(0).getString("answer");
                 return rest.stream().anyMatch(p -> p.name().equals(answer));
             });
+        }
+    }
+
+    /**
+     * An unconnected UDP socket's flow lives as long as a UDP conntrack entry of the tc path
+     * (conntrack.other) and is refreshed by its traffic: datagrams closer together than that keep
+     * their backend; one after a longer silence chooses again, as kube-proxy's would. Each poll
+     * after the first waits the lifetime out: over such idle-separated datagrams the socket
+     * reaches more than one of three backends.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("families")
+    void anUnconnectedUdpSocketChoosesAgainAfterTheUdpLifetimeOfSilence(Family f) {
+        String file = "idle" + f.suffix() + ".yaml";
+        daemon.putServices(file, service("idle" + f.suffix(), f.idle(), "UDP", 53, 5353, "",
+                endpoints(f, be1, be2, be3)));
+        try (HeldFlows held = client.flows()) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> held.sendto(f.idle(), 53).matches("be[123]"));
+            String first = held.sendto(f.idle(), 53);
+            for (int i = 0; i < 20; i++) {
+                assertThat(held.sendto(f.idle(), 53)).as("datagram %d without idling", i).isEqualTo(first);
+            }
+            Set<String> reached = new TreeSet<>(Set.of(first));
+            Duration idle = Duration.ofSeconds(UDP_LIFETIME_S + 1);
+            await().atMost(Duration.ofSeconds(120)).pollDelay(idle).pollInterval(idle).until(() -> {
+                reached.add(held.sendto(f.idle(), 53));
+                return reached.size() > 1;
+            });
+            assertThat(reached).as("backends reached after idling").allMatch(b -> b.matches("be[123]"));
+        } finally {
+            daemon.removeServices(file);
         }
     }
 
