@@ -44,8 +44,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * A pod's view of Services through the real daemon and the real enilb-cni, with socket
  * translation on ({@link SocketLbLabTest}) and off ({@link SocketLbOffLabTest}): the same
  * behaviour either way (peer address, getpeername, UDP both ways, reject at connect, affinity,
- * self-access, terminating, a connected UDP socket moving off a removed backend, DEL), in
- * both families (dual-stack pods: IPv4 in 198.18.0.0/16 and IPv6 in 2001:db8:18::/64, Services
+ * self-access, terminating, a connected UDP socket moving off a removed backend, an unconnected
+ * one choosing again after the UDP lifetime of silence, DEL), in both families (dual-stack
+ * pods: IPv4 in 198.18.0.0/16 and IPv6 in 2001:db8:18::/64, Services
  * in 198.19.0.0/16 and 2001:db8:19::/108), plus what tells the two paths apart (where the
  * translation happened: the kernel's own peer of the socket, conntrack, the wire).
  */
