@@ -270,9 +270,11 @@ abstract class ServicePathLab {
         try (HeldFlows held = client.flows()) {
             await().atMost(Duration.ofSeconds(10)).until(() -> held.sendto(f.idle(), 53).matches("be[123]"));
             String first = held.sendto(f.idle(), 53);
+            long flows = newFlows("default/idle" + f.suffix());
             for (int i = 0; i < 20; i++) {
                 assertThat(held.sendto(f.idle(), 53)).as("datagram %d without idling", i).isEqualTo(first);
             }
+            assertThat(newFlows("default/idle" + f.suffix())).as("new flows without idling").isEqualTo(flows);
             Set<String> reached = new TreeSet<>(Set.of(first));
             Duration idle = Duration.ofSeconds(UDP_LIFETIME_S + 1);
             await().atMost(Duration.ofSeconds(120)).pollDelay(idle).pollInterval(idle).until(() -> {
@@ -280,6 +282,8 @@ abstract class ServicePathLab {
                 return reached.size() > 1;
             });
             assertThat(reached).as("backends reached after idling").allMatch(b -> b.matches("be[123]"));
+            // each choice after idling is a new flow of the Service, counted as tc counts one
+            assertThat(newFlows("default/idle" + f.suffix())).isGreaterThanOrEqualTo(flows + reached.size() - 1);
         } finally {
             daemon.removeServices(file);
         }
@@ -363,6 +367,14 @@ abstract class ServicePathLab {
                 .orElseThrow();
         assertThat(reject.getString("verdict")).isEqualTo("reject");
         assertThat(reject.getString("reason")).isEqualTo("NO_BACKEND");
+    }
+
+    /** The new flows the datapath counted for a Service (/v1/counters), both paths' alike. */
+    long newFlows(String service) {
+        DaemonProcess.Response r = daemon.get("/v1/counters");
+        assertThat(r.status()).as(r.body()).isEqualTo(200);
+        return new JsonObject(r.body()).getJsonArray("services").stream().map(o -> (JsonObject) o)
+                .filter(s -> service.equals(s.getString("service"))).mapToLong(s -> s.getLong("newFlows")).sum();
     }
 
     /** The recent flow event matching {@code query} whose client is {@code client}. */
