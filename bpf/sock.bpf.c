@@ -21,6 +21,15 @@ static __always_inline int refuse(void)
 	return SYS_REJECT;
 }
 
+/* How long ago an unconnected UDP socket's flow entry was last used. Its flow lives as long as
+ * a UDP conntrack entry of the tc path (ct_lifetime(CT_OTHER), refreshed by traffic either way):
+ * after that much silence the next datagram chooses again, as kube-proxy's and tc's would. 0
+ * when now is behind last_used: ct_now() is per CPU and may lag another CPU's by a tick. */
+static __always_inline __u64 sock_flow_age(__u64 last_used, __u64 now)
+{
+	return now > last_used ? now - last_used : 0;
+}
+
 /* ---- IPv4 ---- */
 #include "select4.h"
 
@@ -105,7 +114,7 @@ static __always_inline int addr6_zero(const struct in6_addr *a)
 #define SK_NAT_MAP enilb_socknat6_v2
 #define SK_FLOW_KEY struct sock_flow6_key
 #define SK_FLOW_VALUE struct sock_flow6_value
-#define SK_FLOW_MAP enilb_sockflow6_v2
+#define SK_FLOW_MAP enilb_sockflow6_v3
 #define SK_CT_KEY struct ct6_key
 #define SK_CT_VALUE struct ct6_value
 #define SK_EV(name) name##6

@@ -194,13 +194,17 @@ struct {
 
 /* (unconnected UDP socket, destination, direction) -> translation. LRU, unlike conntrack: an
  * evicted ORIGINAL entry only lets the next datagram choose again, an evicted REPLY entry shows
- * a reply's true source; no packet is lost and the socket itself holds nothing to clean up. */
+ * a reply's true source; no packet is lost and the socket itself holds nothing to clean up.
+ * A closed socket's entries are never used again (its cookie is never reused), so they are the
+ * least recently used and go first when the map fills: they cannot pile up past its size, and
+ * no GC is needed (an expired entry left behind costs only its slot; the next datagram of a
+ * live socket replaces it). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SOCK_FLOW_SIZE);
 	__type(key, struct sock_flow_key);
 	__type(value, struct sock_flow_value);
-} enilb_sockflow4_v2 SEC(".maps") __weak;
+} enilb_sockflow4_v3 SEC(".maps") __weak;
 /* ---- IPv6: the IPv4 maps with 16-byte addresses. Service stats
  * (enilb_stat4_v2), drop counters (enilb_drop4_v2) and lifetimes (enilb_cfg4_v2) are shared:
  * one service id space for both families. Types and sizes follow their IPv4 twins (same reasons). */
@@ -301,6 +305,6 @@ struct {
 	__uint(max_entries, SOCK_FLOW_SIZE);
 	__type(key, struct sock_flow6_key);
 	__type(value, struct sock_flow6_value);
-} enilb_sockflow6_v2 SEC(".maps") __weak;
+} enilb_sockflow6_v3 SEC(".maps") __weak;
 
 #endif

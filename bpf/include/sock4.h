@@ -17,7 +17,7 @@
 #define SK_NAT_MAP enilb_socknat4_v2
 #define SK_FLOW_KEY struct sock_flow_key
 #define SK_FLOW_VALUE struct sock_flow_value
-#define SK_FLOW_MAP enilb_sockflow4_v2
+#define SK_FLOW_MAP enilb_sockflow4_v3
 #define SK_CT_KEY struct ct_key
 #define SK_CT_VALUE struct ct_value
 #define SK_EV(name) name

@@ -164,20 +164,21 @@ static __always_inline void SK_FN(sock_flow_reply)(__u64 sock, const SK_FLOW_VAL
 						   __be16 frontend_port)
 {
 	SK_FLOW_KEY rk = { .sock_cookie = sock, .addr = orig->nat_addr, .port = orig->nat_port, .dir = CT_DIR_REPLY };
-	SK_FLOW_VALUE rv = { .nat_addr = *frontend, .nat_port = frontend_port, .pad = 0,
+	SK_FLOW_VALUE rv = { .last_used_ns = orig->last_used_ns, .nat_addr = *frontend, .nat_port = frontend_port,
 			     .backend_id = orig->backend_id, .svc_id = orig->svc_id };
 
 	bpf_map_update_elem(&SK_FLOW_MAP, &rk, &rv, BPF_ANY);
 }
 
 /* sendto()/sendmsg() with an address on a UDP socket of a pod. The socket keeps its backend
- * per frontend while that backend stays the one chosen (the tc path's UDP rule: a removed or
- * recycled backend makes the next datagram choose again; terminating keeps it). */
+ * per frontend while that backend stays the one chosen and the flow is not idle longer than the
+ * UDP lifetime (the tc path's UDP rules: a removed or recycled backend, or an expired entry,
+ * makes the next datagram choose again; terminating keeps it). */
 static __always_inline int SK_FN(sock_sendmsg)(struct bpf_sock_addr *ctx)
 {
 	SK_FLOW_KEY k = { .dir = CT_DIR_ORIGINAL };
 	SK_FLOW_VALUE *p;
-	SK_FLOW_VALUE v;
+	SK_FLOW_VALUE v = {};
 	SK_SCOPE *scope;
 	struct svc_value svc;
 	SK_ADDR client;
@@ -192,15 +193,28 @@ static __always_inline int SK_FN(sock_sendmsg)(struct bpf_sock_addr *ctx)
 	k.port = (__be16)ctx->user_port;
 	p = bpf_map_lookup_elem(&SK_FLOW_MAP, &k);
 	if (p) {
+		__u64 now = ct_now();
+		__u64 lifetime = ct_lifetime(CT_OTHER);
+		__u64 age;
+
 		v = *p;
-		if (v.svc_id == svc.svc_id &&
+		age = sock_flow_age(v.last_used_ns, now);
+		if (v.svc_id == svc.svc_id && age <= lifetime &&
 		    SK_SEL(backend_unchanged)(v.backend_id, v.nat_addr, v.nat_port, v.svc_id, &be)) {
 			SK_FLOW_KEY rk = { .sock_cookie = k.sock_cookie, .addr = v.nat_addr, .port = v.nat_port,
 					   .dir = CT_DIR_REPLY };
+			SK_FLOW_VALUE *rp = bpf_map_lookup_elem(&SK_FLOW_MAP, &rk);
 
-			/* the REPLY entry may have been evicted alone (LRU) */
-			if (!bpf_map_lookup_elem(&SK_FLOW_MAP, &rk))
+			if (!rp) {
+				/* the REPLY entry was evicted alone (LRU) */
+				p->last_used_ns = now;
+				v.last_used_ns = now;
 				SK_FN(sock_flow_reply)(k.sock_cookie, &v, &k.addr, k.port);
+			} else if (age > lifetime / 8) {
+				/* as conntrack refreshes: a write every 1/8 of the lifetime, not per datagram */
+				p->last_used_ns = now;
+				rp->last_used_ns = now;
+			}
 			goto translate;
 		}
 	}
@@ -210,9 +224,9 @@ static __always_inline int SK_FN(sock_sendmsg)(struct bpf_sock_addr *ctx)
 		return SK_FN(sock_refuse)(ctx, netns, &client, &k.addr, svc.svc_id);
 	if (rc)
 		return SYS_PROCEED;
+	v.last_used_ns = ct_now();
 	v.nat_addr = be.addr;
 	v.nat_port = be.port;
-	v.pad = 0;
 	v.svc_id = svc.svc_id;
 	bpf_map_update_elem(&SK_FLOW_MAP, &k, &v, BPF_ANY);
 	SK_FN(sock_flow_reply)(k.sock_cookie, &v, &k.addr, k.port);
@@ -222,10 +236,30 @@ translate:
 	return SYS_PROCEED;
 }
 
+/* A reply keeps its flow alive, as a reply refreshes the tc path's UDP conntrack entry: both
+ * entries' last use, written every 1/8 of the lifetime. The ORIGINAL entry only while it still
+ * sends to the backend this reply came from (not after it chose another one). */
+static __always_inline void SK_FN(sock_flow_replied)(__u64 sock, SK_FLOW_VALUE *reply, const SK_ADDR *backend,
+						     __be16 backend_port)
+{
+	SK_FLOW_KEY ok = { .sock_cookie = sock, .addr = reply->nat_addr, .port = reply->nat_port,
+			   .dir = CT_DIR_ORIGINAL };
+	SK_FLOW_VALUE *orig;
+	__u64 now = ct_now();
+
+	if (sock_flow_age(reply->last_used_ns, now) <= ct_lifetime(CT_OTHER) / 8)
+		return;
+	reply->last_used_ns = now;
+	orig = bpf_map_lookup_elem(&SK_FLOW_MAP, &ok);
+	if (orig && SK_ADDR_EQ(orig->nat_addr, *backend) && orig->nat_port == backend_port)
+		orig->last_used_ns = now;
+}
+
 /* recvmsg()/recvfrom() on a UDP socket: a datagram from a backend the socket sent to through a
- * Service shows the Service as its source. Runs for every UDP socket of the host; a socket
- * enilb never translated costs one map miss. (A connected UDP socket's replies come through tc,
- * which has already written the Service as their source.) */
+ * Service shows the Service as its source, also after the flow expired (a late reply of the
+ * old backend still names the Service the program sent to). Runs for every UDP socket of the
+ * host; a socket enilb never translated costs one map miss. (A connected UDP socket's replies
+ * come through tc, which has already written the Service as their source.) */
 static __always_inline int SK_FN(sock_recvmsg)(struct bpf_sock_addr *ctx)
 {
 	SK_FLOW_KEY k = { .port = (__be16)ctx->user_port, .dir = CT_DIR_REPLY };
@@ -237,6 +271,7 @@ static __always_inline int SK_FN(sock_recvmsg)(struct bpf_sock_addr *ctx)
 	if (p) {
 		SK_ADDR frontend = p->nat_addr;
 
+		SK_FN(sock_flow_replied)(k.sock_cookie, p, &k.addr, k.port);
 		SK_DST_SET(ctx, &frontend);
 		ctx->user_port = p->nat_port;
 	}

@@ -248,6 +248,7 @@ struct sock_flow_key {
 };
 
 struct sock_flow_value {
+	__u64 last_used_ns;	/* ct_now() of the last datagram either way, refreshed every 1/8 lifetime */
 	__be32 nat_addr;	/* ORIGINAL: the backend; REPLY: the frontend */
 	__be16 nat_port;
 	__u16 pad;
@@ -381,11 +382,13 @@ struct sock_flow6_key {
 };
 
 struct sock_flow6_value {
+	__u64 last_used_ns;
 	struct in6_addr nat_addr;
 	__be16 nat_port;
 	__u16 pad;
 	__u32 backend_id;
 	__u32 svc_id;
+	__u32 pad2;		/* the size a multiple of last_used_ns's alignment */
 };
 
 #endif

@@ -6,6 +6,9 @@ per command on stdout.
 tcp IP PORT N             opens long-lived connections until N distinct backends answer (one
                           kept per backend); -> ["be1", ...]
 udp IP PORT               one UDP socket (one source port, kept); -> "be1" (or "error: ...")
+sendto IP PORT            one datagram by sendto() from this pod's one unconnected UDP socket of
+                          IP's family (made at first use, kept: one socket cookie, one source
+                          port); -> the name of the backend that answered (or "error: ...")
 bind SRC [PORT]           later tcp/udp/open sockets bind to SRC (and PORT), an address this pod
                           does not own (IP_TRANSPARENT): a spoofing test
 open IP PORT N            N more long-lived connections, as many as the network allows (2 s
@@ -81,6 +84,7 @@ def ask_udp(c):
 def serve():
     global source, source_port
     tcp, udp, held = [], [], []
+    unconnected = {}
     print("ready", flush=True)
     for line in sys.stdin:
         cmd = line.split()
@@ -115,6 +119,17 @@ def serve():
                 out = ask_udp(c)
             except OSError as e:
                 s.close()
+                out = "error: " + str(e)
+        elif cmd[0] == "sendto":
+            ip, port = cmd[1], int(cmd[2])
+            s = unconnected.get(family(ip))
+            if s is None:
+                s = unconnected[family(ip)] = socket.socket(family(ip), socket.SOCK_DGRAM)
+                s.settimeout(2)
+            try:
+                s.sendto(b"q", (ip, port))
+                out = s.recvfrom(200)[0].decode().split()[0]
+            except OSError as e:
                 out = "error: " + str(e)
         elif cmd[0] == "bind":
             source = cmd[1]
@@ -151,6 +166,8 @@ def serve():
         print(json.dumps(out), flush=True)
     for c in tcp + udp + held:
         c["sock"].close()
+    for s in unconnected.values():
+        s.close()
 
 
 serve()

@@ -3,6 +3,7 @@ package io.enilb.bpf;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -51,6 +52,10 @@ public final class BpfObject implements AutoCloseable {
                 "bpf_object__open_file " + objectFile);
         BpfObject loaded = new BpfObject(objectFile, pinRoot, obj);
         try {
+            List<String> retired = unpin(pinRoot, MapNames.RETIRED);
+            if (!retired.isEmpty()) {
+                LOG.info("removed the pins of retired map versions {} under {} (per-socket state only)", retired, pinRoot);
+            }
             for (String name : MapNames.ALL) {
                 Pointer map = loaded.findMap(name);
                 Integer size = mapSizes.get(name);
@@ -146,15 +151,10 @@ public final class BpfObject implements AutoCloseable {
         }
     }
 
-    /** Removes every pin of the current map versions under {@code pinRoot}: drops all state. */
+    /** Removes every pin of the current map versions (and of retired ones) under {@code pinRoot}: drops all state. */
     public static void unpinAll(Path pinRoot) {
-        for (String name : MapNames.ALL) {
-            try {
-                Files.deleteIfExists(pinRoot.resolve(name));
-            } catch (IOException e) {
-                throw new BpfException("unpin " + pinRoot.resolve(name), e.toString());
-            }
-        }
+        unpin(pinRoot, MapNames.ALL);
+        unpin(pinRoot, MapNames.RETIRED);
         try {
             if (Files.isDirectory(pinRoot)) {
                 try (var left = Files.list(pinRoot)) {
@@ -166,6 +166,21 @@ public final class BpfObject implements AutoCloseable {
         } catch (IOException e) {
             throw new BpfException("remove pin root " + pinRoot, e.toString());
         }
+    }
+
+    /** Removes the pins of {@code names} under {@code pinRoot}; the names of those that existed. */
+    private static List<String> unpin(Path pinRoot, List<String> names) {
+        List<String> removed = new ArrayList<>();
+        for (String name : names) {
+            try {
+                if (Files.deleteIfExists(pinRoot.resolve(name))) {
+                    removed.add(name);
+                }
+            } catch (IOException e) {
+                throw new BpfException("unpin " + pinRoot.resolve(name), e.toString());
+            }
+        }
+        return removed;
     }
 
     /** Names of the maps as pinned; the suffix is the layout version. */
@@ -201,13 +216,13 @@ public final class BpfObject implements AutoCloseable {
         /** per-socket storage of connected sockets (frontend and backend). */
         public static final String SOCK_NAT = "enilb_socknat4_v2";
         /** unconnected UDP sockets' destinations (LRU). */
-        public static final String SOCK_FLOWS = "enilb_sockflow4_v2";
+        public static final String SOCK_FLOWS = "enilb_sockflow4_v3";
         /** the pod namespaces whose IPv6 sockets are translated, with their first IPv6 address. */
         public static final String SOCK_SCOPE6 = "enilb_sockscope6_v2";
         /** per-socket storage of connected IPv6 sockets. */
         public static final String SOCK_NAT6 = "enilb_socknat6_v2";
         /** unconnected UDP sockets' IPv6 destinations (LRU). */
-        public static final String SOCK_FLOWS6 = "enilb_sockflow6_v2";
+        public static final String SOCK_FLOWS6 = "enilb_sockflow6_v3";
 
         // IPv6, the same maps with 16-byte addresses. Service ids, the service stats,
         // the drop counters and the conntrack lifetimes (CONFIG) are shared by both families.
@@ -227,5 +242,12 @@ public final class BpfObject implements AutoCloseable {
                 SERVICE_STATS, DROPS, CONFIG, PODS, FRAGMENTS, CLUSTER_IPS, FLOWS, FLOW_CONFIG, FLOW_LIMITER,
                 SERVICES6, SLOTS6, BACKENDS6, REV_NAT6, CONNTRACK6, AFFINITY6, PODS6, FRAGMENTS6, CLUSTER_IPS6,
                 CONFIG6, SOCK_SCOPE, SOCK_NAT, SOCK_FLOWS, SOCK_SCOPE6, SOCK_NAT6, SOCK_FLOWS6);
+
+        /**
+         * Pins of earlier layouts that {@link #load} removes: per-socket state only (the unconnected UDP
+         * flows before they held their last use), nothing to migrate, since a socket's next datagram
+         * chooses again. The old programs keep their map until the new ones replace their links.
+         */
+        public static final List<String> RETIRED = List.of("enilb_sockflow4_v2", "enilb_sockflow6_v2");
     }
 }

@@ -375,12 +375,13 @@ public final class Structs {
                 be16("port", 12, SockFlowKey::port), u8("dir", 14, SockFlowKey::dir), pad("pad", 15, 1));
     }
 
-    /** {@code struct sock_flow_value}: what that destination is translated to. */
-    public record SockFlowValue(int natAddr, int natPort, int backendId, int svcId) {
-        public static final StructCodec<SockFlowValue> CODEC = struct("sock_flow_value", 16,
-                v -> new SockFlowValue((int) v[0], (int) v[1], (int) v[2], (int) v[3]),
-                be32("nat_addr", 0, SockFlowValue::natAddr), be16("nat_port", 4, SockFlowValue::natPort),
-                pad("pad", 6, 2), u32("backend_id", 8, SockFlowValue::backendId), u32("svc_id", 12, SockFlowValue::svcId));
+    /** {@code struct sock_flow_value}: what that destination is translated to, and when it was last used. */
+    public record SockFlowValue(long lastUsedNs, int natAddr, int natPort, int backendId, int svcId) {
+        public static final StructCodec<SockFlowValue> CODEC = struct("sock_flow_value", 24,
+                v -> new SockFlowValue(v[0], (int) v[1], (int) v[2], (int) v[3], (int) v[4]),
+                u64("last_used_ns", 0, SockFlowValue::lastUsedNs), be32("nat_addr", 8, SockFlowValue::natAddr),
+                be16("nat_port", 12, SockFlowValue::natPort), pad("pad", 14, 2),
+                u32("backend_id", 16, SockFlowValue::backendId), u32("svc_id", 20, SockFlowValue::svcId));
     }
 
     /** {@code struct sock_scope6}: a pod namespace whose IPv6 sockets are translated, and its first IPv6 address. */
@@ -407,12 +408,13 @@ public final class Structs {
     }
 
     /** {@code struct sock_flow6_value}: {@link SockFlowValue} of an IPv6 destination. */
-    public record SockFlowValue6(Ipv6 natAddr, int natPort, int backendId, int svcId) {
-        public static final StructCodec<SockFlowValue6> CODEC = struct("sock_flow6_value", 28,
-                v -> new SockFlowValue6(new Ipv6(v[0], v[1]), (int) v[2], (int) v[3], (int) v[4]),
-                in6("nat_addr", 0, SockFlowValue6::natAddr), be16("nat_port", 16, SockFlowValue6::natPort),
-                pad("pad", 18, 2), u32("backend_id", 20, SockFlowValue6::backendId),
-                u32("svc_id", 24, SockFlowValue6::svcId));
+    public record SockFlowValue6(long lastUsedNs, Ipv6 natAddr, int natPort, int backendId, int svcId) {
+        public static final StructCodec<SockFlowValue6> CODEC = struct("sock_flow6_value", 40,
+                v -> new SockFlowValue6(v[0], new Ipv6(v[1], v[2]), (int) v[3], (int) v[4], (int) v[5]),
+                u64("last_used_ns", 0, SockFlowValue6::lastUsedNs), in6("nat_addr", 8, SockFlowValue6::natAddr),
+                be16("nat_port", 24, SockFlowValue6::natPort), pad("pad", 26, 2),
+                u32("backend_id", 28, SockFlowValue6::backendId), u32("svc_id", 32, SockFlowValue6::svcId),
+                pad("pad2", 36, 4));
     }
 
     // ---- IPv6, the same structs with 16-byte addresses ----

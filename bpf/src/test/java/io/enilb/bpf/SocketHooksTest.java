@@ -45,6 +45,29 @@ class SocketHooksTest {
         assertThat(dp.datapath.socketHooks()).isEqualTo(attached);
     }
 
+    /**
+     * The unconnected UDP flows before they held their last use (sock_flow_value of 16 and 28
+     * bytes, _v2): a restarted daemon drops their pins (per-socket state, nothing to migrate) and
+     * pins the _v3 maps, instead of refusing a pin of the old layout.
+     */
+    @Test
+    void aLoadRemovesThePinsOfTheRetiredSocketFlowMaps() {
+        Map<String, String> oldValueSizes = Map.of("enilb_sockflow4_v2", "16", "enilb_sockflow6_v2", "28");
+        assertThat(BpfObject.MapNames.RETIRED).containsExactlyInAnyOrderElementsOf(oldValueSizes.keySet());
+        for (var old : oldValueSizes.entrySet()) {
+            TcCoexistenceTest.run("bpftool", "map", "create", dp.pinRoot.resolve(old.getKey()).toString(), "type",
+                    "lru_hash", "key", old.getKey().contains("6") ? "32" : "16", "value", old.getValue(), "entries", "16",
+                    "name", "enilb_retired");
+        }
+        try (Datapath again = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of())) {
+            for (String old : oldValueSizes.keySet()) {
+                assertThat(dp.pinRoot.resolve(old)).doesNotExist();
+            }
+            assertThat(dp.pinRoot.resolve(BpfObject.MapNames.SOCK_FLOWS)).exists();
+            assertThat(dp.pinRoot.resolve(BpfObject.MapNames.SOCK_FLOWS6)).exists();
+        }
+    }
+
     @Test
     void aSecondLoadReplacesTheProgramsInsideTheSameLinks() {
         List<SocketHooks.Attached> first = dp.datapath.attachSocketHooks(root);

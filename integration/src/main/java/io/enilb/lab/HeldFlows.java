@@ -43,6 +43,14 @@ public final class HeldFlows implements AutoCloseable {
         return (String) Json.decodeValue(command("udp " + ip + " " + port, 10));
     }
 
+    /**
+     * One datagram by sendto() from the pod's one unconnected UDP socket of ip's family (kept
+     * between calls); the name of the backend that answered.
+     */
+    public String sendto(String ip, int port) {
+        return (String) Json.decodeValue(command("sendto " + ip + " " + port, 10));
+    }
+
     /** Later flows leave from {@code ip}:{@code port} (0: any port), an address this pod does not own. */
     public void bind(String ip, int port) {
         command("bind " + ip + " " + port, 10);

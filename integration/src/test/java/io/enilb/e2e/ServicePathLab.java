@@ -11,6 +11,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 
 import io.enilb.bpf.BpfMap;
 import io.enilb.bpf.BpfObject.MapNames;
@@ -42,8 +44,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * A pod's view of Services through the real daemon and the real enilb-cni, with socket
  * translation on ({@link SocketLbLabTest}) and off ({@link SocketLbOffLabTest}): the same
  * behaviour either way (peer address, getpeername, UDP both ways, reject at connect, affinity,
- * self-access, terminating, a connected UDP socket moving off a removed backend, DEL), in
- * both families (dual-stack pods: IPv4 in 198.18.0.0/16 and IPv6 in 2001:db8:18::/64, Services
+ * self-access, terminating, a connected UDP socket moving off a removed backend, an unconnected
+ * one choosing again after the UDP lifetime of silence, DEL), in both families (dual-stack
+ * pods: IPv4 in 198.18.0.0/16 and IPv6 in 2001:db8:18::/64, Services
  * in 198.19.0.0/16 and 2001:db8:19::/108), plus what tells the two paths apart (where the
  * translation happened: the kernel's own peer of the socket, conntrack, the wire).
  */
@@ -55,10 +58,10 @@ abstract class ServicePathLab {
     /**
      * The Service addresses of one family: web (TCP, three backends), dns (UDP, be1), self (the
      * client itself), empty (TCP) and emptyUdp without endpoints, and a free address per test
-     * that makes its own Service (affinity, terminating, moving UDP).
+     * that makes its own Service (affinity, terminating, moving UDP, idle UDP).
      */
     record Family(String name, String web, String dns, String self, String empty, String emptyUdp, String aff,
-                  String term, String move) {
+                  String term, String move, String idle) {
         boolean v6() {
             return web.indexOf(':') >= 0;
         }
@@ -80,11 +83,14 @@ abstract class ServicePathLab {
     }
 
     static final Family V4 = new Family("IPv4", "198.19.7.1", "198.19.7.2", "198.19.7.3", "198.19.7.4", "198.19.7.5",
-            "198.19.7.12", "198.19.7.13", "198.19.7.14");
+            "198.19.7.12", "198.19.7.13", "198.19.7.14", "198.19.7.15");
     static final Family V6 = new Family("IPv6", "2001:db8:19::7:1", "2001:db8:19::7:2", "2001:db8:19::7:3",
-            "2001:db8:19::7:4", "2001:db8:19::7:5", "2001:db8:19::7:12", "2001:db8:19::7:13", "2001:db8:19::7:14");
+            "2001:db8:19::7:4", "2001:db8:19::7:5", "2001:db8:19::7:12", "2001:db8:19::7:13", "2001:db8:19::7:14",
+            "2001:db8:19::7:15");
     static final String WEB = V4.web();
     static final String EMPTY = V4.empty();
+    /** conntrack.other, the UDP lifetime of both paths, short so that a test can wait it out. */
+    static final int UDP_LIFETIME_S = 3;
 
     static List<Family> families() {
         return List.of(V4, V6);
@@ -112,7 +118,7 @@ abstract class ServicePathLab {
         be3 = backend(3);
         client = lab.macvlanPod("client", "198.18.0.10", "2001:db8:18::10");
         lab.echoServer(client.namespace(), client.name(), 8080, 5353);
-        daemon = fixture.daemon(Map.of());
+        daemon = fixture.daemon(Map.of("ENILB_CONNTRACK_OTHER", Integer.toString(UDP_LIFETIME_S)));
         daemon.writeConfig("node: {name: node-a}\nsocket-lb: " + socketLb() + "\n");
         for (Family f : families()) {
             String suffix = f.suffix();
@@ -248,6 +254,41 @@ abstract class ServicePathLab {
         }
     }
 
+    /**
+     * An unconnected UDP socket's flow lives as long as a UDP conntrack entry of the tc path
+     * (conntrack.other) and is refreshed by its traffic: datagrams closer together than that keep
+     * their backend; one after a longer silence chooses again, as kube-proxy's would. Each poll
+     * after the first waits the lifetime out: over such idle-separated datagrams the socket
+     * reaches more than one of three backends.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("families")
+    void anUnconnectedUdpSocketChoosesAgainAfterTheUdpLifetimeOfSilence(Family f) {
+        String file = "idle" + f.suffix() + ".yaml";
+        daemon.putServices(file, service("idle" + f.suffix(), f.idle(), "UDP", 53, 5353, "",
+                endpoints(f, be1, be2, be3)));
+        try (HeldFlows held = client.flows()) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> held.sendto(f.idle(), 53).matches("be[123]"));
+            String first = held.sendto(f.idle(), 53);
+            long flows = newFlows("default/idle" + f.suffix());
+            for (int i = 0; i < 20; i++) {
+                assertThat(held.sendto(f.idle(), 53)).as("datagram %d without idling", i).isEqualTo(first);
+            }
+            assertThat(newFlows("default/idle" + f.suffix())).as("new flows without idling").isEqualTo(flows);
+            Set<String> reached = new TreeSet<>(Set.of(first));
+            Duration idle = Duration.ofSeconds(UDP_LIFETIME_S + 1);
+            await().atMost(Duration.ofSeconds(120)).pollDelay(idle).pollInterval(idle).until(() -> {
+                reached.add(held.sendto(f.idle(), 53));
+                return reached.size() > 1;
+            });
+            assertThat(reached).as("backends reached after idling").allMatch(b -> b.matches("be[123]"));
+            // each choice after idling is a new flow of the Service, counted as tc counts one
+            assertThat(newFlows("default/idle" + f.suffix())).isGreaterThanOrEqualTo(flows + reached.size() - 1);
+        } finally {
+            daemon.removeServices(file);
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
     void aServiceWithoutEndpointsIsRefusedAtConnect(Family f) {
@@ -326,6 +367,14 @@ abstract class ServicePathLab {
                 .orElseThrow();
         assertThat(reject.getString("verdict")).isEqualTo("reject");
         assertThat(reject.getString("reason")).isEqualTo("NO_BACKEND");
+    }
+
+    /** The new flows the datapath counted for a Service (/v1/counters), both paths' alike. */
+    long newFlows(String service) {
+        DaemonProcess.Response r = daemon.get("/v1/counters");
+        assertThat(r.status()).as(r.body()).isEqualTo(200);
+        return new JsonObject(r.body()).getJsonArray("services").stream().map(o -> (JsonObject) o)
+                .filter(s -> service.equals(s.getString("service"))).mapToLong(s -> s.getLong("newFlows")).sum();
     }
 
     /** The recent flow event matching {@code query} whose client is {@code client}. */
