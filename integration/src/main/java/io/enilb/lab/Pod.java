@@ -61,6 +61,18 @@ public record Pod(Lab lab, String name, String namespace, String ip, String ip6)
         return new io.vertx.core.json.JsonObject(r.output().strip());
     }
 
+    /**
+     * {@code n} HTTP requests to ip:80, one connection each; which echo backend answered how
+     * often: {"be1": k, ..., "fail": f}.
+     */
+    public io.vertx.core.json.JsonObject count(String ip, int n) {
+        Lab.Result r = load(120, "count", ip, "80", Integer.toString(n));
+        if (!r.ok()) {
+            throw new IllegalStateException("count " + ip + " failed: " + r.output());
+        }
+        return new io.vertx.core.json.JsonObject(r.output().strip());
+    }
+
     /** Runs the socket probe in this pod (see sock_probe.py): its JSON answer. */
     public io.vertx.core.json.JsonObject probe(String... args) {
         String[] cmd = new String[args.length + 3];

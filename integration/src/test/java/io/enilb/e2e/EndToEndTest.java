@@ -57,9 +57,7 @@ class EndToEndTest {
     }
 
     static JsonObject count(String ip, int n) {
-        Lab.Result r = client.load(120, "count", ip, "80", Integer.toString(n));
-        assertThat(r.ok()).as(r.output()).isTrue();
-        return new JsonObject(r.output().strip());
+        return client.count(ip, n);
     }
 
     /** socket-lb's default, auto, attaches the socket hooks on a host with cgroup v2 (this one). */

@@ -79,9 +79,7 @@ class FlowIntegrityTest {
     }
 
     private static JsonObject count(String vip, int n) {
-        Lab.Result r = client.load(120, "count", vip, "80", Integer.toString(n));
-        assertThat(r.ok()).as(r.output()).isTrue();
-        return new JsonObject(r.output().strip());
+        return client.count(vip, n);
     }
 
     /** A value of /metrics: the first sample of {@code name} whose labels contain {@code label}; -1 when none. */

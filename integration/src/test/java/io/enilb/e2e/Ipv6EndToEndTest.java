@@ -78,9 +78,7 @@ class Ipv6EndToEndTest {
     }
 
     private static JsonObject count(Pod from, String ip, int n) {
-        Lab.Result r = from.load(120, "count", ip, "80", Integer.toString(n));
-        assertThat(r.ok()).as(r.output()).isTrue();
-        return new JsonObject(r.output().strip());
+        return from.count(ip, n);
     }
 
     @Test

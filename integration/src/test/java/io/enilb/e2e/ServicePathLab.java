@@ -426,9 +426,7 @@ abstract class ServicePathLab {
     }
 
     JsonObject count(String ip, int n) {
-        Lab.Result r = client.load(120, "count", ip, "80", Integer.toString(n));
-        assertThat(r.ok()).as(r.output()).isTrue();
-        return new JsonObject(r.output().strip());
+        return client.count(ip, n);
     }
 
     /** A dual-stack echo backend be{n}: 198.18.0.2n and 2001:db8:18::2n. */
