@@ -126,10 +126,30 @@ public final class PathBench {
     private final Path object = Path.of(System.getProperty("enilb.bpf.object", "bpf/target/bpf/enilb.bpf.o"));
     /** enilb's conntrack map size; 0 keeps the compiled-in CT_SIZE. */
     private final int conntrackSize = Integer.getInteger("enilb.bench.ct-size", 0);
+    /** The paths measured, in the order of the tables; each one's direct base is always among them. */
+    private final List<Route> paths = paths(System.getProperty("enilb.bench.paths", "all"));
+    /**
+     * Whether enilb's conntrack map is emptied before each socket-lb run ("empty") or holds what the
+     * tc runs before left ("kept"). A node whose pods connect through the socket hooks holds no
+     * entry for those flows; the tc runs leave one per flow and direction (no GC runs here), and each
+     * reply of a socket-lb flow looks its flow up in that table and misses.
+     */
+    private final boolean emptyConntrackForSocket = switch (System.getProperty("enilb.bench.socket-conntrack", "empty")) {
+        case "empty" -> true;
+        case "kept" -> false;
+        default -> throw new IllegalArgumentException("enilb.bench.socket-conntrack: empty or kept");
+    };
 
     private final List<Run> runs = new ArrayList<>();
     private final List<String> loadTimes = new ArrayList<>();
     private final List<String> notes = new ArrayList<>();
+    /**
+     * Whether the socket-lb pod's NIC has the tc programs too, as the daemon attaches them (the
+     * fallback for raw sockets and connected UDP). false measures what the socket hooks alone cost.
+     */
+    private final boolean socketPodTc = Boolean.parseBoolean(System.getProperty("enilb.bench.socket-tc", "true"));
+    /** Per Service count, the most entries the conntrack map held when a socket-lb run emptied it. */
+    private final Map<Integer, Integer> emptiedConntrack = new java.util.TreeMap<>();
     private Lab lab;
     private Datapath datapath;
     private Path work;
@@ -224,7 +244,9 @@ public final class PathBench {
         datapath.maps().configure6(FrontendPrefix6.of(SERVICE_NET6, 108));
         // the tc path is measured with this pod: it stays out of the socket hooks' scope
         datapath.maps().sockScope().delete(tcOnly);
-        datapath.attach(socket.netns(), "eth0");
+        if (socketPodTc) {
+            datapath.attach(socket.netns(), "eth0");
+        }
         datapath.registerAddresses(socket.netns(), List.of(Ipv4.parse(socket.ip())));
         Path cgroupRoot = CgroupV2.root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mount: "
                 + "the socket path needs one"));
@@ -305,24 +327,28 @@ public final class PathBench {
         List<Service> services = services(count);
         progress(count + " Services: writing enilb maps, iptables and nftables rules");
         fillMaps(services);
-        String iptables = KubeProxyRules.iptables(services, CLUSTER_CIDR);
-        String nftables = KubeProxyRules.nftables(services, CLUSTER_CIDR, SERVICE_CIDR);
-        Path iptFile = write("iptables-" + count + ".rules", iptables);
-        Path nftFile = write("nftables-" + count + ".nft", nftables);
-        // a cold load each time, as on a node that starts kube-proxy: the previous set goes first, untimed
-        nodeIptables.exec("iptables-restore", emptyTables().toString());
-        nodeNftables.tryExec(600, "nft", "delete", "table", "ip", "kube-proxy");
-        double iptSeconds = timed(nodeIptables, "iptables-restore", iptFile.toString());
-        double nftSeconds = timed(nodeNftables, "nft", "-f", nftFile.toString());
-        loadTimes.add(loadRow(count, "iptables-restore, empty tables", iptables, iptSeconds));
-        if (count == serviceCounts[serviceCounts.length - 1]) {
-            // kube-proxy's iptables mode rewrites the whole set like this on a full resync
-            loadTimes.add(loadRow(count, "iptables-restore, replacing the same set", iptables,
+        if (paths.contains(Route.IPTABLES)) {
+            String iptables = KubeProxyRules.iptables(services, CLUSTER_CIDR);
+            Path iptFile = write("iptables-" + count + ".rules", iptables);
+            // a cold load each time, as on a node that starts kube-proxy: the previous set goes first, untimed
+            nodeIptables.exec("iptables-restore", emptyTables().toString());
+            loadTimes.add(loadRow(count, "iptables-restore, empty tables", iptables,
                     timed(nodeIptables, "iptables-restore", iptFile.toString())));
+            if (count == serviceCounts[serviceCounts.length - 1]) {
+                // kube-proxy's iptables mode rewrites the whole set like this on a full resync
+                loadTimes.add(loadRow(count, "iptables-restore, replacing the same set", iptables,
+                        timed(nodeIptables, "iptables-restore", iptFile.toString())));
+            }
         }
-        loadTimes.add(loadRow(count, "nft -f, no table", nftables, nftSeconds));
+        if (paths.contains(Route.NFTABLES)) {
+            String nftables = KubeProxyRules.nftables(services, CLUSTER_CIDR, SERVICE_CIDR);
+            Path nftFile = write("nftables-" + count + ".nft", nftables);
+            nodeNftables.tryExec(600, "nft", "delete", "table", "ip", "kube-proxy");
+            loadTimes.add(loadRow(count, "nft -f, no table", nftables,
+                    timed(nodeNftables, "nft", "-f", nftFile.toString())));
+        }
 
-        for (Route route : Route.values()) {
+        for (Route route : paths) {
             Target t = targets.get(route);
             Lab.Result r = lab.tryExec(t.namespace(), 10, "curl", "-sS", "--max-time", "5", t.url());
             if (!r.ok() || !r.output().contains("enilb bench")) {
@@ -331,19 +357,21 @@ public final class PathBench {
         }
         progress(count + " Services: warming up");
         for (boolean shortConnections : new boolean[] {true, false}) {
-            for (Route route : Route.values()) {
+            for (Route route : paths) {
                 Target t = targets.get(route);
                 Wrk.run(lab, t.namespace(), t.url(), shortConnections, threads, connections, 1, pin ? 0 : -1);
             }
         }
-        Route[] order = Route.values();
+        Route[] order = paths.toArray(Route[]::new);
         for (int round = 1; round <= rounds || (round <= maxRounds && spreadIsWide(count)); round++) {
             progress(count + " Services: round " + round + (round > rounds ? " (extra: wide spread)" : "/" + rounds));
             for (boolean shortConnections : new boolean[] {true, false}) {
                 for (int k = 0; k < order.length; k++) {
                     // rotate the order every round so that no path always runs right after the same one
                     Route route = order[(k + round - 1) % order.length];
-                    Target t = targets.get(route);
+                    if (route == Route.SOCKET && emptyConntrackForSocket) {
+                        emptyConntrack(count);
+                    }
                     CpuTime.Sample before = CpuTime.sample();
                     Wrk.Outcome o = measuredRun(count, route, shortConnections);
                     double busySeconds = CpuTime.sample().busySecondsSince(before);
@@ -355,12 +383,21 @@ public final class PathBench {
         }
         if (profile && count == serviceCounts[serviceCounts.length - 1]) {
             for (Route route : List.of(Route.DIRECT, Route.ENILB, Route.SOCKET)) {
+                if (!paths.contains(route)) {
+                    continue;
+                }
+                if (route == Route.SOCKET && emptyConntrackForSocket) {
+                    emptyConntrack(count);
+                }
                 profileShortConnections(count, route);
             }
         }
         notes.add(count + " Services, enilb: conntrack map entries after the runs " + datapath.maps().conntrack().keys().size()
                 + " of " + datapath.maps().conntrack().maxEntries() + " (one entry per flow and direction, kept after close: a reused client port meets its old entry)");
         for (Pod node : List.of(nodeIptables, nodeNftables)) {
+            if (node == nodeIptables && !paths.contains(Route.IPTABLES) || node == nodeNftables && !paths.contains(Route.NFTABLES)) {
+                continue;
+            }
             notes.add(count + " Services, " + node.name() + ": conntrack entries after the runs "
                     + node.exec("cat", "/proc/sys/net/netfilter/nf_conntrack_count").strip() + ", drops "
                     + conntrackDrops(node));
@@ -388,10 +425,34 @@ public final class PathBench {
         }
     }
 
+    /** The routes named in {@code spec} ("all", or keys such as "direct,enilb,socket"), with their bases, in table order. */
+    private static List<Route> paths(String spec) {
+        if (spec.isBlank() || spec.strip().equals("all")) {
+            return List.of(Route.values());
+        }
+        java.util.EnumSet<Route> chosen = java.util.EnumSet.noneOf(Route.class);
+        for (String key : spec.split(",")) {
+            Route route = Arrays.stream(Route.values()).filter(r -> r.key().equals(key.strip())).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("enilb.bench.paths: no path " + key.strip() + " (paths: "
+                            + Arrays.stream(Route.values()).map(Route::key).reduce((a, b) -> a + ", " + b).orElse("") + ")"));
+            chosen.add(route);
+            chosen.add(route.base());
+        }
+        return List.copyOf(chosen);
+    }
+
+    /** Empties enilb's conntrack map before a socket-lb run and notes the most it held then. */
+    private void emptyConntrack(int count) {
+        var conntrack = datapath.maps().conntrack();
+        var keys = conntrack.keys();
+        conntrack.deleteAll(keys);
+        emptiedConntrack.merge(count, keys.size(), Math::max);
+    }
+
     /** Whether a path's per-round ratio to direct spreads more than ±5% around its median so far. */
     private boolean spreadIsWide(int count) {
         for (boolean shortConnections : new boolean[] {true, false}) {
-            for (Route route : Route.values()) {
+            for (Route route : paths) {
                 double[] r = ratios(count, shortConnections, route, route.base());
                 double m = median(r);
                 if (r.length > 1 && (max(r) - min(r)) / m > 0.10) {
@@ -576,7 +637,7 @@ public final class PathBench {
         t.append("|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
         for (int count : serviceCounts) {
             for (boolean shortConnections : new boolean[] {true, false}) {
-                for (Route route : Route.values()) {
+                for (Route route : paths) {
                     double[] rps = select(count, shortConnections, route).mapToDouble(Run::rps).toArray();
                     double[] ratio = ratios(count, shortConnections, route, route.base());
                     long errors = select(count, shortConnections, route).mapToLong(Run::errors).sum();
@@ -609,10 +670,9 @@ public final class PathBench {
                 double[] cpu6 = cpuRatios(count, shortConnections, Route.ENILB6, Route.DIRECT6);
                 boolean goal = count == largest && shortConnections;
                 t.append(String.format(Locale.ROOT, "| %,d | %s | %s | %s | %s | %s | %s | %s | %s |%n", count, kind(shortConnections),
-                        goalCell(direct, 0.95), goal ? goalCell(ipt, 1.5) + " (goal ≥ 1.5)" : cell(ipt),
-                        goal ? goalCell(nft, 1.2) + " (goal ≥ 1.2)" : cell(nft), goalCell(socket, 0.98),
-                        cell(socketCpu) + (median(socketCpu) <= 1.03 ? " met" : " **missed**"), goalCell(direct6, 0.95),
-                        cell(cpu6)));
+                        goalCell(direct, 0.95), goal && ipt.length > 0 ? goalCell(ipt, 1.5) + " (goal ≥ 1.5)" : cell(ipt),
+                        goal && nft.length > 0 ? goalCell(nft, 1.2) + " (goal ≥ 1.2)" : cell(nft), goalCell(socket, 0.98),
+                        ceilingCell(socketCpu, 1.03), goalCell(direct6, 0.95), cell(cpu6)));
             }
         }
         t.append("\n### Loading the kube-proxy rule sets (wall time of the command in the node namespace)\n\n");
@@ -624,6 +684,12 @@ public final class PathBench {
                 .map(r -> r.name().toLowerCase(Locale.ROOT) + " " + maps.dropped(r)).reduce((a, b) -> a + ", " + b).orElse(""))
                 .append('\n');
         notes.forEach(n -> t.append("- ").append(n).append('\n'));
+        if (!socketPodTc) {
+            t.append("- socket-lb pod without the tc programs (enilb.bench.socket-tc=false): the socket hooks' cost alone\n");
+        }
+        emptiedConntrack.forEach((count, most) -> t.append(String.format(Locale.ROOT, "- %,d Services: enilb's conntrack map "
+                + "emptied before each socket-lb run (it held up to %,d entries the tc runs left; "
+                + "enilb.bench.socket-conntrack=kept keeps them)%n", count, most)));
         return t.toString();
     }
 
@@ -631,12 +697,20 @@ public final class PathBench {
         return shortConnections ? "short" : "keep-alive";
     }
 
+    /** The median and range of same-round ratios; a dash for a path not measured. */
     private static String cell(double[] r) {
+        if (r.length == 0) {
+            return "—";
+        }
         return String.format(Locale.ROOT, "%.2f (%.2f – %.2f)", median(r), min(r), max(r));
     }
 
     private static String goalCell(double[] r, double goal) {
-        return cell(r) + (median(r) >= goal ? " met" : " **missed**");
+        return r.length == 0 ? cell(r) : cell(r) + (median(r) >= goal ? " met" : " **missed**");
+    }
+
+    private static String ceilingCell(double[] r, double ceiling) {
+        return r.length == 0 ? cell(r) : cell(r) + (median(r) <= ceiling ? " met" : " **missed**");
     }
 
     private Stream<Run> select(int count, boolean shortConnections, Route route) {
