@@ -41,13 +41,6 @@ public final class NatMapWriter {
     /** Backend ids are keys of a hash map, not array indexes: the whole u32 space but 0. */
     private static final long MAX_BACKEND_ID = 0xFFFF_FFFFL;
 
-    /**
-     * A backend of one frontend: ids are per frontend, so per-backend state is per frontend.
-     * {@code frontend} and {@code addr} are the family's frontend key and address.
-     */
-    public record BackendRef(Object frontend, Object addr, int port) {
-    }
-
     /** How many entries the last {@link #apply} or {@link #reconcile} wrote or deleted, per phase. */
     public record BatchSizes(Map<Step, Integer> counts) {
         public static final BatchSizes NONE = new BatchSizes(Map.of());
@@ -80,7 +73,7 @@ public final class NatMapWriter {
     }
 
     private final IdAllocator<Object> serviceIds;
-    private final IdAllocator<Object> backendIds;
+    private final IdPool<Object> backendIds;
     /** One writer per family, IPv4 first. */
     private final List<FamilyWriter<?, ?, ?, ?, ?>> families;
     private BatchSizes lastBatch = BatchSizes.NONE;
@@ -89,7 +82,7 @@ public final class NatMapWriter {
         // id 0 is never handed out: it means "no service" to readers of the counters, and the
         // counters array has max-services entries, so the highest service id is one below
         this.serviceIds = new IdAllocator<>(1, maps.maxServices() - 1);
-        this.backendIds = new IdAllocator<>(1, MAX_BACKEND_ID);
+        this.backendIds = new IdPool<>(1, MAX_BACKEND_ID);
         this.families = List.of(
                 new FamilyWriter<>(maps.ipv4(), maps.counters(), serviceIds, backendIds),
                 new FamilyWriter<>(maps.ipv6(), maps.counters(), serviceIds, backendIds));
@@ -168,7 +161,13 @@ public final class NatMapWriter {
 
     /** The backend id of {@code addr:port} (the family's address: Ipv4 int, Ipv6) of a frontend. */
     public synchronized OptionalInt backendId(Object frontend, Object addr, int port) {
-        return backendIds.idOf(new BackendRef(frontend, addr, port));
+        for (FamilyWriter<?, ?, ?, ?, ?> family : families) {
+            OptionalInt id = family.backendId(frontend, addr, port);
+            if (id.isPresent()) {
+                return id;
+            }
+        }
+        return OptionalInt.empty();
     }
 
     /** The frontend key (SvcKey, SvcKey6) of {@code clusterIp} (canonical text) port/protocol. */
