@@ -1,24 +1,18 @@
 package io.enilb.natmap;
 
-import io.enilb.bpf.KeyValueMap;
+import io.enilb.bpf.InMemoryMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.function.BiConsumer;
-import java.util.function.Predicate;
 
 /**
  * A map that takes every write and keeps nothing, as the kernel keeps a pinned map's entries
  * outside the daemon's heap: what the writer holds can then be measured without the entries an
- * in-memory map would add (and share with the writer's own state). Reads find nothing.
+ * in-memory map would add (and share with the writer's own state). Reads find nothing: they go
+ * to an in-memory map that stays empty.
  */
-public final class KeptNowhereMap<K, V> implements KeyValueMap<K, V> {
-    private final String name;
-    private final int maxEntries;
-
+public final class KeptNowhereMap<K, V> extends ForwardingMap<K, V> {
     public KeptNowhereMap(String name, int maxEntries) {
-        this.name = name;
-        this.maxEntries = maxEntries;
+        super(new InMemoryMap<>(name, maxEntries));
     }
 
     /** Maps of the given capacities that keep nothing, and counters that need no zeroing. */
@@ -37,21 +31,6 @@ public final class KeptNowhereMap<K, V> implements KeyValueMap<K, V> {
     }
 
     @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public int maxEntries() {
-        return maxEntries;
-    }
-
-    @Override
-    public Optional<V> get(K key) {
-        return Optional.empty();
-    }
-
-    @Override
     public void put(K key, V value) {
     }
 
@@ -67,20 +46,5 @@ public final class KeptNowhereMap<K, V> implements KeyValueMap<K, V> {
     @Override
     public int deleteAll(List<K> keys) {
         return keys.size();
-    }
-
-    @Override
-    public Map<K, V> entries() {
-        return Map.of();
-    }
-
-    @Override
-    public long forEachBatch(int batchSize, BiConsumer<K, V> action) {
-        return 0;
-    }
-
-    @Override
-    public int deleteIf(List<K> candidates, Predicate<V> condition) {
-        return 0;
     }
 }
