@@ -166,10 +166,12 @@ final class FamilyWriter<K, A, B, R, V> {
         clusterIpsToSync.addAll(frontendsOfClusterIp.keySet());
     }
 
-    void apply(List<ServiceChange> changes) {
+    /** Returns the frontends it planned: those of the changed Services, before and after, and the failed ones. */
+    Set<K> apply(List<ServiceChange> changes) {
         Set<K> dirty = new LinkedHashSet<>(failures.keySet());
         dirty.addAll(desired.apply(changes));
         syncSafely(dirty);
+        return dirty;
     }
 
     /**

@@ -5,9 +5,11 @@ import io.enilb.model.ServiceChange;
 import io.enilb.natmap.WritePhases.Step;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -101,15 +103,19 @@ public final class NatMapWriter {
 
     /**
      * Applies Service changes (the last change of a Service wins) and writes the difference.
-     * Never throws: what could not be written is in {@link #failures()}.
+     * Never throws: what could not be written is in {@link #failures()}. Returns the frontends
+     * (SvcKey, SvcKey6) whose state it looked at: every frontend of the changed Services, before
+     * and after the change, and the failed ones it retried.
      */
-    public synchronized void apply(List<ServiceChange> changes) {
+    public synchronized Set<Object> apply(List<ServiceChange> changes) {
         Map<Step, Integer> counts = new EnumMap<>(Step.class);
+        Set<Object> touched = new LinkedHashSet<>();
         for (FamilyWriter<?, ?, ?, ?, ?> family : families) {
-            family.apply(changes);
+            touched.addAll(family.apply(changes));
             family.lastBatch().forEach((step, n) -> counts.merge(step, n, Integer::sum));
         }
         lastBatch = new BatchSizes(counts);
+        return touched;
     }
 
     /**
