@@ -21,7 +21,7 @@ public record ClusterIp(IpFamily family, String address, List<ServicePort> ports
         ports = List.copyOf(ports);
         for (ServicePort port : ports) {
             for (Backend backend : port.backends()) {
-                if (IpFamily.of(backend.ip()) != family) {
+                if (backend.family() != family) {
                     throw new IllegalArgumentException("backend " + backend.ip() + " of " + address
                             + " is not " + family.kubernetesName);
                 }

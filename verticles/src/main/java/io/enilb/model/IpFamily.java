@@ -1,9 +1,5 @@
 package io.enilb.model;
 
-import com.google.common.net.InetAddresses;
-import java.net.Inet6Address;
-import java.net.InetAddress;
-
 /**
  * The two IP families a Service may have (spec.ipFamilies, EndpointSlice addressType). Each
  * family of a Service is its own frontend set, as kube-proxy runs one proxier per family.
@@ -48,19 +44,11 @@ public enum IpFamily {
      * 10 000 Services).
      */
     public static String canonical(String text) {
-        if (text == null) {
+        byte[] address = AddressBits.parse(text);
+        if (address == null) {
             return null;
         }
-        String trimmed = text.trim();
-        if (trimmed.indexOf('%') >= 0 || !InetAddresses.isInetAddress(trimmed)) {
-            return null;
-        }
-        InetAddress address = InetAddresses.forString(trimmed);
-        boolean v6Text = trimmed.indexOf(':') >= 0;
-        if (v6Text != address instanceof Inet6Address) {
-            return null;
-        }
-        String canonical = InetAddresses.toAddrString(address);
+        String canonical = AddressBits.text(AddressBits.high(address), AddressBits.low(address));
         return canonical.equals(text) ? text : canonical;
     }
 }

@@ -4,16 +4,20 @@ import io.enilb.bpf.KeyValueMap;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.bpf.Structs.VipValue;
+import io.enilb.model.Backend;
 import io.enilb.model.ServiceChange;
-import io.enilb.natmap.DesiredServices.DesiredBackend;
 import io.enilb.natmap.DesiredServices.Frontend;
-import io.enilb.natmap.NatMapWriter.BackendRef;
 import io.enilb.natmap.NatMaps.ServiceCounters;
 import io.enilb.natmap.WritePhases.Step;
 import it.unimi.dsi.fastutil.ints.Int2IntMap;
 import it.unimi.dsi.fastutil.ints.Int2IntOpenHashMap;
 import it.unimi.dsi.fastutil.ints.Int2ObjectMap;
+import it.unimi.dsi.fastutil.ints.Int2ObjectMaps;
 import it.unimi.dsi.fastutil.ints.Int2ObjectOpenHashMap;
+import it.unimi.dsi.fastutil.ints.IntArrayList;
+import it.unimi.dsi.fastutil.ints.IntList;
+import it.unimi.dsi.fastutil.objects.Object2IntMap;
+import it.unimi.dsi.fastutil.objects.Object2IntMaps;
 import it.unimi.dsi.fastutil.objects.Object2IntOpenHashMap;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -49,11 +53,15 @@ final class FamilyWriter<K, A, B, R, V> {
     private final NatFamily.Layout<K, A, B, R, V> layout;
     private final ServiceCounters counters;
     private final DesiredServices<K, A> desired;
-    /** Shared by the families: one service id space (one counters array), one backend id space. */
+    /**
+     * Shared by the families: one service id space (one counters array), one backend id space.
+     * A backend id's owner is its frontend's key; which address and port it stands for is in the
+     * frontend's written entries (ids are per frontend), so no object per backend is kept for it.
+     */
     private final IdAllocator<Object> serviceIds;
-    private final IdAllocator<Object> backendIds;
+    private final IdPool<Object> backendIds;
     private final WritePhases<K, B, R> phases;
-    private final Map<K, WrittenFrontend<B, R>> written = new HashMap<>();
+    private final Map<K, WrittenFrontend<R>> written = new HashMap<>();
     private final Map<K, String> failures = new LinkedHashMap<>();
     private Map<Step, Integer> lastBatch = Map.of();
     /** ClusterIP address -> frontend count as written in the address map. */
@@ -81,19 +89,14 @@ final class FamilyWriter<K, A, B, R, V> {
     }
 
     FamilyWriter(NatFamily<K, A, B, R, V> maps, ServiceCounters counters, IdAllocator<Object> serviceIds,
-                 IdAllocator<Object> backendIds) {
+                 IdPool<Object> backendIds) {
         this.maps = maps;
         this.layout = maps.layout();
         this.counters = counters;
         this.desired = new DesiredServices<>(maps);
         this.serviceIds = serviceIds;
         this.backendIds = backendIds;
-        this.phases = new WritePhases<>(maps, id -> {
-            Object owner = backendIds.ownerOf(id);
-            if (owner != null) {
-                backendIds.release(owner);
-            }
-        });
+        this.phases = new WritePhases<>(maps, backendIds::release);
     }
 
     NatFamily<K, A, B, R, V> maps() {
@@ -105,7 +108,7 @@ final class FamilyWriter<K, A, B, R, V> {
         Map<Integer, K> byId = new HashMap<>();
         maps.services().entries().forEach((fk, v) -> {
             if (serviceIds.adopt(fk, v.svcId())) {
-                WrittenFrontend<B, R> w = new WrittenFrontend<>(v.svcId());
+                WrittenFrontend<R> w = new WrittenFrontend<>(v.svcId());
                 w.service = v;
                 written.put(fk, w);
                 byId.put(v.svcId(), fk);
@@ -136,10 +139,11 @@ final class FamilyWriter<K, A, B, R, V> {
         // no slot names, are adopted as well as active ones
         maps.backends().entries().forEach((id, e) -> {
             K fk = byId.get(layout.backendSvcId().applyAsInt(e));
-            BackendRef ref = fk == null ? null
-                    : new BackendRef(fk, layout.backendAddress().apply(e), layout.backendPort().applyAsInt(e));
-            if (ref != null && backendIds.adopt(ref, id)) {
-                written.get(fk).backends.put((int) id, e);
+            Backend backend = fk == null ? null : modelOf(e);
+            // two ids of one address and port of a frontend (an earlier crash) are both adopted:
+            // its next plan keeps one and deletes the other
+            if (backend != null && backendIds.adopt(fk, id)) {
+                written.get(fk).backends.put((int) id, backend);
             } else {
                 backendIds.reserve(id);
                 strays.backends.add(id);
@@ -162,10 +166,12 @@ final class FamilyWriter<K, A, B, R, V> {
         clusterIpsToSync.addAll(frontendsOfClusterIp.keySet());
     }
 
-    void apply(List<ServiceChange> changes) {
+    /** Returns the frontends it planned: those of the changed Services, before and after, and the failed ones. */
+    Set<K> apply(List<ServiceChange> changes) {
         Set<K> dirty = new LinkedHashSet<>(failures.keySet());
         dirty.addAll(desired.apply(changes));
         syncSafely(dirty);
+        return dirty;
     }
 
     /**
@@ -186,20 +192,20 @@ final class FamilyWriter<K, A, B, R, V> {
         Map<Step, Integer> counts = new EnumMap<>(Step.class);
         counts.putAll(lastBatch);
         int services = deleteUnowned(maps.services(), strays.services, fk -> {
-            WrittenFrontend<B, R> w = written.get(fk);
+            WrittenFrontend<R> w = written.get(fk);
             return w != null && w.service != null;
         });
         int slots = deleteUnowned(maps.slots(), strays.slots, k -> {
-            WrittenFrontend<B, R> w = writtenOfService(k.svcId());
+            WrittenFrontend<R> w = writtenOfService(k.svcId());
             return w != null && w.slots.containsKey(k.slot());
         });
         int backends = deleteUnowned(maps.backends(), strays.backends, id -> {
             Object owner = backendIds.ownerOf(id);
-            WrittenFrontend<B, R> w = owner instanceof BackendRef ref ? written.get(ref.frontend()) : null;
+            WrittenFrontend<R> w = owner == null ? null : written.get(owner);
             return w != null && w.backends.containsKey(id);
         });
         int revNat = deleteUnowned(maps.revNat(), strays.revNat, id -> {
-            WrittenFrontend<B, R> w = writtenOfService(id);
+            WrittenFrontend<R> w = writtenOfService(id);
             return w != null && w.revNat != null;
         });
         counts.merge(Step.SERVICE_DELETES, services, Integer::sum);
@@ -252,11 +258,11 @@ final class FamilyWriter<K, A, B, R, V> {
 
     private void sync(Collection<K> dirty) {
         Map<K, String> failed = new LinkedHashMap<>();
-        List<FrontendPlan<K, B, R>> plans = new ArrayList<>();
+        List<FrontendPlan<K, R>> plans = new ArrayList<>();
         /* the planned frontends whose service entry was written before this sync */
         Set<K> hadService = new HashSet<>();
         for (K fk : dirty) {
-            WrittenFrontend<B, R> before = written.get(fk);
+            WrittenFrontend<R> before = written.get(fk);
             if (before != null && before.service != null) {
                 hadService.add(fk);
             }
@@ -268,21 +274,21 @@ final class FamilyWriter<K, A, B, R, V> {
                 }
                 continue;
             }
-            FrontendPlan<K, B, R> plan = plan(fk, frontend, failed);
+            FrontendPlan<K, R> plan = plan(fk, frontend, failed);
             if (plan != null) {
                 plans.add(plan);
             }
         }
         lastBatch = phases.run(plans, written::get, failed);
-        for (FrontendPlan<K, B, R> p : plans) {
-            WrittenFrontend<B, R> w = written.get(p.frontend());
+        for (FrontendPlan<K, R> p : plans) {
+            WrittenFrontend<R> w = written.get(p.frontend());
             if (failed.containsKey(p.frontend())) {
                 // Ids taken this round but not in the maps go back, so that the allocator only
                 // holds what is written; a frontend with nothing written loses its service id.
-                for (BackendRef ref : p.fresh()) {
-                    OptionalInt id = backendIds.idOf(ref);
-                    if (id.isPresent() && !w.backends.containsKey(id.getAsInt())) {
-                        backendIds.release(ref);
+                for (int i = 0; i < p.fresh().size(); i++) {
+                    int id = p.fresh().getInt(i);
+                    if (!w.backends.containsKey(id)) {
+                        backendIds.release(id);
                     }
                 }
             }
@@ -339,24 +345,30 @@ final class FamilyWriter<K, A, B, R, V> {
     }
 
     /** The desired entries of a frontend, allocating ids; null (and a failure) when that fails. */
-    private FrontendPlan<K, B, R> plan(K fk, Frontend<A> frontend, Map<K, String> failed) {
-        WrittenFrontend<B, R> w = written.get(fk);
+    private FrontendPlan<K, R> plan(K fk, Frontend<A> frontend, Map<K, String> failed) {
+        WrittenFrontend<R> w = written.get(fk);
         if (w == null) {
             w = newFrontend(fk, failed);
             if (w == null) {
                 return null;
             }
         }
+        Object2IntMap<Backend> known = idsByEndpoint(w);
         Int2IntMap slots = new Int2IntOpenHashMap(frontend.backends().size());
-        Int2ObjectMap<B> backends = new Int2ObjectOpenHashMap<>(frontend.backends().size());
-        List<BackendRef> fresh = new ArrayList<>();
-        for (DesiredBackend<A> b : frontend.backends()) {
-            BackendRef ref = new BackendRef(fk, b.addr(), b.port());
-            OptionalInt id = backendIds.idOf(ref);
-            if (id.isEmpty()) {
-                id = backendIds.acquire(ref);
-                if (id.isEmpty()) {
-                    fresh.forEach(backendIds::release);
+        Int2ObjectMap<Backend> backends = new Int2ObjectOpenHashMap<>(frontend.backends().size());
+        IntList fresh = new IntArrayList();
+        for (Backend b : frontend.backends()) {
+            boolean terminating = b.state() == Backend.State.TERMINATING;
+            Backend endpoint = terminating ? b.withState(Backend.State.ACTIVE) : b;
+            int id;
+            if (known.containsKey(endpoint)) {
+                id = known.getInt(endpoint);
+            } else {
+                OptionalInt acquired = backendIds.acquire(fk);
+                if (acquired.isEmpty()) {
+                    for (int i = 0; i < fresh.size(); i++) {
+                        backendIds.release(fresh.getInt(i));
+                    }
                     if (w.isEmpty()) {
                         written.remove(fk);
                         serviceIds.release(fk);
@@ -364,13 +376,12 @@ final class FamilyWriter<K, A, B, R, V> {
                     failed.put(fk, "no free backend id");
                     return null;
                 }
-                fresh.add(ref);
+                id = acquired.getAsInt();
+                fresh.add(id);
             }
-            // the entry names its frontend's service id, so that the datapath can tell a conntrack
-            // or affinity entry whose backend id now belongs to another Service (ABI v2)
-            backends.put(id.getAsInt(), layout.backend().make(b.addr(), b.port(), b.terminating(), w.svcId));
-            if (!b.terminating()) {
-                slots.put(slots.size(), id.getAsInt());
+            backends.put(id, b);
+            if (!terminating) {
+                slots.put(slots.size(), id);
             }
         }
         return new FrontendPlan<>(fk, new SvcValue(w.svcId, slots.size(), frontend.affinityTimeout(), 0),
@@ -378,10 +389,48 @@ final class FamilyWriter<K, A, B, R, V> {
     }
 
     /**
+     * The backend ids a frontend has in the maps, by address and port (its backends as ACTIVE):
+     * ids are per frontend, so they are looked up in what the frontend has written. Costs the
+     * frontend's backends, and nothing for a frontend not written yet (a cold sync).
+     */
+    private static Object2IntMap<Backend> idsByEndpoint(WrittenFrontend<?> w) {
+        if (w.backends.isEmpty()) {
+            return Object2IntMaps.emptyMap();
+        }
+        Object2IntMap<Backend> ids = new Object2IntOpenHashMap<>(w.backends.size());
+        Int2ObjectMaps.fastForEach(w.backends, e -> ids.put(e.getValue().withState(Backend.State.ACTIVE), e.getIntKey()));
+        return ids;
+    }
+
+    /** The model backend of an entry found in the maps, or null when it is not one (a port out of range). */
+    private Backend modelOf(B entry) {
+        try {
+            return layout.model().apply(entry);
+        } catch (IllegalArgumentException e) {
+            log.warn("backend entry {}: {}; reconcile will remove it", entry, e.getMessage());
+            return null;
+        }
+    }
+
+    /** The id of a frontend's backend {@code addr:port} (the family's address) in the maps. */
+    OptionalInt backendId(Object frontend, Object addr, int port) {
+        WrittenFrontend<R> w = written.get(frontend);
+        if (w == null) {
+            return OptionalInt.empty();
+        }
+        for (Int2ObjectMap.Entry<Backend> e : w.backends.int2ObjectEntrySet()) {
+            if (layout.modelAddress().apply(e.getValue()).equals(addr) && e.getValue().port() == port) {
+                return OptionalInt.of(e.getIntKey());
+            }
+        }
+        return OptionalInt.empty();
+    }
+
+    /**
      * A frontend not in the maps gets the next service id, and that id's counters are zeroed
      * before anything names it: a recycled id must not inherit another Service's traffic.
      */
-    private WrittenFrontend<B, R> newFrontend(K fk, Map<K, String> failed) {
+    private WrittenFrontend<R> newFrontend(K fk, Map<K, String> failed) {
         OptionalInt svcId = serviceIds.acquire(fk);
         if (svcId.isEmpty()) {
             failed.put(fk, "no free service id (" + (maps.services().maxEntries() - 1) + " in use)");
@@ -394,7 +443,7 @@ final class FamilyWriter<K, A, B, R, V> {
             failed.put(fk, "cannot zero the counters of service id " + svcId.getAsInt() + ": " + e.getMessage());
             return null;
         }
-        WrittenFrontend<B, R> w = new WrittenFrontend<>(svcId.getAsInt());
+        WrittenFrontend<R> w = new WrittenFrontend<>(svcId.getAsInt());
         written.put(fk, w);
         return w;
     }
@@ -419,7 +468,7 @@ final class FamilyWriter<K, A, B, R, V> {
     }
 
     /** The written frontend of this family that owns a service id (null: free, reserved or the other family's). */
-    private WrittenFrontend<B, R> writtenOfService(int svcId) {
+    private WrittenFrontend<R> writtenOfService(int svcId) {
         Object owner = serviceIds.ownerOf(svcId);
         return owner == null ? null : written.get(owner);
     }

@@ -15,6 +15,8 @@ import io.enilb.bpf.Structs.SvcValue;
 import io.enilb.bpf.Structs.VipKey;
 import io.enilb.bpf.Structs.VipKey6;
 import io.enilb.bpf.Structs.VipValue;
+import io.enilb.model.AddressBits;
+import io.enilb.model.Backend;
 import io.enilb.model.IpFamily;
 import java.util.function.BiFunction;
 import java.util.function.Function;
@@ -55,11 +57,15 @@ record NatFamily<K, A, B, R, V>(
     /**
      * The family's entry layouts: the structs' constructors and accessors.
      *
-     * @param parse an address in canonical text ({@link IpFamily#canonical}); IllegalArgumentException otherwise
+     * @param parse        an address in canonical text ({@link IpFamily#canonical}); IllegalArgumentException otherwise
+     * @param modelAddress the address of a model backend of the family
+     * @param model        the model backend a backend entry stands for (its service id aside)
      */
     record Layout<K, A, B, R, V>(
             Function<String, A> parse,
             Function<A, String> format,
+            Function<Backend, A> modelAddress,
+            Function<B, Backend> model,
             FrontendOf<K, A> frontend,
             Function<K, A> frontendAddress,
             BackendOf<B, A> backend,
@@ -69,18 +75,33 @@ record NatFamily<K, A, B, R, V>(
             BiFunction<A, Integer, R> revNat,
             Function<A, V> vip,
             Function<V, A> vipAddress) {
+
+        /**
+         * The entry of a model backend of a frontend with service id {@code svcId}: the entry names
+         * its frontend's service id, so that the datapath can tell a conntrack or affinity entry
+         * whose backend id now belongs to another Service (ABI v2).
+         */
+        B entry(Backend b, int svcId) {
+            return backend.make(modelAddress.apply(b), b.port(), b.state() == Backend.State.TERMINATING, svcId);
+        }
     }
 
     static final Layout<SvcKey, Integer, BackendEntry, RevNatValue, VipKey> IPV4 = new Layout<>(
-            Ipv4::parse, Ipv4::format, SvcKey::new, SvcKey::addr,
+            Ipv4::parse, Ipv4::format, b -> AddressBits.ipv4(b.addressHigh(), b.addressLow()),
+            e -> Backend.of(0, AddressBits.ipv4Low(e.addr()), e.port(), state(e.terminating())), SvcKey::new, SvcKey::addr,
             (addr, port, terminating, svcId) -> new BackendEntry(addr, port, flags(terminating), svcId),
             BackendEntry::addr, BackendEntry::port, BackendEntry::svcId, RevNatValue::new, VipKey::new, VipKey::addr);
 
     static final Layout<SvcKey6, Ipv6, BackendEntry6, RevNatValue6, VipKey6> IPV6 = new Layout<>(
-            Ipv6::parse, Ipv6::toString, SvcKey6::new, SvcKey6::addr,
+            Ipv6::parse, Ipv6::toString, b -> new Ipv6(b.addressHigh(), b.addressLow()),
+            e -> Backend.of(e.addr().hi(), e.addr().lo(), e.port(), state(e.terminating())), SvcKey6::new, SvcKey6::addr,
             (addr, port, terminating, svcId) -> new BackendEntry6(addr, port, flags(terminating), svcId),
             BackendEntry6::addr, BackendEntry6::port, BackendEntry6::svcId, RevNatValue6::new, VipKey6::new,
             VipKey6::addr);
+
+    private static Backend.State state(boolean terminating) {
+        return terminating ? Backend.State.TERMINATING : Backend.State.ACTIVE;
+    }
 
     /** BACKEND_F_TERMINATING, the same bit in both families' backend entries. */
     private static int flags(boolean terminating) {

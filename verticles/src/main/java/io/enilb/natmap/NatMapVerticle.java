@@ -9,11 +9,8 @@ import io.enilb.bus.LocalCodecs;
 import io.enilb.bus.Progress;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.SyncState;
-import io.enilb.model.ClusterIp;
-import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
-import io.enilb.model.ServicePort;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
@@ -33,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.TimeUnit;
@@ -78,8 +76,7 @@ public final class NatMapVerticle extends VerticleBase {
     private final ConcurrentLinkedDeque<Long> latenciesNanos = new ConcurrentLinkedDeque<>();
     private final List<MessageConsumer<?>> consumers = new ArrayList<>();
     private final List<Meter> meters = new ArrayList<>();
-    /** The frontends of each Service as last written, and the failures then; touched by the batch worker only. */
-    private final Map<ServiceKey, List<Object>> frontendsOf = new HashMap<>();
+    /** The failures after the last batch; touched by the batch worker only. */
     private Map<Object, String> failures = Map.of();
     private volatile FrontendTable frontends = FrontendTable.EMPTY;
     private volatile int lastBatchSize;
@@ -235,10 +232,10 @@ public final class NatMapVerticle extends VerticleBase {
         writing = true;
         cancelRetry();
         blocking("writing a batch of " + batch.size() + " Services", () -> {
-            writer.apply(batch);
+            Set<Object> touched = writer.apply(batch);
             // in the maps now: the way back to the event loop is not part of the latency
             long done = System.nanoTime();
-            return new Written(frontendChanges(batch), done);
+            return new Written(frontendChanges(touched), done);
         }).onComplete(ar -> {
             writing = false;
             NatMapWriter.BatchSizes sizes = writer.lastBatch();
@@ -273,21 +270,13 @@ public final class NatMapVerticle extends VerticleBase {
 
     /**
      * On the worker, after {@code writer.apply(batch)}: the new state of every frontend the batch
-     * touched (those of the Services in it, before and after) and of every frontend whose failure
-     * began or ended; null for a frontend nat-map no longer handles. Costs the batch, not the maps.
+     * touched (those of the Services in it, before and after, as the writer reports them: no copy
+     * of every Service's frontend keys is kept here) and of every frontend whose failure began or
+     * ended; null for a frontend nat-map no longer handles. Costs the batch, not the maps.
      */
-    private Map<Object, FrontendState> frontendChanges(List<ServiceChange> batch) {
+    private Map<Object, FrontendState> frontendChanges(Set<Object> touched) {
         Map<Object, FrontendState> changes = new HashMap<>();
-        for (ServiceChange change : batch) {
-            List<Object> before = change.isDelete() ? frontendsOf.remove(change.key())
-                    : frontendsOf.put(change.key(), frontendKeys(change.service()));
-            if (before != null) {
-                before.forEach(fk -> changes.put(fk, null));
-            }
-            if (!change.isDelete()) {
-                frontendsOf.get(change.key()).forEach(fk -> changes.put(fk, null));
-            }
-        }
+        touched.forEach(fk -> changes.put(fk, null));
         Map<Object, String> now = writer.failures();
         now.keySet().forEach(fk -> changes.put(fk, null));
         failures.keySet().forEach(fk -> changes.put(fk, null));
@@ -303,21 +292,6 @@ public final class NatMapVerticle extends VerticleBase {
             return FrontendState.failed(id.orElse(0), error);
         }
         return id.isPresent() ? FrontendState.programmed(id.getAsInt()) : null;
-    }
-
-    /** The frontend keys (SvcKey, SvcKey6) of every ClusterIP of the Service. */
-    private List<Object> frontendKeys(NormalizedService service) {
-        List<Object> keys = new ArrayList<>();
-        for (ClusterIp clusterIp : service.clusterIps()) {
-            try {
-                for (ServicePort port : clusterIp.ports()) {
-                    keys.add(writer.frontendKey(clusterIp.address(), port.port(), port.protocol().number));
-                }
-            } catch (IllegalArgumentException noMapsForFamily) {
-                // the writer refuses it too and keeps what is programmed
-            }
-        }
-        return keys;
     }
 
     private void publishBatch(int entries, int services, long latency, Map<Object, FrontendState> changes) {

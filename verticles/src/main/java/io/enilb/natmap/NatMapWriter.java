@@ -5,9 +5,11 @@ import io.enilb.model.ServiceChange;
 import io.enilb.natmap.WritePhases.Step;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,13 +43,6 @@ public final class NatMapWriter {
     /** Backend ids are keys of a hash map, not array indexes: the whole u32 space but 0. */
     private static final long MAX_BACKEND_ID = 0xFFFF_FFFFL;
 
-    /**
-     * A backend of one frontend: ids are per frontend, so per-backend state is per frontend.
-     * {@code frontend} and {@code addr} are the family's frontend key and address.
-     */
-    public record BackendRef(Object frontend, Object addr, int port) {
-    }
-
     /** How many entries the last {@link #apply} or {@link #reconcile} wrote or deleted, per phase. */
     public record BatchSizes(Map<Step, Integer> counts) {
         public static final BatchSizes NONE = new BatchSizes(Map.of());
@@ -80,7 +75,7 @@ public final class NatMapWriter {
     }
 
     private final IdAllocator<Object> serviceIds;
-    private final IdAllocator<Object> backendIds;
+    private final IdPool<Object> backendIds;
     /** One writer per family, IPv4 first. */
     private final List<FamilyWriter<?, ?, ?, ?, ?>> families;
     private BatchSizes lastBatch = BatchSizes.NONE;
@@ -89,7 +84,7 @@ public final class NatMapWriter {
         // id 0 is never handed out: it means "no service" to readers of the counters, and the
         // counters array has max-services entries, so the highest service id is one below
         this.serviceIds = new IdAllocator<>(1, maps.maxServices() - 1);
-        this.backendIds = new IdAllocator<>(1, MAX_BACKEND_ID);
+        this.backendIds = new IdPool<>(1, MAX_BACKEND_ID);
         this.families = List.of(
                 new FamilyWriter<>(maps.ipv4(), maps.counters(), serviceIds, backendIds),
                 new FamilyWriter<>(maps.ipv6(), maps.counters(), serviceIds, backendIds));
@@ -108,15 +103,19 @@ public final class NatMapWriter {
 
     /**
      * Applies Service changes (the last change of a Service wins) and writes the difference.
-     * Never throws: what could not be written is in {@link #failures()}.
+     * Never throws: what could not be written is in {@link #failures()}. Returns the frontends
+     * (SvcKey, SvcKey6) whose state it looked at: every frontend of the changed Services, before
+     * and after the change, and the failed ones it retried.
      */
-    public synchronized void apply(List<ServiceChange> changes) {
+    public synchronized Set<Object> apply(List<ServiceChange> changes) {
         Map<Step, Integer> counts = new EnumMap<>(Step.class);
+        Set<Object> touched = new LinkedHashSet<>();
         for (FamilyWriter<?, ?, ?, ?, ?> family : families) {
-            family.apply(changes);
+            touched.addAll(family.apply(changes));
             family.lastBatch().forEach((step, n) -> counts.merge(step, n, Integer::sum));
         }
         lastBatch = new BatchSizes(counts);
+        return touched;
     }
 
     /**
@@ -168,7 +167,13 @@ public final class NatMapWriter {
 
     /** The backend id of {@code addr:port} (the family's address: Ipv4 int, Ipv6) of a frontend. */
     public synchronized OptionalInt backendId(Object frontend, Object addr, int port) {
-        return backendIds.idOf(new BackendRef(frontend, addr, port));
+        for (FamilyWriter<?, ?, ?, ?, ?> family : families) {
+            OptionalInt id = family.backendId(frontend, addr, port);
+            if (id.isPresent()) {
+                return id;
+            }
+        }
+        return OptionalInt.empty();
     }
 
     /** The frontend key (SvcKey, SvcKey6) of {@code clusterIp} (canonical text) port/protocol. */

@@ -6,6 +6,7 @@ import io.enilb.bpf.KeyValueMap.BatchException;
 import io.enilb.bpf.Structs.SlotKey;
 import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.model.Backend;
 import it.unimi.dsi.fastutil.ints.Int2IntMaps;
 import it.unimi.dsi.fastutil.ints.Int2ObjectMaps;
 import java.util.AbstractMap.SimpleImmutableEntry;
@@ -53,29 +54,30 @@ final class WritePhases<K, B, R> {
     record Op<F, K, V>(F frontend, K key, V value, Runnable onDone) {
     }
 
-    /** Lists a frontend's operations of one phase (F, B, R: the family's types; K, V: the map's). */
+    /** Lists a frontend's operations of one phase (F, R: the family's types; K, V: the map's). */
     @FunctionalInterface
-    interface Selector<F, B, R, K, V> {
-        void select(FrontendPlan<F, B, R> plan, WrittenFrontend<B, R> written, List<Op<F, K, V>> out);
+    interface Selector<F, R, K, V> {
+        void select(FrontendPlan<F, R> plan, WrittenFrontend<R> written, List<Op<F, K, V>> out);
     }
 
-    record Phase<F, B, R, K, V>(Step step, KeyValueMap<K, V> map, Selector<F, B, R, K, V> selector) {
+    record Phase<F, R, K, V>(Step step, KeyValueMap<K, V> map, Selector<F, R, K, V> selector) {
     }
 
-    private final List<Phase<K, B, R, ?, ?>> table;
+    private final List<Phase<K, R, ?, ?>> table;
 
     /** @param backendDeleted called with a backend id once its entry is gone (frees the id) */
     WritePhases(NatFamily<K, ?, B, R, ?> maps, IntConsumer backendDeleted) {
         this.table = List.of(
-                new Phase<K, B, R, Integer, B>(Step.BACKEND_WRITES, maps.backends(), (p, w, out) ->
+                new Phase<K, R, Integer, B>(Step.BACKEND_WRITES, maps.backends(), (p, w, out) ->
                         Int2ObjectMaps.fastForEach(p.backends(), planned -> {
                             int id = planned.getIntKey();
-                            B e = planned.getValue();
-                            if (!e.equals(w.backends.get(id))) {
-                                out.add(new Op<>(p.frontend(), id, e, () -> w.backends.put(id, e)));
+                            Backend b = planned.getValue();
+                            if (!b.equals(w.backends.get(id))) {
+                                out.add(new Op<>(p.frontend(), id, maps.layout().entry(b, w.svcId),
+                                        () -> w.backends.put(id, b)));
                             }
                         })),
-                new Phase<K, B, R, SlotKey, SlotValue>(Step.SLOT_WRITES, maps.slots(), (p, w, out) ->
+                new Phase<K, R, SlotKey, SlotValue>(Step.SLOT_WRITES, maps.slots(), (p, w, out) ->
                         Int2IntMaps.fastForEach(p.slots(), planned -> {
                             int slot = planned.getIntKey();
                             int id = planned.getIntValue();
@@ -84,29 +86,29 @@ final class WritePhases<K, B, R> {
                                         () -> w.slots.put(slot, id)));
                             }
                         })),
-                new Phase<K, B, R, Integer, R>(Step.REVNAT_WRITES, maps.revNat(), (p, w, out) -> {
+                new Phase<K, R, Integer, R>(Step.REVNAT_WRITES, maps.revNat(), (p, w, out) -> {
                     if (!p.isRemoval() && !p.revNat().equals(w.revNat)) {
                         out.add(new Op<>(p.frontend(), w.svcId, p.revNat(), () -> w.revNat = p.revNat()));
                     }
                 }),
-                new Phase<K, B, R, K, SvcValue>(Step.SERVICE_WRITES, maps.services(), (p, w, out) -> {
+                new Phase<K, R, K, SvcValue>(Step.SERVICE_WRITES, maps.services(), (p, w, out) -> {
                     if (!p.isRemoval() && !p.service().equals(w.service)) {
                         out.add(new Op<>(p.frontend(), p.frontend(), p.service(), () -> w.service = p.service()));
                     }
                 }),
-                new Phase<K, B, R, K, SvcValue>(Step.SERVICE_DELETES, maps.services(), (p, w, out) -> {
+                new Phase<K, R, K, SvcValue>(Step.SERVICE_DELETES, maps.services(), (p, w, out) -> {
                     if (p.isRemoval() && w.service != null) {
                         out.add(new Op<>(p.frontend(), p.frontend(), null, () -> w.service = null));
                     }
                 }),
-                new Phase<K, B, R, SlotKey, SlotValue>(Step.SLOT_DELETES, maps.slots(), (p, w, out) -> {
+                new Phase<K, R, SlotKey, SlotValue>(Step.SLOT_DELETES, maps.slots(), (p, w, out) -> {
                     for (int slot : w.slots.keySet().toIntArray()) {
                         if (!p.slots().containsKey(slot)) {
                             out.add(new Op<>(p.frontend(), new SlotKey(w.svcId, slot), null, () -> w.slots.remove(slot)));
                         }
                     }
                 }),
-                new Phase<K, B, R, Integer, B>(Step.BACKEND_DELETES, maps.backends(), (p, w, out) -> {
+                new Phase<K, R, Integer, B>(Step.BACKEND_DELETES, maps.backends(), (p, w, out) -> {
                     for (int id : w.backends.keySet().toIntArray()) {
                         if (!p.backends().containsKey(id)) {
                             out.add(new Op<>(p.frontend(), id, null, () -> {
@@ -116,7 +118,7 @@ final class WritePhases<K, B, R> {
                         }
                     }
                 }),
-                new Phase<K, B, R, Integer, R>(Step.REVNAT_DELETES, maps.revNat(), (p, w, out) -> {
+                new Phase<K, R, Integer, R>(Step.REVNAT_DELETES, maps.revNat(), (p, w, out) -> {
                     if (p.isRemoval() && w.revNat != null) {
                         out.add(new Op<>(p.frontend(), w.svcId, null, () -> w.revNat = null));
                     }
@@ -127,19 +129,19 @@ final class WritePhases<K, B, R> {
      * Runs every phase over the plans of frontends not (yet) failed; failures land in
      * {@code failed}. Returns how many entries each phase issued.
      */
-    Map<Step, Integer> run(List<FrontendPlan<K, B, R>> plans, Function<K, WrittenFrontend<B, R>> written,
+    Map<Step, Integer> run(List<FrontendPlan<K, R>> plans, Function<K, WrittenFrontend<R>> written,
                            Map<K, String> failed) {
         Map<Step, Integer> issued = new EnumMap<>(Step.class);
-        for (Phase<K, B, R, ?, ?> phase : table) {
+        for (Phase<K, R, ?, ?> phase : table) {
             issued.put(phase.step(), run(phase, plans, written, failed));
         }
         return issued;
     }
 
-    private static <F, B, R, K, V> int run(Phase<F, B, R, K, V> phase, List<FrontendPlan<F, B, R>> plans,
-                                           Function<F, WrittenFrontend<B, R>> written, Map<F, String> failed) {
+    private static <F, R, K, V> int run(Phase<F, R, K, V> phase, List<FrontendPlan<F, R>> plans,
+                                           Function<F, WrittenFrontend<R>> written, Map<F, String> failed) {
         List<Op<F, K, V>> ops = new ArrayList<>();
-        for (FrontendPlan<F, B, R> p : plans) {
+        for (FrontendPlan<F, R> p : plans) {
             if (!failed.containsKey(p.frontend())) {
                 phase.selector().select(p, written.apply(p.frontend()), ops);
             }

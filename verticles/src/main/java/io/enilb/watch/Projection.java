@@ -1,5 +1,6 @@
 package io.enilb.watch;
 
+import io.enilb.model.AddressBits;
 import io.enilb.model.IpFamily;
 import io.enilb.model.ServiceKey;
 import io.fabric8.kubernetes.api.model.HasMetadata;
@@ -10,6 +11,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointConditions;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -21,7 +23,8 @@ import java.util.Objects;
  * field of the API (and an {@code additionalProperties} map per nested object); at 10 000 Services
  * those were most of the daemon's heap. The projection keeps the fields {@link ServiceNormalizer}
  * reads, with the per-object decisions already taken (whether enilb proxies the Service, how each
- * endpoint may be used, addresses in canonical text), and shares the strings that repeat (namespaces, node names, port names).
+ * endpoint may be used, endpoint addresses as {@link AddressBits} packed per slice: {@link Endpoints}), and
+ * shares the strings that repeat (namespaces, node names, port names).
  *
  * <p>Projections are immutable and {@code equals} by value, so an update that changes nothing
  * enilb reads is seen as no change.
@@ -80,12 +83,18 @@ public final class Projection {
      * @param endpoints the endpoints that may take traffic, in the slice's order
      */
     public record SliceProjection(ServiceKey key, String resourceVersion, ServiceKey service, String addressType,
-                                  List<PortProjection> ports, List<EndpointProjection> endpoints)
+                                  List<PortProjection> ports, Endpoints endpoints)
             implements Projected {
         public SliceProjection {
             Objects.requireNonNull(key, "key");
+            Objects.requireNonNull(endpoints, "endpoints");
             ports = List.copyOf(ports);
-            endpoints = List.copyOf(endpoints);
+        }
+
+        /** A slice whose endpoints are given one by one. */
+        public SliceProjection(ServiceKey key, String resourceVersion, ServiceKey service, String addressType,
+                               List<PortProjection> ports, List<EndpointProjection> endpoints) {
+            this(key, resourceVersion, service, addressType, ports, Endpoints.of(endpoints));
         }
     }
 
@@ -101,6 +110,134 @@ public final class Projection {
 
     /** How an endpoint may be used, best first; a duplicate address keeps its best use (KEP-1669). */
     public enum Use { READY, SERVING_TERMINATING, TERMINATING }
+
+    /**
+     * The usable endpoints of a slice, packed: per endpoint its address as {@link AddressBits} in
+     * a long array, its node name (one shared instance per node) and its use, 21 bytes where an
+     * {@link EndpointProjection} with its address as text took about 84. The catalog keeps one per
+     * slice for as long as the slice exists (500 000 endpoints at 50 000 Services). Immutable,
+     * equal by value.
+     */
+    public static final class Endpoints {
+        private static final Use[] USES = Use.values();
+        static final Endpoints NONE = new Endpoints(new long[0], new String[0], new byte[0]);
+
+        /** two per endpoint: the address's high and low long */
+        private final long[] addresses;
+        private final String[] nodeNames;
+        private final byte[] uses;
+
+        private Endpoints(long[] addresses, String[] nodeNames, byte[] uses) {
+            this.addresses = addresses;
+            this.nodeNames = nodeNames;
+            this.uses = uses;
+        }
+
+        /** The endpoints given one by one; IllegalArgumentException for an address that is not an IP address. */
+        public static Endpoints of(List<EndpointProjection> endpoints) {
+            Builder builder = new Builder(endpoints.size());
+            for (EndpointProjection e : endpoints) {
+                byte[] address = AddressBits.parse(e.ip());
+                if (address == null) {
+                    throw new IllegalArgumentException("endpoint address is not an IP address: " + e.ip());
+                }
+                builder.add(address, e.nodeName(), Objects.requireNonNull(e.use(), "use"));
+            }
+            return builder.build();
+        }
+
+        public int size() {
+            return uses.length;
+        }
+
+        /** The high long of endpoint {@code i}'s address ({@link AddressBits}). */
+        public long addressHigh(int i) {
+            return addresses[2 * i];
+        }
+
+        /** The low long of endpoint {@code i}'s address ({@link AddressBits}). */
+        public long addressLow(int i) {
+            return addresses[2 * i + 1];
+        }
+
+        public IpFamily family(int i) {
+            return AddressBits.family(addressHigh(i), addressLow(i));
+        }
+
+        /** Where endpoint {@code i} runs, or null. */
+        public String nodeName(int i) {
+            return nodeNames[i];
+        }
+
+        public Use use(int i) {
+            return USES[uses[i]];
+        }
+
+        /** Endpoint {@code i} with its address as text (made on each call). */
+        public EndpointProjection get(int i) {
+            return new EndpointProjection(AddressBits.text(addressHigh(i), addressLow(i)), nodeName(i), use(i));
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Endpoints e && Arrays.equals(addresses, e.addresses)
+                    && Arrays.equals(nodeNames, e.nodeNames) && Arrays.equals(uses, e.uses);
+        }
+
+        @Override
+        public int hashCode() {
+            return (Arrays.hashCode(addresses) * 31 + Arrays.hashCode(nodeNames)) * 31 + Arrays.hashCode(uses);
+        }
+
+        @Override
+        public String toString() {
+            List<EndpointProjection> all = new ArrayList<>(size());
+            for (int i = 0; i < size(); i++) {
+                all.add(get(i));
+            }
+            return all.toString();
+        }
+
+        /** Collects endpoints in order; {@link #build} trims the arrays to what was added. */
+        static final class Builder {
+            private long[] addresses;
+            private String[] nodeNames;
+            private byte[] uses;
+            private int size;
+
+            Builder(int expected) {
+                addresses = new long[2 * expected];
+                nodeNames = new String[expected];
+                uses = new byte[expected];
+            }
+
+            /** @param address 4 or 16 bytes ({@link AddressBits#parse}) */
+            void add(byte[] address, String nodeName, Use use) {
+                if (size == uses.length) {
+                    int capacity = Math.max(4, 2 * size);
+                    addresses = Arrays.copyOf(addresses, 2 * capacity);
+                    nodeNames = Arrays.copyOf(nodeNames, capacity);
+                    uses = Arrays.copyOf(uses, capacity);
+                }
+                addresses[2 * size] = AddressBits.high(address);
+                addresses[2 * size + 1] = AddressBits.low(address);
+                nodeNames[size] = shared(nodeName);
+                uses[size] = (byte) use.ordinal();
+                size++;
+            }
+
+            Endpoints build() {
+                if (size == 0) {
+                    return NONE;
+                }
+                if (size == uses.length) {
+                    return new Endpoints(addresses, nodeNames, uses);
+                }
+                return new Endpoints(Arrays.copyOf(addresses, 2 * size), Arrays.copyOf(nodeNames, size),
+                        Arrays.copyOf(uses, size));
+            }
+        }
+    }
 
     /** The projection of a Service. */
     public static ServiceProjection of(Service service) {
@@ -130,20 +267,21 @@ public final class Projection {
         for (EndpointPort port : nullToEmpty(slice.getPorts())) {
             ports.add(port(port.getName(), port.getProtocol(), port.getPort()));
         }
-        List<EndpointProjection> endpoints = new ArrayList<>();
-        for (Endpoint endpoint : nullToEmpty(slice.getEndpoints())) {
+        List<Endpoint> all = nullToEmpty(slice.getEndpoints());
+        Endpoints.Builder endpoints = new Endpoints.Builder(all.size());
+        for (Endpoint endpoint : all) {
             Use use = useOf(endpoint.getConditions());
             if (use == null || endpoint.getAddresses() == null || endpoint.getAddresses().isEmpty()) {
                 continue;
             }
-            String ip = IpFamily.canonical(endpoint.getAddresses().get(0));
-            if (ip != null) {
-                endpoints.add(new EndpointProjection(ip, shared(endpoint.getNodeName()), use));
+            byte[] address = AddressBits.parse(endpoint.getAddresses().get(0));
+            if (address != null) {
+                endpoints.add(address, endpoint.getNodeName(), use);
             }
         }
         return new SliceProjection(ServiceNormalizer.keyOf(slice), slice.getMetadata().getResourceVersion(),
                 ServiceNormalizer.serviceOf(slice).orElse(null), shared(slice.getAddressType()), ports,
-                endpoints);
+                endpoints.build());
     }
 
     /** A projection of either kind; anything else is refused. */

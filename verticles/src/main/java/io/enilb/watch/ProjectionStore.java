@@ -1,5 +1,6 @@
 package io.enilb.watch;
 
+import io.enilb.model.ServiceKey;
 import io.enilb.watch.Projection.Projected;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
@@ -22,14 +23,15 @@ import java.util.stream.Stream;
  * updates and deletes apart, and enilb's handlers read nothing else from stored objects (a resync
  * hands stored objects back as an update of an object to itself, which the source ignores: the
  * catalog already holds the projection). Hence {@link #isFullState()} is false.
+ *
+ * <p>Projections are kept by their own {@link Projected#key() key}, the instance the catalog holds
+ * too, rather than by the informer's "namespace/name" text: a String and a holder per object
+ * (100 000 at 50 000 Services) less. The informer's keys are parsed when it asks by key.
  */
 final class ProjectionStore<T extends HasMetadata, P extends Projected> implements ItemStore<T> {
-    private final Map<String, Stored<P>> items = new ConcurrentHashMap<>();
+    private final Map<ServiceKey, P> items = new ConcurrentHashMap<>();
     private final Function<T, P> project;
     private final Function<ObjectMeta, T> skeleton;
-
-    private record Stored<P>(P projection, String namespace, String name) {
-    }
 
     /**
      * @param project  the projection of an object
@@ -42,13 +44,13 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
 
     /** The projection stored under {@code key} (namespace/name), or null. */
     P projection(String key) {
-        Stored<P> s = items.get(key);
-        return s == null ? null : s.projection;
+        ServiceKey k = parse(key);
+        return k == null ? null : items.get(k);
     }
 
     /** Every stored projection. */
     Stream<P> projections() {
-        return items.values().stream().map(Stored::projection);
+        return items.values().stream();
     }
 
     /** The projection of {@code object}: the stored one when it is of the same version, else a fresh one. */
@@ -72,25 +74,25 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
      */
     @Override
     public T put(String key, T object) {
-        ObjectMeta meta = object.getMetadata();
-        Stored<P> before = items.get(key);
+        P before = projection(key);
         P projection;
-        if (before != null && Objects.equals(before.projection.resourceVersion(), meta.getResourceVersion())) {
-            projection = before.projection;
+        if (before != null && Objects.equals(before.resourceVersion(), object.getMetadata().getResourceVersion())) {
+            projection = before;
         } else {
             projection = project.apply(object);
         }
-        return restore(items.put(key, new Stored<>(projection, meta.getNamespace(), meta.getName())));
+        return restore(items.put(projection.key(), projection));
     }
 
     @Override
     public T remove(String key) {
-        return restore(items.remove(key));
+        ServiceKey k = parse(key);
+        return k == null ? null : restore(items.remove(k));
     }
 
     @Override
     public Stream<String> keySet() {
-        return items.keySet().stream();
+        return items.keySet().stream().map(ServiceKey::toString);
     }
 
     @Override
@@ -105,7 +107,7 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
 
     @Override
     public T get(String key) {
-        return restore(items.get(key));
+        return restore(projection(key));
     }
 
     @Override
@@ -113,11 +115,20 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
         return false;
     }
 
-    private T restore(Stored<P> stored) {
+    private T restore(P stored) {
         if (stored == null) {
             return null;
         }
-        return skeleton.apply(new ObjectMetaBuilder().withNamespace(stored.namespace).withName(stored.name)
-                .withResourceVersion(stored.projection.resourceVersion()).build());
+        return skeleton.apply(new ObjectMetaBuilder().withNamespace(stored.key().namespace())
+                .withName(stored.key().name()).withResourceVersion(stored.resourceVersion()).build());
+    }
+
+    /** The key of the informer's "namespace/name", or null for text that is not one (nothing is stored under it). */
+    private static ServiceKey parse(String key) {
+        try {
+            return ServiceKey.parse(key);
+        } catch (IllegalArgumentException notNamespaced) {
+            return null;
+        }
     }
 }

@@ -35,8 +35,12 @@ public final class ServiceCatalog {
     private final Map<ServiceKey, ServiceProjection> services = new HashMap<>();
     /** slice namespace/name → slice */
     private final Map<ServiceKey, SliceProjection> slices = new HashMap<>();
-    /** service namespace/name → slice namespace/names labelled with it */
-    private final Map<ServiceKey, Set<ServiceKey>> slicesByService = new HashMap<>();
+    /**
+     * service namespace/name → slice namespace/names labelled with it: an immutable list replaced
+     * on change (a Service has one slice or a few, and the normalizer orders them by name), where a
+     * sorted set per Service took about 100 bytes more
+     */
+    private final Map<ServiceKey, List<ServiceKey>> slicesByService = new HashMap<>();
     private volatile TreePMap<ServiceKey, NormalizedService> snapshot = TreePMap.empty();
 
     public ServiceCatalog(ServiceNormalizer normalizer) {
@@ -73,7 +77,7 @@ public final class ServiceCatalog {
         slices.put(sliceKey, slice);
         ServiceKey owner = slice.service();
         if (owner != null) {
-            slicesByService.computeIfAbsent(owner, k -> new TreeSet<>()).add(sliceKey);
+            link(owner, sliceKey);
             if (!touched.contains(owner)) {
                 touched.add(owner);
             }
@@ -111,7 +115,7 @@ public final class ServiceCatalog {
         for (SliceProjection slice : allSlices) {
             slices.put(slice.key(), slice);
             if (slice.service() != null) {
-                slicesByService.computeIfAbsent(slice.service(), k -> new TreeSet<>()).add(slice.key());
+                link(slice.service(), slice.key());
             }
         }
         return recompute(touched);
@@ -139,14 +143,27 @@ public final class ServiceCatalog {
             return Optional.empty();
         }
         ServiceKey owner = previous.service();
-        Set<ServiceKey> set = slicesByService.get(owner);
-        if (set != null) {
-            set.remove(sliceKey);
-            if (set.isEmpty()) {
+        List<ServiceKey> linked = slicesByService.get(owner);
+        if (linked != null) {
+            List<ServiceKey> rest = linked.stream().filter(k -> !k.equals(sliceKey)).toList();
+            if (rest.isEmpty()) {
                 slicesByService.remove(owner);
+            } else {
+                slicesByService.put(owner, rest);
             }
         }
         return Optional.of(owner);
+    }
+
+    private void link(ServiceKey owner, ServiceKey sliceKey) {
+        List<ServiceKey> linked = slicesByService.get(owner);
+        if (linked == null) {
+            slicesByService.put(owner, List.of(sliceKey));
+        } else if (!linked.contains(sliceKey)) {
+            List<ServiceKey> more = new ArrayList<>(linked);
+            more.add(sliceKey);
+            slicesByService.put(owner, List.copyOf(more));
+        }
     }
 
     private List<ServiceChange> recompute(Collection<ServiceKey> keys) {
@@ -173,7 +190,7 @@ public final class ServiceCatalog {
     }
 
     private List<SliceProjection> slicesOf(ServiceKey key) {
-        Set<ServiceKey> sliceKeys = slicesByService.get(key);
+        List<ServiceKey> sliceKeys = slicesByService.get(key);
         if (sliceKeys == null) {
             return List.of();
         }

@@ -1,6 +1,5 @@
 package io.enilb.watch;
 
-import com.google.common.net.InetAddresses;
 import io.enilb.model.Backend;
 import io.enilb.model.ClusterIp;
 import io.enilb.model.IpFamily;
@@ -10,14 +9,13 @@ import io.enilb.model.ServiceKey;
 import io.enilb.model.ServicePort;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Service;
-import io.enilb.watch.Projection.EndpointProjection;
+import io.enilb.watch.Projection.Endpoints;
 import io.enilb.watch.Projection.PortProjection;
 import io.enilb.watch.Projection.ServiceProjection;
 import io.enilb.watch.Projection.SliceProjection;
 import io.enilb.watch.Projection.Use;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.EnumSet;
@@ -197,7 +195,7 @@ public final class ServiceNormalizer {
 
     private List<Backend> backends(String portName, Protocol protocol, IpFamily family, List<SliceProjection> slices,
                                    boolean localOnly) {
-        Map<String, Candidate> byAddress = new LinkedHashMap<>();
+        Map<Where, Use> byAddress = new LinkedHashMap<>();
         for (SliceProjection slice : slices) {
             for (PortProjection slicePort : slice.ports()) {
                 if (!portName.equals(slicePort.name()) || protocolOf(slicePort.protocol()) != protocol
@@ -205,38 +203,34 @@ public final class ServiceNormalizer {
                     continue;
                 }
                 int targetPort = slicePort.port();
-                for (EndpointProjection endpoint : slice.endpoints()) {
-                    if (localOnly && !nodeName.equals(endpoint.nodeName())) {
+                Endpoints endpoints = slice.endpoints();
+                for (int i = 0; i < endpoints.size(); i++) {
+                    if (localOnly && !nodeName.equals(endpoints.nodeName(i))) {
                         continue;
                     }
                     // an address of the other family in a slice of this addressType is not used
-                    if (IpFamily.of(endpoint.ip()) != family) {
+                    if (endpoints.family(i) != family) {
                         continue;
                     }
-                    Candidate candidate = new Candidate(endpoint.ip(),
-                            InetAddresses.forString(endpoint.ip()).getAddress(), targetPort, endpoint.use());
-                    byAddress.merge(endpoint.ip() + ":" + targetPort, candidate,
-                            (a, b) -> a.use.compareTo(b.use) <= 0 ? a : b);
+                    byAddress.merge(new Where(endpoints.addressHigh(i), endpoints.addressLow(i), targetPort),
+                            endpoints.use(i), (a, b) -> a.compareTo(b) <= 0 ? a : b);
                 }
             }
         }
-        boolean anyReady = byAddress.values().stream().anyMatch(c -> c.use == Use.READY);
-        List<Backend> backends = new ArrayList<>();
-        for (Candidate c : byAddress.values().stream().sorted(CANDIDATE_ORDER).toList()) {
-            boolean active = c.use == Use.READY || (!anyReady && c.use == Use.SERVING_TERMINATING);
-            backends.add(new Backend(c.ip, c.port, active ? Backend.State.ACTIVE : Backend.State.TERMINATING));
-        }
+        boolean anyReady = byAddress.containsValue(Use.READY);
+        List<Backend> backends = new ArrayList<>(byAddress.size());
+        byAddress.forEach((w, use) -> {
+            boolean active = use == Use.READY || (!anyReady && use == Use.SERVING_TERMINATING);
+            backends.add(Backend.of(w.high, w.low, w.port, active ? Backend.State.ACTIVE : Backend.State.TERMINATING));
+        });
+        // a stable order whatever the slices' order
+        backends.sort(Backend.ENDPOINT_ORDER);
         return backends;
     }
 
-    /** An endpoint address and port; {@code bytes} is the address in network order (the backends' sort key). */
-    private record Candidate(String ip, byte[] bytes, int port, Use use) {
+    /** An endpoint address ({@link io.enilb.model.AddressBits}) and port. */
+    private record Where(long high, long low, int port) {
     }
-
-    /** Backends sorted by address (numerically), then port: a stable order whatever the slices' order. */
-    private static final Comparator<Candidate> CANDIDATE_ORDER = Comparator
-            .comparing(Candidate::bytes, Arrays::compareUnsigned)
-            .thenComparingInt(Candidate::port);
 
     /** TCP for null/empty, UDP, or null for anything else (SCTP). */
     static Protocol protocolOf(String protocol) {
