@@ -22,13 +22,20 @@ import java.util.stream.Stream;
  * updates and deletes apart, and enilb's handlers read nothing else from stored objects (a resync
  * hands stored objects back as an update of an object to itself, which the source ignores: the
  * catalog already holds the projection). Hence {@link #isFullState()} is false.
+ *
+ * <p>An {@link Unreadable} object keeps the projection of its last readable version, or none when
+ * it never had one; it is stored all the same, so that the informer still reports its deletion.
  */
 final class ProjectionStore<T extends HasMetadata, P extends Projected> implements ItemStore<T> {
     private final Map<String, Stored<P>> items = new ConcurrentHashMap<>();
     private final Function<T, P> project;
     private final Function<ObjectMeta, T> skeleton;
 
-    private record Stored<P>(P projection, String namespace, String name) {
+    /** What is kept of an object; {@code projection} is null for an object never readable. */
+    private record Stored<P extends Projected>(P projection, String namespace, String name) {
+        String resourceVersion() {
+            return projection == null ? null : projection.resourceVersion();
+        }
     }
 
     /**
@@ -48,7 +55,7 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
 
     /** Every stored projection. */
     Stream<P> projections() {
-        return items.values().stream().map(Stored::projection);
+        return items.values().stream().map(Stored::projection).filter(Objects::nonNull);
     }
 
     /** The projection of {@code object}: the stored one when it is of the same version, else a fresh one. */
@@ -68,14 +75,18 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
     /**
      * Stores the object's projection. An object seen again at the same version (a watch that
      * replays what the list gave) keeps the projection already stored: the catalog holds that
-     * same instance, and a second one would double the state.
+     * same instance, and a second one would double the state. An unreadable object keeps what
+     * was stored before.
      */
     @Override
     public T put(String key, T object) {
         ObjectMeta meta = object.getMetadata();
         Stored<P> before = items.get(key);
         P projection;
-        if (before != null && Objects.equals(before.projection.resourceVersion(), meta.getResourceVersion())) {
+        if (Unreadable.problemOf(object) != null) {
+            projection = before == null ? null : before.projection;
+        } else if (before != null && before.projection != null
+                && Objects.equals(before.projection.resourceVersion(), meta.getResourceVersion())) {
             projection = before.projection;
         } else {
             projection = project.apply(object);
@@ -118,6 +129,6 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
             return null;
         }
         return skeleton.apply(new ObjectMetaBuilder().withNamespace(stored.namespace).withName(stored.name)
-                .withResourceVersion(stored.projection.resourceVersion()).build());
+                .withResourceVersion(stored.resourceVersion()).build());
     }
 }
