@@ -5,9 +5,7 @@ import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.enilb.watch.Projection.ServiceProjection;
 import io.enilb.watch.Projection.SliceProjection;
 import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.VersionInfo;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -160,14 +158,22 @@ public final class KubernetesSource implements ServiceSource {
         boolean streaming = client.getConfiguration().isWatchList();
         LOG.info("kubernetes source: watching Services and EndpointSlices in all namespaces at {} ({})",
                 client.getMasterUrl(), streaming ? "streaming list" : "paged lists of " + listChunk);
-        serviceStore = new ProjectionStore<>(Projection::of, meta -> new ServiceBuilder().withMetadata(meta).build());
+        serviceStore = new ProjectionStore<>(Projection::of, meta -> {
+            Service skeleton = new Service();
+            skeleton.setMetadata(meta);
+            return skeleton;
+        });
         serviceInformer = client.services().inAnyNamespace().withLimit(listChunk).runnableInformer(resyncMillis);
         serviceInformer.removeNamespaceIndex();
         serviceInformer.itemStore(serviceStore);
         serviceInformer.addEventHandler(handler("service", serviceStore, catalog::putService,
                 s -> catalog.removeService(ServiceNormalizer.keyOf(s))));
         serviceInformer.exceptionHandler(this::retryAfter);
-        sliceStore = new ProjectionStore<>(Projection::of, meta -> new EndpointSliceBuilder().withMetadata(meta).build());
+        sliceStore = new ProjectionStore<>(Projection::of, meta -> {
+            EndpointSlice skeleton = new EndpointSlice();
+            skeleton.setMetadata(meta);
+            return skeleton;
+        });
         sliceInformer = client.discovery().v1().endpointSlices().inAnyNamespace().withLimit(listChunk)
                 .runnableInformer(resyncMillis);
         sliceInformer.removeNamespaceIndex();

@@ -3,7 +3,6 @@ package io.enilb.watch;
 import io.enilb.watch.Projection.Projected;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.informers.cache.Cache;
 import io.fabric8.kubernetes.client.informers.cache.ItemStore;
 import java.util.Map;
@@ -128,7 +127,13 @@ final class ProjectionStore<T extends HasMetadata, P extends Projected> implemen
         if (stored == null) {
             return null;
         }
-        return skeleton.apply(new ObjectMetaBuilder().withNamespace(stored.namespace).withName(stored.name)
-                .withResourceVersion(stored.resourceVersion()).build());
+        // setters, not ObjectMetaBuilder: the informer asks for a skeleton on every put, and the
+        // builder copies a list or map per field it knows (an eighth of the informer threads' garbage in a
+        // sync of 10 000 Services, with the Service and EndpointSlice builders of the skeletons)
+        ObjectMeta meta = new ObjectMeta();
+        meta.setNamespace(stored.namespace);
+        meta.setName(stored.name);
+        meta.setResourceVersion(stored.resourceVersion());
+        return skeleton.apply(meta);
     }
 }
