@@ -7,6 +7,7 @@ import io.enilb.model.IpFamily;
 import io.enilb.model.NormalizedService;
 import io.enilb.watch.Projection.Projected;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.KubernetesResourceList;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceList;
 import io.fabric8.kubernetes.api.model.Status;
@@ -69,10 +70,8 @@ class LeanDeserializerTest {
 
     @Test
     void richServicesReadTheSameAndKeepNothingElse() {
-        List<Service> lean = LEAN.unmarshal(SERVICES, ServiceList.class).getItems();
+        List<Service> lean = readTheSame(SERVICES, ServiceList.class, 10);
         List<Service> full = FULL.unmarshal(SERVICES, ServiceList.class).getItems();
-        assertThat(lean).hasSize(10).allSatisfy(s -> assertThat(Unreadable.problemOf(s)).isNull());
-        assertThat(projections(lean)).isEqualTo(projections(full));
 
         Service web = lean.get(0);
         assertThat(web.getMetadata().getName()).isEqualTo("web");
@@ -97,10 +96,7 @@ class LeanDeserializerTest {
 
     @Test
     void richEndpointSlicesReadTheSameAndKeepNothingElse() {
-        List<EndpointSlice> lean = LEAN.unmarshal(SLICES, EndpointSliceList.class).getItems();
-        List<EndpointSlice> full = FULL.unmarshal(SLICES, EndpointSliceList.class).getItems();
-        assertThat(lean).hasSize(7).allSatisfy(s -> assertThat(Unreadable.problemOf(s)).isNull());
-        assertThat(projections(lean)).isEqualTo(projections(full));
+        List<EndpointSlice> lean = readTheSame(SLICES, EndpointSliceList.class, 7);
 
         EndpointSlice web = lean.get(0);
         assertThat(web.getMetadata().getLabels()).containsOnlyKeys(ServiceNormalizer.SERVICE_NAME_LABEL);
@@ -334,6 +330,16 @@ class LeanDeserializerTest {
             least = Math.min(least, threads.getCurrentThreadAllocatedBytes() - before);
         }
         return least;
+    }
+
+    /** The lean items of a list, after checking that all read and project as fabric8's full model does. */
+    private static <T extends HasMetadata> List<T> readTheSame(String json,
+                                                                Class<? extends KubernetesResourceList<T>> type,
+                                                                int items) {
+        List<T> lean = LEAN.unmarshal(json, type).getItems();
+        assertThat(lean).hasSize(items).allSatisfy(o -> assertThat(Unreadable.problemOf(o)).isNull());
+        assertThat(projections(lean)).isEqualTo(projections(FULL.unmarshal(json, type).getItems()));
+        return lean;
     }
 
     private static List<Projected> projections(List<? extends HasMetadata> objects) {
