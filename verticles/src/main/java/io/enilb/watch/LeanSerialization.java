@@ -11,13 +11,14 @@ import tools.jackson.databind.module.SimpleModule;
 /**
  * The Kubernetes client's serialization for enilb's source: fabric8's own (Jackson 3), with
  * Services and EndpointSlices read by the lean deserializers ({@link LeanServiceDeserializer},
- * {@link LeanSliceDeserializer}) wherever the client reads one: the items of a list page, the
- * object of a watch event. The informers, paging, resourceVersions and bookmarks stay fabric8's.
+ * {@link LeanSliceDeserializer}) wherever the client reads one: the items of a list page straight
+ * from the stream, the object of a watch event from the JSON tree fabric8 reads each event's object
+ * into first. The informers, paging, resourceVersions and bookmarks stay fabric8's.
  *
  * <p>fabric8 resolves the kind of a watch event's object from a registry that, by default, holds
- * every model class it finds on the class path (loaded and instantiated at the first event: a large
- * part of the daemon's metaspace). This one knows only the kinds a Service or EndpointSlice watch
- * carries: the objects and the {@code Status} of an error event.
+ * every model class it finds on the class path (loaded and instantiated at the first event: some
+ * 700 classes, 5.5 MiB of metaspace). This one knows only the kinds a Service or EndpointSlice
+ * watch carries: the objects and the {@code Status} of an error event.
  *
  * <p>A client with this serialization reads every Service and EndpointSlice leanly: it is for the
  * source's informers, not for code that wants the whole object.
