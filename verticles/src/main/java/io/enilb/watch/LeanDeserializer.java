@@ -52,7 +52,9 @@ abstract class LeanDeserializer<T extends HasMetadata> extends ValueDeserializer
 
     @Override
     public T deserialize(JsonParser p, DeserializationContext ctxt) {
-        if (!p.hasToken(JsonToken.START_OBJECT) && !p.hasToken(JsonToken.PROPERTY_NAME)) {
+        // a watch event's object comes on its first property or its end, its kind read already
+        if (!p.hasToken(JsonToken.START_OBJECT) && !p.hasToken(JsonToken.PROPERTY_NAME)
+                && !p.hasToken(JsonToken.END_OBJECT)) {
             return ctxt.reportInputMismatch(this, "%s must be a JSON object, not %s", aKind, p.currentToken());
         }
         LeanReader in = new LeanReader(p);

@@ -31,7 +31,7 @@ final class LeanReader {
     private final TokenStreamContext object;
     private String problem;
 
-    /** @param p a parser on the object's START_OBJECT (or on its first property name) */
+    /** @param p a parser on the object's START_OBJECT (or on a property name inside it) */
     LeanReader(JsonParser p) {
         this.p = p;
         this.object = p.streamReadContext();
@@ -44,11 +44,12 @@ final class LeanReader {
 
     /**
      * The name of the object's first property when the parser is on its START_OBJECT or on that
-     * property already, then (called again) the following ones; null at the end of the object. The
+     * property already (null when on its END_OBJECT); then call {@link #nextName()}. The
      * parser is left on the property's value.
      */
     String firstName() {
-        String name = p.currentToken() == JsonToken.PROPERTY_NAME ? p.currentName() : p.nextName();
+        JsonToken t = p.currentToken();
+        String name = t == JsonToken.PROPERTY_NAME ? p.currentName() : t == JsonToken.END_OBJECT ? null : p.nextName();
         if (name != null) {
             p.nextToken();
         }

@@ -2,18 +2,20 @@ package io.enilb.watch;
 
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.Status;
+import io.fabric8.kubernetes.api.model.WatchEvent;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.fabric8.kubernetes.model.jackson.Jackson2JdkTypesModule;
+import tools.jackson.databind.annotation.JsonDeserialize;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.module.SimpleModule;
 
 /**
  * The Kubernetes client's serialization for enilb's source: fabric8's own (Jackson 3), with
  * Services and EndpointSlices read by the lean deserializers ({@link LeanServiceDeserializer},
- * {@link LeanSliceDeserializer}) wherever the client reads one: the items of a list page straight
- * from the stream, the object of a watch event from the JSON tree fabric8 reads each event's object
- * into first. The informers, paging, resourceVersions and bookmarks stay fabric8's.
+ * {@link LeanSliceDeserializer}) wherever the client reads one: the items of a list page and the
+ * object of a watch event ({@link LeanWatchObjectDeserializer}), straight from the stream. The
+ * informers, paging, resourceVersions and bookmarks stay fabric8's.
  *
  * <p>fabric8 resolves the kind of a watch event's object from a registry that, by default, holds
  * every model class it finds on the class path (loaded and instantiated at the first event: some
@@ -27,6 +29,16 @@ final class LeanSerialization {
     private LeanSerialization() {
     }
 
+    /** Reads a watch event's object with {@link LeanWatchObjectDeserializer} instead of fabric8's tree. */
+    abstract static class WatchEventObject {
+        @JsonDeserialize(using = LeanWatchObjectDeserializer.class)
+        Object object;
+
+        // WatchEvent names fabric8's deserializer on the setter too, which Jackson prefers
+        @JsonDeserialize(using = LeanWatchObjectDeserializer.class)
+        abstract void setObject(Object object);
+    }
+
     /** A new serialization with the lean readers. */
     static KubernetesSerialization create() {
         SimpleModule lean = new SimpleModule("enilb-lean-objects")
@@ -34,7 +46,7 @@ final class LeanSerialization {
                 .addDeserializer(EndpointSlice.class, new LeanSliceDeserializer());
         // the mapper fabric8's own default serialization builds, plus the lean readers
         JsonMapper mapper = JsonMapper.builderWithJackson2Defaults().addModule(new Jackson2JdkTypesModule())
-                .addModule(lean).build();
+                .addModule(lean).addMixIn(WatchEvent.class, WatchEventObject.class).build();
         KubernetesSerialization serialization = new KubernetesSerialization(mapper, false);
         serialization.registerKubernetesResource(Service.class);
         serialization.registerKubernetesResource(EndpointSlice.class);
