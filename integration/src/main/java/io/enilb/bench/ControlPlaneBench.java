@@ -53,6 +53,9 @@ import io.fabric8.mockwebserver.MockWebServer;
  * variant's words: JVM options, {@code NAME=value} for the launcher's environment, {@code dist=DIR}
  * for another build); {@code -Dbench.gc-log=true} reports the collector's pauses during sync and
  * churn ({@code -Xlog:gc}), {@code -Dbench.jfr-churn=FILE} records the churn with JFR.
+ * {@code -Dbench.objects=rich} gives the objects what an API server sends besides what enilb
+ * reads (managedFields, annotations, owner references, each endpoint's target reference, zone and
+ * hints, a status); by default they hold little more than what enilb reads.
  */
 public final class ControlPlaneBench {
     private static final int SERVICES = Integer.getInteger("bench.services", 10_000);
@@ -60,6 +63,7 @@ public final class ControlPlaneBench {
     private static final int CHURN_PER_SECOND = 100;
     private static final int PROBES = Integer.getInteger("bench.probes", 200);
     private static final int CHURN_SECONDS = Integer.getInteger("bench.churn-seconds", 180);
+    private static final boolean RICH = "rich".equals(System.getProperty("bench.objects"));
     /** Held strongly: java.util.logging forgets the level of a logger nobody references. */
     private static final java.util.logging.Logger MOCK_LOG = java.util.logging.Logger.getLogger("io.fabric8.mockwebserver");
     private static final Pattern LOG_TIME = Pattern.compile("^(\\S+Z) ");
@@ -336,22 +340,75 @@ public final class ControlPlaneBench {
     }
 
     private static Service service(int i) {
-        return new ServiceBuilder().withNewMetadata().withName(name(i)).withNamespace("bench").endMetadata()
+        Service service = new ServiceBuilder().withNewMetadata().withName(name(i)).withNamespace("bench").endMetadata()
                 .withNewSpec().withType("ClusterIP").withClusterIP(clusterIp(i))
                 .addNewPort().withName("http").withProtocol("TCP").withPort(80).withTargetPort(new IntOrString(8080)).endPort()
                 .endSpec().build();
+        if (!RICH) {
+            return service;
+        }
+        return new ServiceBuilder(service).editMetadata()
+                .addToLabels("app", name(i)).addToLabels("app.kubernetes.io/part-of", "bench")
+                .addToAnnotations("kubectl.kubernetes.io/last-applied-configuration", "{\"apiVersion\":\"v1\",\"kind\":"
+                        + "\"Service\",\"metadata\":{\"name\":\"" + name(i) + "\",\"namespace\":\"bench\"},\"spec\":{\"ports\":"
+                        + "[{\"name\":\"http\",\"port\":80,\"targetPort\":8080}],\"selector\":{\"app\":\"" + name(i) + "\"}}}\n")
+                .withManagedFields(managedFields("kubectl-client-side-apply", "f:spec", "f:ports", "f:selector",
+                        "f:sessionAffinity", "f:type"))
+                .endMetadata()
+                .editSpec().addToSelector("app", name(i)).withSessionAffinity("None").withIpFamilies("IPv4")
+                .withIpFamilyPolicy("SingleStack").withClusterIPs(clusterIp(i)).withInternalTrafficPolicy("Cluster")
+                .endSpec()
+                .withNewStatus().withNewLoadBalancer().endLoadBalancer().endStatus().build();
+    }
+
+    /** What an API server records of who wrote which fields (server-side apply's bookkeeping). */
+    private static List<io.fabric8.kubernetes.api.model.ManagedFieldsEntry> managedFields(String manager,
+                                                                                          String... fields) {
+        io.fabric8.kubernetes.api.model.FieldsV1 written = new io.fabric8.kubernetes.api.model.FieldsV1();
+        Map<String, Object> inner = new java.util.LinkedHashMap<>();
+        inner.put(".", Map.of());
+        for (String f : java.util.Arrays.copyOfRange(fields, 1, fields.length)) {
+            inner.put(f, Map.of(".", Map.of(), "f:name", Map.of(), "f:port", Map.of(), "f:protocol", Map.of()));
+        }
+        written.setAdditionalProperty(fields[0], inner);
+        written.setAdditionalProperty("f:metadata", Map.of("f:labels", Map.of(".", Map.of(), "f:app", Map.of()),
+                "f:annotations", Map.of(".", Map.of())));
+        return List.of(new io.fabric8.kubernetes.api.model.ManagedFieldsEntryBuilder().withManager(manager)
+                .withOperation("Update").withApiVersion("v1").withTime("2026-11-02T10:11:12Z")
+                .withFieldsType("FieldsV1").withFieldsV1(written).build());
     }
 
     private static EndpointSlice slice(int i, List<String> ips) {
         List<Endpoint> eps = new ArrayList<>();
+        int n = 0;
         for (String ip : ips) {
-            eps.add(new EndpointBuilder().withAddresses(ip).withNewConditions().withReady(true).withServing(true)
-                    .withTerminating(false).endConditions().build());
+            EndpointBuilder endpoint = new EndpointBuilder().withAddresses(ip).withNewConditions().withReady(true)
+                    .withServing(true).withTerminating(false).endConditions();
+            if (RICH) {
+                endpoint.withNodeName("node-" + (n % 5)).withZone("zone-" + (n % 3))
+                        .withNewTargetRef().withKind("Pod").withNamespace("bench").withName(name(i) + "-7d9c5b-" + n)
+                        .withUid(java.util.UUID.nameUUIDFromBytes((ip + n).getBytes()).toString()).endTargetRef()
+                        .withNewHints().addNewForZone("zone-" + (n % 3)).endHints();
+            }
+            eps.add(endpoint.build());
+            n++;
         }
-        return new EndpointSliceBuilder().withNewMetadata().withName(name(i) + "-1").withNamespace("bench")
+        EndpointSlice slice = new EndpointSliceBuilder().withNewMetadata().withName(name(i) + "-1").withNamespace("bench")
                 .addToLabels("kubernetes.io/service-name", name(i)).endMetadata()
                 .withAddressType("IPv4").addNewPort().withName("http").withProtocol("TCP").withPort(8080).endPort()
                 .withEndpoints(eps).build();
+        if (!RICH) {
+            return slice;
+        }
+        return new EndpointSliceBuilder(slice).editMetadata()
+                .addToLabels("endpointslice.kubernetes.io/managed-by", "endpointslice-controller.k8s.io")
+                .addToLabels("app", name(i))
+                .addToAnnotations("endpoints.kubernetes.io/last-change-trigger-time", "2026-11-02T10:11:12Z")
+                .addNewOwnerReference().withApiVersion("v1").withKind("Service").withName(name(i))
+                .withUid(java.util.UUID.nameUUIDFromBytes(name(i).getBytes()).toString()).withController(true)
+                .withBlockOwnerDeletion(true).endOwnerReference()
+                .withManagedFields(managedFields("endpointslice-controller", "f:endpoints", "f:ports"))
+                .endMetadata().build();
     }
 
     private static List<String> endpoints(int i, int generation) {

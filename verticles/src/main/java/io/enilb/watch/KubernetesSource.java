@@ -5,9 +5,7 @@ import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.enilb.watch.Projection.ServiceProjection;
 import io.enilb.watch.Projection.SliceProjection;
 import io.fabric8.kubernetes.api.model.Service;
-import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.VersionInfo;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -25,6 +23,7 @@ import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,6 +42,12 @@ import org.slf4j.LoggerFactory;
  * full listing is never held at once. A streaming list the server refuses, or that does not end
  * within {@link #STREAMING_GRACE}, falls back to paged lists (fabric8's CRUD mock server, for one,
  * never ends a streaming list).
+ *
+ * <p>The client reads Services and EndpointSlices with {@link LeanSerialization}: straight from
+ * the JSON stream into objects holding what the projection reads, the rest skipped unread. An
+ * object that does not read ({@link Unreadable}) is reported as an error of its own ("service
+ * default/web": what could not be read) and changes nothing: its last readable version stays in
+ * force until a readable one comes or the object is deleted.
  */
 public final class KubernetesSource implements ServiceSource {
     private static final Logger LOG = LoggerFactory.getLogger(KubernetesSource.class);
@@ -65,7 +70,8 @@ public final class KubernetesSource implements ServiceSource {
     private volatile boolean closed;
     // touched only through handoff
     private boolean synced;
-    private String lastError;
+    /** The API's error under {@link #ERROR_KEY}, each unreadable object's under its kind and key. */
+    private final SortedMap<String, String> errors = new TreeMap<>();
 
     /**
      * @param client       a client this source uses but does not close
@@ -94,7 +100,8 @@ public final class KubernetesSource implements ServiceSource {
 
     /**
      * A client for a kubeconfig file, or (path empty) in-cluster / {@code ~/.kube/config}, whose HTTP
-     * traffic runs on the given Vert.x instance. Reads files: call it off the event loop.
+     * traffic runs on the given Vert.x instance, reading Services and EndpointSlices leanly
+     * ({@link LeanSerialization}). Reads files: call it off the event loop.
      */
     public static KubernetesClient createClient(Vertx vertx, String kubeconfig) {
         Config config = kubeconfig == null || kubeconfig.isEmpty()
@@ -103,6 +110,7 @@ public final class KubernetesSource implements ServiceSource {
         return new KubernetesClientBuilder()
                 .withConfig(config)
                 .withHttpClientFactory(new Vertx5HttpClientFactory(vertx))
+                .withKubernetesSerialization(LeanSerialization.create())
                 .build();
     }
 
@@ -150,19 +158,27 @@ public final class KubernetesSource implements ServiceSource {
         boolean streaming = client.getConfiguration().isWatchList();
         LOG.info("kubernetes source: watching Services and EndpointSlices in all namespaces at {} ({})",
                 client.getMasterUrl(), streaming ? "streaming list" : "paged lists of " + listChunk);
-        serviceStore = new ProjectionStore<>(Projection::of, meta -> new ServiceBuilder().withMetadata(meta).build());
+        serviceStore = new ProjectionStore<>(Projection::of, meta -> {
+            Service skeleton = new Service();
+            skeleton.setMetadata(meta);
+            return skeleton;
+        });
         serviceInformer = client.services().inAnyNamespace().withLimit(listChunk).runnableInformer(resyncMillis);
         serviceInformer.removeNamespaceIndex();
         serviceInformer.itemStore(serviceStore);
-        serviceInformer.addEventHandler(handler(serviceStore, catalog::putService,
+        serviceInformer.addEventHandler(handler("service", serviceStore, catalog::putService,
                 s -> catalog.removeService(ServiceNormalizer.keyOf(s))));
         serviceInformer.exceptionHandler(this::retryAfter);
-        sliceStore = new ProjectionStore<>(Projection::of, meta -> new EndpointSliceBuilder().withMetadata(meta).build());
+        sliceStore = new ProjectionStore<>(Projection::of, meta -> {
+            EndpointSlice skeleton = new EndpointSlice();
+            skeleton.setMetadata(meta);
+            return skeleton;
+        });
         sliceInformer = client.discovery().v1().endpointSlices().inAnyNamespace().withLimit(listChunk)
                 .runnableInformer(resyncMillis);
         sliceInformer.removeNamespaceIndex();
         sliceInformer.itemStore(sliceStore);
-        sliceInformer.addEventHandler(handler(sliceStore, catalog::putSlice,
+        sliceInformer.addEventHandler(handler("endpointslice", sliceStore, catalog::putSlice,
                 s -> catalog.removeSlice(ServiceNormalizer.keyOf(s))));
         sliceInformer.exceptionHandler(this::retryAfter);
 
@@ -239,13 +255,16 @@ public final class KubernetesSource implements ServiceSource {
         listener.syncChanged(true);
     }
 
+    /**
+     * @param kind how errors name the objects ("service", "endpointslice")
+     */
     private <T extends HasMetadata, P extends Projection.Projected> ResourceEventHandler<T> handler(
-            ProjectionStore<T, P> store, Function<P, List<ServiceChange>> put, Function<T, List<ServiceChange>> remove) {
+            String kind, ProjectionStore<T, P> store, Function<P, List<ServiceChange>> put,
+            Function<T, List<ServiceChange>> remove) {
         return new ResourceEventHandler<>() {
             @Override
             public void onAdd(T obj) {
-                P projection = store.projectionOf(obj);
-                apply(put, projection);
+                putUnlessUnreadable(obj);
             }
 
             @Override
@@ -253,24 +272,50 @@ public final class KubernetesSource implements ServiceSource {
                 if (oldObj == newObj) {
                     return; // a resync hands a stored skeleton back: the catalog holds its projection already
                 }
-                P projection = store.projectionOf(newObj);
-                apply(put, projection);
+                putUnlessUnreadable(newObj);
             }
 
             @Override
             public void onDelete(T obj, boolean deletedFinalStateUnknown) {
-                apply(remove, obj);
+                apply(remove, obj, () -> kind + " " + store.getKey(obj), null);
+            }
+
+            private void putUnlessUnreadable(T obj) {
+                String problem = Unreadable.problemOf(obj);
+                if (problem == null) {
+                    apply(put, store.projectionOf(obj), () -> kind + " " + store.getKey(obj), null);
+                } else {
+                    // nothing changes: the store and the catalog keep the last readable version
+                    apply(ignored -> List.of(), obj, () -> kind + " " + store.getKey(obj), "resourceVersion "
+                            + obj.getMetadata().getResourceVersion() + " cannot be read (" + problem
+                            + "); its last readable version stays in force");
+                }
             }
         };
     }
 
-    private <T> void apply(Function<T, List<ServiceChange>> operation, T obj) {
+    /**
+     * Runs {@code operation} on {@code obj} through the hand-off and reports its changes. The
+     * object's own error (under {@code errorKey}: kind and key) becomes {@code problem}, or goes
+     * away when that is null.
+     */
+    private <T> void apply(Function<T, List<ServiceChange>> operation, T obj, Supplier<String> errorKey,
+                           String problem) {
         if (closed) {
             return;
         }
         handoff.execute(() -> {
             if (closed) {
                 return;
+            }
+            if (problem != null) {
+                String key = errorKey.get();
+                if (!problem.equals(errors.get(key))) {
+                    LOG.warn("kubernetes source: {} at {}", key, problem);
+                }
+                setError(key, problem);
+            } else if (errors.size() > (errors.containsKey(ERROR_KEY) ? 1 : 0)) {
+                setError(errorKey.get(), null); // some object is unreadable: maybe this one, readable or gone now
             }
             List<ServiceChange> changes = operation.apply(obj);
             if (!changes.isEmpty()) {
@@ -289,21 +334,25 @@ public final class KubernetesSource implements ServiceSource {
     }
 
     private void reportError(String reason) {
-        if (reason.equals(lastError)) {
+        if (reason.equals(errors.get(ERROR_KEY))) {
             return;
         }
         LOG.warn("kubernetes source: {} (retrying)", reason);
-        lastError = reason;
-        SortedMap<String, String> errors = new TreeMap<>();
-        errors.put(ERROR_KEY, reason);
-        listener.errorsChanged(Collections.unmodifiableSortedMap(errors));
+        setError(ERROR_KEY, reason);
     }
 
     private void clearError() {
-        if (lastError != null) {
-            lastError = null;
+        if (errors.containsKey(ERROR_KEY)) {
             LOG.info("kubernetes source: API reachable again");
-            listener.errorsChanged(Collections.emptySortedMap());
+            setError(ERROR_KEY, null);
+        }
+    }
+
+    /** Sets (or with null removes) one error and tells the listener when that changed anything. */
+    private void setError(String key, String reason) {
+        String before = reason == null ? errors.remove(key) : errors.put(key, reason);
+        if (!Objects.equals(before, reason)) {
+            listener.errorsChanged(Collections.unmodifiableSortedMap(new TreeMap<>(errors)));
         }
     }
 

@@ -12,10 +12,13 @@ import io.enilb.model.Backend;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceChange;
 import io.enilb.model.ServiceKey;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import java.time.Duration;
@@ -34,7 +37,10 @@ class KubernetesSourceTest {
     private static final List<EndpointPort> HTTP_8080 = List.of(slicePort("http", "TCP", 8080));
 
     KubernetesMockServer server;
+    /** The mock server's client: writes the objects. */
     KubernetesClient client;
+    /** The source's client, with the serialization the daemon's has (lean Services and EndpointSlices). */
+    private KubernetesClient sourceClient;
 
     private ExecutorService context;
     private ServiceCatalog catalog;
@@ -44,19 +50,23 @@ class KubernetesSourceTest {
     void setUp() {
         context = Executors.newSingleThreadExecutor(r -> new Thread(r, "test-context"));
         catalog = new ServiceCatalog(new ServiceNormalizer("node-a"));
+        // as the mock server makes its own client, with the serialization KubernetesSource.createClient gives the daemon's
+        sourceClient = server.createClient(builder -> builder.withKubernetesSerialization(LeanSerialization.create()));
     }
 
     @AfterEach
     void tearDown() {
         sources.forEach(KubernetesSource::close);
         context.shutdownNow();
-        client.services().inAnyNamespace().delete();
-        client.discovery().v1().endpointSlices().inAnyNamespace().delete();
+        // through the lean client: the mock server's own client cannot read the unreadable objects back
+        sourceClient.services().inAnyNamespace().delete();
+        sourceClient.discovery().v1().endpointSlices().inAnyNamespace().delete();
+        sourceClient.close();
     }
 
     private RecordingListener startSource(long resyncMillis) {
         RecordingListener listener = new RecordingListener();
-        KubernetesSource source = new KubernetesSource(client, resyncMillis, 2, catalog, context, listener);
+        KubernetesSource source = new KubernetesSource(sourceClient, resyncMillis, 2, catalog, context, listener);
         sources.add(source);
         source.start();
         return listener;
@@ -66,18 +76,18 @@ class KubernetesSourceTest {
     void aStreamingListThatNeverEndsFallsBackToPagedLists() {
         create(service("web", "198.19.0.10", port("http", "TCP", 80)));
         put(slice("web-1", "web", HTTP_8080, ready("198.18.0.5")));
-        client.getConfiguration().setWatchList(true);
+        sourceClient.getConfiguration().setWatchList(true);
         try {
             RecordingListener listener = new RecordingListener();
-            KubernetesSource source = new KubernetesSource(client, 0, 2, Duration.ofSeconds(2), catalog, context,
+            KubernetesSource source = new KubernetesSource(sourceClient, 0, 2, Duration.ofSeconds(2), catalog, context,
                     listener);
             sources.add(source);
             source.start();
             await().atMost(WITHIN.plusSeconds(2)).until(listener::synced);
-            assertThat(client.getConfiguration().isWatchList()).isFalse();
+            assertThat(sourceClient.getConfiguration().isWatchList()).isFalse();
             assertThat(backendIps(WEB)).containsExactly("198.18.0.5");
         } finally {
-            client.getConfiguration().setWatchList(false);
+            sourceClient.getConfiguration().setWatchList(false);
         }
     }
 
@@ -166,6 +176,88 @@ class KubernetesSourceTest {
 
         put(slice("web-1", "web", HTTP_8080, ready("198.18.0.1"), ready("198.18.0.3")));
         await().atMost(WITHIN).until(() -> listener.changes.size() == published + 1);
+    }
+
+    /** Writes an object as JSON, whatever its fields hold (the mock server stores it as it is). */
+    private void putJson(String plural, String json) {
+        GenericKubernetesResource object = client.getKubernetesSerialization().unmarshal(json,
+                GenericKubernetesResource.class);
+        String apiVersion = object.getApiVersion();
+        ResourceDefinitionContext resource = new ResourceDefinitionContext.Builder()
+                .withGroup(apiVersion.contains("/") ? apiVersion.substring(0, apiVersion.indexOf('/')) : "")
+                .withVersion(apiVersion.substring(apiVersion.indexOf('/') + 1)).withKind(object.getKind())
+                .withPlural(plural).withNamespaced(true).build();
+        client.genericKubernetesResources(resource).inNamespace("default").resource(object)
+                .createOr(NonDeletingOperation::update);
+    }
+
+    /** A Service "bad" whose only port number is an object. */
+    private static final String UNREADABLE_SERVICE = """
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bad", "namespace": "default"},
+             "spec": {"type": "ClusterIP", "clusterIP": "198.19.0.11",
+                      "ports": [{"name": "http", "protocol": "TCP", "port": {"number": 80}}]}}""";
+
+    @Test
+    void anUnreadableObjectIsReportedAndChangesNothingElse() {
+        ServiceKey bad = new ServiceKey("default", "bad");
+        create(service("web", "198.19.0.10", port("http", "TCP", 80)));
+        put(slice("web-1", "web", HTTP_8080, ready("198.18.0.1")));
+        RecordingListener listener = startSource(0);
+        await().atMost(WITHIN).until(listener::synced);
+
+        putJson("services", UNREADABLE_SERVICE);
+        await().atMost(WITHIN).untilAsserted(() -> assertThat(listener.errors)
+                .containsOnlyKeys("service default/bad")
+                .hasEntrySatisfying("service default/bad", reason -> assertThat(reason)
+                        .contains("/spec/ports/0/port: expected an integer, got an object")));
+        assertThat(catalog.snapshot()).containsOnlyKeys(WEB);
+
+        // the watch goes on with the other objects
+        put(slice("web-1", "web", HTTP_8080, ready("198.18.0.1"), ready("198.18.0.2")));
+        await().atMost(WITHIN).untilAsserted(
+                () -> assertThat(backendIps(WEB)).containsExactly("198.18.0.1", "198.18.0.2"));
+
+        // readable again: programmed, and its error is gone (written through the lean client: the mock server's
+        // own reads the object it replaces with fabric8's full model, which fails on the bad port)
+        sourceClient.services().inNamespace("default")
+                .resource(service("bad", "198.19.0.11", port("http", "TCP", 80)))
+                .createOr(NonDeletingOperation::update);
+        await().atMost(WITHIN).untilAsserted(() -> assertThat(catalog.snapshot()).containsKey(bad));
+        await().atMost(WITHIN).until(() -> listener.errors.isEmpty());
+
+        // unreadable once more: its last readable version stays in force
+        NormalizedService readable = catalog.snapshot().get(bad);
+        int published = listener.changes.size();
+        putJson("services", UNREADABLE_SERVICE);
+        await().atMost(WITHIN).until(() -> listener.errors.containsKey("service default/bad"));
+        assertThat(catalog.snapshot().get(bad)).isEqualTo(readable);
+        assertThat(listener.changes).hasSize(published);
+
+        // deleted: gone, and so is its error
+        sourceClient.services().inNamespace("default").withName("bad").delete();
+        await().atMost(WITHIN).untilAsserted(() -> {
+            assertThat(catalog.snapshot()).containsOnlyKeys(WEB);
+            assertThat(listener.errors).isEmpty();
+        });
+    }
+
+    @Test
+    void anUnreadableObjectInTheInitialListDoesNotHoldUpTheSync() {
+        create(service("web", "198.19.0.10", port("http", "TCP", 80)));
+        put(slice("web-1", "web", HTTP_8080, ready("198.18.0.1")));
+        putJson("endpointslices", """
+                {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                 "metadata": {"name": "web-2", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+                 "addressType": "IPv4", "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
+                 "endpoints": [{"addresses": ["198.18.0.2"], "conditions": {"ready": "perhaps"}}]}""");
+
+        RecordingListener listener = startSource(0);
+        await().atMost(WITHIN).until(listener::synced);
+
+        assertThat(backendIps(WEB)).containsExactly("198.18.0.1");
+        assertThat(listener.errors).containsOnlyKeys("endpointslice default/web-2");
+        assertThat(listener.errors.get("endpointslice default/web-2"))
+                .contains("/endpoints/0/conditions/ready: expected a boolean, got a string");
     }
 
     @Test

@@ -62,4 +62,30 @@ class ProjectionStoreTest {
         assertThat(store.projectionOf(v2)).isNotSameAs(store.projection("default/web-1"))
                 .isEqualTo(Projection.of(v2));
     }
+
+    @Test
+    void anUnreadableObjectKeepsItsLastReadableProjectionAndIsStoredAnyway() {
+        ProjectionStore<Service, ServiceProjection> store =
+                new ProjectionStore<>(Projection::of, meta -> new ServiceBuilder().withMetadata(meta).build());
+        Service v1 = new ServiceBuilder(service("web", "198.19.0.10", port("http", "TCP", 80)))
+                .editMetadata().withResourceVersion("1").endMetadata().build();
+        store.put(store.getKey(v1), v1);
+        ServiceProjection readable = store.projection("default/web");
+
+        Service v2 = new Unreadable.UnreadableService(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+                .withNamespace("default").withName("web").withResourceVersion("2").build(), "/spec: expected an object");
+        store.put(store.getKey(v2), v2);
+        assertThat(store.projection("default/web")).isSameAs(readable);
+        assertThat(store.projections()).containsExactly(readable);
+
+        // never readable: stored (the informer reports its deletion) without a projection
+        Service other = new Unreadable.UnreadableService(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder()
+                .withNamespace("default").withName("other").withResourceVersion("3").build(), "/spec: expected an object");
+        assertThat(store.put(store.getKey(other), other)).isNull();
+        assertThat(store.keySet()).containsExactlyInAnyOrder("default/web", "default/other");
+        assertThat(store.projection("default/other")).isNull();
+        assertThat(store.projections()).containsExactly(readable);
+        assertThat(store.get("default/other").getMetadata().getName()).isEqualTo("other");
+        assertThat(store.remove("default/other")).isNotNull();
+    }
 }

@@ -36,7 +36,7 @@ class ServiceNormalizerTest {
     private static final List<io.fabric8.kubernetes.api.model.discovery.v1.EndpointPort> HTTP_8080 =
             List.of(slicePort("http", "TCP", 8080));
 
-    private record Row(String description, Service service, List<EndpointSlice> slices,
+    record Row(String description, Service service, List<EndpointSlice> slices,
                        NormalizedService expected) {
         @Override
         public String toString() {
