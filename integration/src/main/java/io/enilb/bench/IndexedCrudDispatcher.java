@@ -34,11 +34,16 @@ import tools.jackson.databind.node.ObjectNode;
  * for the bench's initial objects. fabric8 ignores a list's {@code limit}, so a client paging
  * through 100 000 objects got them in one response (the daemon's heap could not hold it); here a
  * list with a limit is served in pages of a snapshot taken at its first page, as the API server
- * does. Watches and updates are fabric8's own.
+ * does. {@code GET /version} answers as a 1.31 API server: fabric8's dispatcher answered it with
+ * every stored object, which the daemon read whole while choosing its list mode (at 50 000
+ * realistic Services and their slices, 260 MiB: it ran out of heap before its first list). Watches
+ * and updates are fabric8's own.
  */
 final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
     private static final String[] IDENTITY = {"plural", "namespace", "name"};
     private static final JsonMapper JSON = JsonMapper.builder().build();
+    /** What {@code GET /version} returns: 1.31, whose API servers serve lists in pages, not as a stream. */
+    static final String VERSION = "{\"major\":\"1\",\"minor\":\"31\",\"gitVersion\":\"v1.31.0\",\"platform\":\"linux/amd64\"}";
     /** Lists being paged through, by the id in their continue token. */
     private final Map<String, Snapshot> snapshots = new ConcurrentHashMap<>();
     /** (resource, namespace, name) -> the key the object is stored under and its state. */
@@ -79,11 +84,14 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
     }
 
     /**
-     * A GET of one object (no query, no subresource) from the index; a list with a limit in pages;
-     * anything else as fabric8 does it.
+     * The server's version; a GET of one object (no query, no subresource) from the index; a list
+     * with a limit in pages; anything else as fabric8 does it.
      */
     @Override
     public MockResponse handleGet(String path) {
+        if (path.equals("/version") || path.startsWith("/version?")) {
+            return new MockResponse().setResponseCode(200).setBody(VERSION);
+        }
         if (path.contains("limit=") && !path.contains("watch=")) {
             return page(path);
         }
