@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 import java.util.function.Predicate;
 
 import jnr.constants.platform.Errno;
@@ -155,13 +156,9 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
         int done = 0;
         while (done < entries.size()) {
             int n = Math.min(BATCH_CHUNK, entries.size() - done);
-            Pointer k = bpf.allocate(n * keys.size());
-            Pointer v = bpf.allocate(n * values.size());
-            for (int i = 0; i < n; i++) {
-                Map.Entry<K, V> e = entries.get(done + i);
-                k.put((long) i * keys.size(), keys.encode(e.getKey()), 0, keys.size());
-                v.put((long) i * values.size(), values.encode(e.getValue()), 0, values.size());
-            }
+            List<Map.Entry<K, V>> chunk = entries.subList(done, done + n);
+            Pointer k = encoded(keys, chunk, Map.Entry::getKey);
+            Pointer v = encoded(values, chunk, Map.Entry::getValue);
             Pointer count = bpf.allocate(4);
             count.putInt(0, n);
             int rc = bpf.lib.bpf_map_update_batch(fd, k, v, count, null);
@@ -172,16 +169,22 @@ public final class BpfMap<K, V> implements KeyValueMap<K, V>, AutoCloseable {
         }
     }
 
+    /** {@code items} encoded back to back in native memory (one copy for the whole chunk). */
+    private <E, T> Pointer encoded(StructCodec<T> codec, List<E> items, Function<E, T> of) {
+        byte[] bytes = new byte[items.size() * codec.size()];
+        codec.encodeAll(items, of, bytes);
+        Pointer p = bpf.allocate(bytes.length);
+        p.put(0, bytes, 0, bytes.length);
+        return p;
+    }
+
     @Override
     public int deleteAll(List<K> toDelete) {
         int deleted = 0;
         int next = 0;
         while (next < toDelete.size()) {
             int n = Math.min(BATCH_CHUNK, toDelete.size() - next);
-            Pointer k = bpf.allocate(n * keys.size());
-            for (int i = 0; i < n; i++) {
-                k.put((long) i * keys.size(), keys.encode(toDelete.get(next + i)), 0, keys.size());
-            }
+            Pointer k = encoded(keys, toDelete.subList(next, next + n), Function.identity());
             Pointer count = bpf.allocate(4);
             count.putInt(0, n);
             int rc = bpf.lib.bpf_map_delete_batch(fd, k, count, null);

@@ -137,17 +137,31 @@ public final class StructCodec<T> {
     }
 
     public byte[] encode(T value) {
-        ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
-        for (Field<T> f : fields) {
-            if (f.kind == Kind.IN6) {
-                Ipv6 a = f.address.apply(value);
-                b.order(ByteOrder.BIG_ENDIAN).putLong(f.offset, a.hi()).putLong(f.offset + 8, a.lo());
-                b.order(ByteOrder.nativeOrder());
-            } else if (f.kind != Kind.PAD) {
-                write(b, f, f.getter.applyAsLong(value));
+        byte[] bytes = new byte[size];
+        encodeAll(List.of(value), Function.identity(), bytes);
+        return bytes;
+    }
+
+    /**
+     * Encodes {@code of(items.get(i))} at {@code i * size()} of {@code into}, which must hold them
+     * all: one buffer for a whole batch instead of one per entry. Padding stays as {@code into}
+     * has it (zeroes when new).
+     */
+    public <E> void encodeAll(List<E> items, Function<E, T> of, byte[] into) {
+        ByteBuffer b = ByteBuffer.wrap(into).order(ByteOrder.nativeOrder());
+        for (int i = 0; i < items.size(); i++) {
+            T value = of.apply(items.get(i));
+            int base = i * size;
+            for (Field<T> f : fields) {
+                if (f.kind == Kind.IN6) {
+                    Ipv6 a = f.address.apply(value);
+                    b.order(ByteOrder.BIG_ENDIAN).putLong(base + f.offset, a.hi()).putLong(base + f.offset + 8, a.lo());
+                    b.order(ByteOrder.nativeOrder());
+                } else if (f.kind != Kind.PAD) {
+                    write(b, base, f, f.getter.applyAsLong(value));
+                }
             }
         }
-        return b.array();
     }
 
     public T decode(byte[] bytes) {
@@ -166,15 +180,16 @@ public final class StructCodec<T> {
         return reader.apply(n == values.length ? values : java.util.Arrays.copyOf(values, n));
     }
 
-    private static void write(ByteBuffer b, Field<?> f, long v) {
+    private static void write(ByteBuffer b, int base, Field<?> f, long v) {
         boolean swap = ByteOrder.nativeOrder() != ByteOrder.BIG_ENDIAN;
+        int at = base + f.offset;
         switch (f.kind) {
-            case U8 -> b.put(f.offset, (byte) v);
-            case U16 -> b.putShort(f.offset, (short) v);
-            case U32 -> b.putInt(f.offset, (int) v);
-            case U64 -> b.putLong(f.offset, v);
-            case BE16 -> b.putShort(f.offset, swap ? Short.reverseBytes((short) v) : (short) v);
-            case BE32 -> b.putInt(f.offset, swap ? Integer.reverseBytes((int) v) : (int) v);
+            case U8 -> b.put(at, (byte) v);
+            case U16 -> b.putShort(at, (short) v);
+            case U32 -> b.putInt(at, (int) v);
+            case U64 -> b.putLong(at, v);
+            case BE16 -> b.putShort(at, swap ? Short.reverseBytes((short) v) : (short) v);
+            case BE32 -> b.putInt(at, swap ? Integer.reverseBytes((int) v) : (int) v);
             case PAD, IN6 -> { }
         }
     }

@@ -114,6 +114,21 @@ class StructLayoutTest {
     }
 
     @Test
+    void aBatchIsEachEntryEncodedBackToBack() {
+        Structs.CtKey6 a = new Structs.CtKey6(7L, Ipv6.parse("2001:db8:18::a"), Ipv6.parse("2001:db8:19::1"),
+                40000, 80, 6, Structs.CtKey.ORIGINAL);
+        Structs.CtKey6 b = new Structs.CtKey6(8L, Ipv6.parse("2001:db8:18::b"), Ipv6.parse("2001:db8:19::2"),
+                40001, 443, 17, Structs.CtKey.REPLY);
+        int size = Structs.CtKey6.CODEC.size();
+        byte[] batch = new byte[3 * size];
+        Structs.CtKey6.CODEC.encodeAll(List.of(a, b, a), java.util.function.Function.identity(), batch);
+        assertThat(Arrays.copyOfRange(batch, 0, size)).isEqualTo(Structs.CtKey6.CODEC.encode(a));
+        assertThat(Arrays.copyOfRange(batch, size, 2 * size)).isEqualTo(Structs.CtKey6.CODEC.encode(b));
+        assertThat(Arrays.copyOfRange(batch, 2 * size, 3 * size)).isEqualTo(Structs.CtKey6.CODEC.encode(a));
+        assertThat(Structs.CtKey6.CODEC.decode(Arrays.copyOfRange(batch, size, 2 * size))).isEqualTo(b);
+    }
+
+    @Test
     void ipv6TextRoundTripsInRfc5952Form() {
         assertThat(Ipv6.parse("2001:0db8:0019:0000:0000:0000:0000:0001")).hasToString("2001:db8:19::1");
         assertThat(Ipv6.parse("::")).hasToString("::");

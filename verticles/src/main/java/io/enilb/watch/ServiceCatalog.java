@@ -42,6 +42,8 @@ public final class ServiceCatalog {
      */
     private final Map<ServiceKey, List<ServiceKey>> slicesByService = new HashMap<>();
     private volatile TreePMap<ServiceKey, NormalizedService> snapshot = TreePMap.empty();
+    /** Services normalized since creation (what a re-list costs, for tests). */
+    private long normalized;
 
     public ServiceCatalog(ServiceNormalizer normalizer) {
         this.normalizer = Objects.requireNonNull(normalizer, "normalizer");
@@ -101,24 +103,64 @@ public final class ServiceCatalog {
                 allSlices.stream().map(Projection::of).toList());
     }
 
-    /** As {@link #replaceAll}, from projections (an informer re-list). */
+    /**
+     * As {@link #replaceAll}, from projections (an informer re-list, and the informers' first
+     * sync). Only the Services whose projection or slices differ from what the catalog holds are
+     * normalized again: at the first sync the catalog already holds nearly everything, the same
+     * instances the informers' stores hold.
+     */
     public List<ServiceChange> replaceAllProjected(Collection<ServiceProjection> allServices,
                                                    Collection<SliceProjection> allSlices) {
-        Set<ServiceKey> touched = new TreeSet<>(snapshot.keySet());
-        services.clear();
-        slices.clear();
-        slicesByService.clear();
+        Set<ServiceKey> touched = new TreeSet<>();
+        Map<ServiceKey, ServiceProjection> nextServices = new HashMap<>(capacity(allServices.size()));
         for (ServiceProjection service : allServices) {
-            services.put(service.key(), service);
-            touched.add(service.key());
+            nextServices.put(service.key(), service);
+            if (!same(services.get(service.key()), service)) {
+                touched.add(service.key());
+            }
         }
+        services.keySet().stream().filter(k -> !nextServices.containsKey(k)).forEach(touched::add);
+        Map<ServiceKey, SliceProjection> nextSlices = new HashMap<>(capacity(allSlices.size()));
         for (SliceProjection slice : allSlices) {
-            slices.put(slice.key(), slice);
+            nextSlices.put(slice.key(), slice);
+            SliceProjection before = slices.get(slice.key());
+            if (!same(before, slice)) {
+                touchOwners(touched, before, slice);
+            }
+        }
+        slices.forEach((k, before) -> {
+            if (!nextSlices.containsKey(k)) {
+                touchOwners(touched, before, null);
+            }
+        });
+        services.clear();
+        services.putAll(nextServices);
+        slices.clear();
+        slices.putAll(nextSlices);
+        slicesByService.clear();
+        for (SliceProjection slice : allSlices) {
             if (slice.service() != null) {
                 link(slice.service(), slice.key());
             }
         }
         return recompute(touched);
+    }
+
+    private static boolean same(Object before, Object now) {
+        return before == now || (before != null && before.equals(now));
+    }
+
+    private static void touchOwners(Set<ServiceKey> touched, SliceProjection before, SliceProjection now) {
+        if (before != null && before.service() != null) {
+            touched.add(before.service());
+        }
+        if (now != null && now.service() != null) {
+            touched.add(now.service());
+        }
+    }
+
+    private static int capacity(int entries) {
+        return (int) Math.min(Integer.MAX_VALUE, entries * 4L / 3 + 1);
     }
 
     /** Recomputes every Service (for example after the node name or normalization rules changed). */
@@ -135,6 +177,11 @@ public final class ServiceCatalog {
 
     public Optional<NormalizedService> get(ServiceKey key) {
         return Optional.ofNullable(snapshot.get(key));
+    }
+
+    /** How many times a Service was normalized since this catalog was made. */
+    long normalizedCount() {
+        return normalized;
     }
 
     private Optional<ServiceKey> unlinkSlice(ServiceKey sliceKey) {
@@ -171,9 +218,11 @@ public final class ServiceCatalog {
         TreePMap<ServiceKey, NormalizedService> next = snapshot;
         for (ServiceKey key : keys) {
             ServiceProjection service = services.get(key);
-            Optional<NormalizedService> now = service == null
-                    ? Optional.empty()
-                    : normalizer.normalize(service, slicesOf(key));
+            Optional<NormalizedService> now = Optional.empty();
+            if (service != null) {
+                now = normalizer.normalize(service, slicesOf(key));
+                normalized++;
+            }
             NormalizedService before = next.get(key);
             if (now.isPresent()) {
                 if (!now.get().equals(before)) {

@@ -116,6 +116,43 @@ class ServiceCatalogTest {
     }
 
     @Test
+    void aRelistNormalizesOnlyTheServicesWhoseObjectsDiffer() {
+        ServiceKey api = new ServiceKey("default", "api");
+        Projection.ServiceProjection webService = Projection.of(web());
+        Projection.ServiceProjection apiService = Projection.of(service("api", "198.19.0.11", port("http", "TCP", 80)));
+        Projection.SliceProjection web1 = Projection.of(slice("web-1", "web", HTTP_8080, ready("198.18.0.1")));
+        Projection.SliceProjection shared = Projection.of(slice("shared", "web", HTTP_8080, ready("198.18.0.2")));
+        catalog.putService(webService);
+        catalog.putService(apiService);
+        catalog.putSlice(web1);
+        catalog.putSlice(shared);
+        long before = catalog.normalizedCount();
+
+        // the informers' first sync hands back the very objects the events brought: nothing to do
+        assertThat(catalog.replaceAllProjected(List.of(webService, apiService), List.of(web1, shared))).isEmpty();
+        assertThat(catalog.normalizedCount()).isEqualTo(before);
+        // equal objects (a re-list parses them anew) are no work either
+        assertThat(catalog.replaceAllProjected(List.of(Projection.of(web()), apiService),
+                List.of(Projection.of(slice("web-1", "web", HTTP_8080, ready("198.18.0.1"))), shared))).isEmpty();
+        assertThat(catalog.normalizedCount()).isEqualTo(before);
+
+        // a slice that moved to another Service and one that is gone: both owners, and only they
+        List<ServiceChange> changes = catalog.replaceAllProjected(List.of(webService, apiService),
+                List.of(Projection.of(slice("shared", "api", HTTP_8080, ready("198.18.0.2")))));
+        assertThat(changes).containsExactly(
+                new ServiceChange(api, normalized("api", "198.19.0.11", 0, sp("http", TCP, 80, active("198.18.0.2", 8080)))),
+                new ServiceChange(WEB, normalized("web", IP, 0, sp("http", TCP, 80))));
+        assertThat(catalog.normalizedCount()).isEqualTo(before + 2);
+
+        // a Service gone from the listing is deleted, its slices stay known for when it comes back
+        assertThat(catalog.replaceAllProjected(List.of(apiService),
+                List.of(Projection.of(slice("shared", "api", HTTP_8080, ready("198.18.0.2"))), web1)))
+                .containsExactly(ServiceChange.deleted(WEB));
+        assertThat(catalog.putService(webService)).containsExactly(new ServiceChange(WEB,
+                normalized("web", IP, 0, sp("http", TCP, 80, active("198.18.0.1", 8080)))));
+    }
+
+    @Test
     void snapshotIsAnImmutableCopy() {
         catalog.putService(web());
         var before = catalog.snapshot();
