@@ -35,6 +35,13 @@ import org.slf4j.LoggerFactory;
  * deleted while no watch was running disappears, and the listener learns {@code synced=true}
  * after every Service of the initial listing was reported.
  *
+ * <p>Nothing is reported before both informers have listed (kube-proxy waits for both caches
+ * too): the two listings run side by side, and a Service reported before the slices listing
+ * reached its slices would go out without backends. When the daemon restarts over maps that hold
+ * every Service, that would refuse new connections to it until its slices were listed (seconds at
+ * 50 000 Services). Events of the initial listing only fill the informers' stores; the catalog
+ * takes everything from them once, at sync: one normalization and one change per Service.
+ *
  * <p>Memory: the informers keep their state in {@link ProjectionStore}s (enilb's projection of
  * each object, not fabric8's model), and the catalog shares those projections. The initial state
  * comes from a streaming list (a watch with {@code sendInitialEvents}, KEP-3157) when the client's
@@ -317,13 +324,14 @@ public final class KubernetesSource implements ServiceSource {
             } else if (errors.size() > (errors.containsKey(ERROR_KEY) ? 1 : 0)) {
                 setError(errorKey.get(), null); // some object is unreadable: maybe this one, readable or gone now
             }
+            if (!synced) {
+                return; // in the stores already: the catalog takes the whole listing at sync
+            }
             List<ServiceChange> changes = operation.apply(obj);
             if (!changes.isEmpty()) {
                 listener.changed(changes);
             }
-            if (synced) {
-                clearError();
-            }
+            clearError();
         });
     }
 

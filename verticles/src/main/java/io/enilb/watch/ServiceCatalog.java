@@ -56,6 +56,9 @@ public final class ServiceCatalog {
 
     /** Adds or replaces a projected Service. */
     public List<ServiceChange> putService(ServiceProjection service) {
+        if (services.get(service.key()) == service) {
+            return List.of(); // the informer's event of what the initial sync took from its store
+        }
         services.put(service.key(), service);
         return recompute(List.of(service.key()));
     }
@@ -74,6 +77,9 @@ public final class ServiceCatalog {
     /** Adds or replaces a projected EndpointSlice. */
     public List<ServiceChange> putSlice(SliceProjection slice) {
         ServiceKey sliceKey = slice.key();
+        if (slices.get(sliceKey) == slice) {
+            return List.of();
+        }
         List<ServiceKey> touched = new ArrayList<>(2);
         unlinkSlice(sliceKey).ifPresent(touched::add);
         slices.put(sliceKey, slice);

@@ -21,11 +21,19 @@ import io.fabric8.kubernetes.client.dsl.NonDeletingOperation;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
+import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -118,6 +126,58 @@ class KubernetesSourceTest {
                 .contains(WEB, new ServiceKey("default", "api"));
         assertThat(backendIps(WEB)).containsExactly("198.18.0.1");
         assertThat(sources.get(0).informersSynced()).isTrue();
+    }
+
+    @Test
+    void nothingIsReportedBeforeBothListingsEnd() {
+        // the first page of slices comes late: the Services are all listed (their events handled)
+        // long before; a Service reported then would go out without backends
+        AtomicInteger servicePages = new AtomicInteger();
+        AtomicInteger slicePages = new AtomicInteger();
+        KubernetesCrudDispatcher dispatcher = new KubernetesCrudDispatcher(Collections.emptyList()) {
+            @Override
+            public MockResponse handleGet(String path) {
+                MockResponse response = super.handleGet(path);
+                if (path.contains("watch=")) {
+                    return response;
+                }
+                if (path.startsWith("/api/v1/services?")) {
+                    servicePages.incrementAndGet();
+                } else if (path.startsWith("/apis/discovery.k8s.io/v1/endpointslices?") && slicePages.getAndIncrement() == 0) {
+                    response.setBodyDelay(Duration.ofSeconds(4));
+                }
+                return response;
+            }
+        };
+        KubernetesMockServer held = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                dispatcher, false);
+        held.init(InetAddress.getLoopbackAddress(), 0);
+        try (KubernetesClient writer = held.createClient();
+             KubernetesClient reader = held.createClient(b -> b.withKubernetesSerialization(LeanSerialization.create()))) {
+            for (int i = 0; i < 6; i++) {
+                writer.services().inNamespace("default").resource(service("svc-" + i, "198.19.0." + (20 + i),
+                        port("http", "TCP", 80))).create();
+                writer.discovery().v1().endpointSlices().inNamespace("default").resource(slice("svc-" + i + "-1",
+                        "svc-" + i, HTTP_8080, ready("198.18.0." + (20 + i)))).create();
+            }
+            RecordingListener listener = new RecordingListener();
+            KubernetesSource source = new KubernetesSource(reader, 0, 2, catalog, context, listener);
+            sources.add(source);
+            source.start();
+
+            await().atMost(WITHIN).until(() -> servicePages.get() >= 1); // all of them (the mock ignores the limit)
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(listener.changes::isEmpty);
+            assertThat(slicePages.get()).as("the slices are still being listed").isEqualTo(1);
+
+            await().atMost(WITHIN).until(listener::synced);
+            assertThat(listener.changes).hasSize(6).allSatisfy(change -> assertThat(
+                    change.service().clusterIps().get(0).ports().get(0).backends()).hasSize(1));
+            assertThat(listener.changesBeforeSync).isEqualTo(6);
+        } finally {
+            sources.forEach(KubernetesSource::close);
+            sources.clear();
+            held.destroy();
+        }
     }
 
     @Test
