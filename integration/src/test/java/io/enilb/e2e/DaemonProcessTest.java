@@ -5,22 +5,36 @@ import static io.enilb.lab.ServiceYaml.service;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import io.enilb.lab.CniPlugin;
 import io.enilb.lab.DaemonProcess;
 import io.enilb.lab.Lab;
 import io.enilb.lab.LabFixture;
 import io.enilb.lab.Pod;
+import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
+import io.fabric8.mockwebserver.Context;
+import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.http.MockResponse;
 import io.vertx.core.json.JsonObject;
 import jnr.unixsocket.UnixDatagramChannel;
 import jnr.unixsocket.UnixSocketAddress;
@@ -130,6 +144,68 @@ class DaemonProcessTest {
             JsonObject result = new JsonObject(r.output().strip());
             assertThat(result.getInteger("fail")).as("%s", result).isZero();
             assertThat(result.getInteger("ok")).isGreaterThan(50);
+        }
+    }
+
+    /**
+     * The Kubernetes source restarting over maps that hold every Service: the API server lists the
+     * Services at once and the EndpointSlices seconds later. Nothing may reach the maps before
+     * both are listed (a Service without its slices would be written without backends, and new
+     * connections to it refused until its slices came).
+     */
+    @Test
+    void restartedOverAnApiServerThatListsSlicesLateWithoutAFailedRequest() throws Exception {
+        AtomicBoolean slicesLate = new AtomicBoolean();
+        AtomicInteger lateSliceLists = new AtomicInteger();
+        KubernetesCrudDispatcher dispatcher = new KubernetesCrudDispatcher(Collections.emptyList()) {
+            @Override
+            public MockResponse handleGet(String path) {
+                MockResponse response = super.handleGet(path);
+                if (slicesLate.get() && path.startsWith("/apis/discovery.k8s.io/v1/endpointslices?")
+                        && !path.contains("watch=")) {
+                    lateSliceLists.incrementAndGet();
+                    response.setBodyDelay(Duration.ofSeconds(6));
+                }
+                return response;
+            }
+        };
+        KubernetesMockServer api = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
+                dispatcher, false);
+        api.init(InetAddress.getLoopbackAddress(), 0);
+        Path kubeconfig = Files.createTempFile(notifyDir, "kubeconfig", ".yaml");
+        Files.writeString(kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n"
+                + "    server: http://127.0.0.1:" + api.getPort() + "\ncontexts:\n- name: mock\n  context:\n"
+                + "    cluster: mock\n    user: test\ncurrent-context: mock\nusers:\n- name: test\n  user: {}\n");
+        try (KubernetesClient writer = api.createClient();
+             DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
+            writer.services().inNamespace("default").resource(new ServiceBuilder().withNewMetadata().withName("web")
+                    .endMetadata().withNewSpec().withType("ClusterIP").withClusterIP("198.19.2.1").addNewPort()
+                    .withName("http").withProtocol("TCP").withPort(80).withTargetPort(new IntOrString(8080)).endPort()
+                    .endSpec().build()).create();
+            writer.discovery().v1().endpointSlices().inNamespace("default").resource(new EndpointSliceBuilder()
+                    .withNewMetadata().withName("web-1").addToLabels("kubernetes.io/service-name", "web").endMetadata()
+                    .withAddressType("IPv4").addNewPort().withName("http").withProtocol("TCP").withPort(8080).endPort()
+                    .addNewEndpoint().withAddresses(backend.ip()).withNewConditions().withReady(true).endConditions()
+                    .endEndpoint().build()).create();
+            daemon.writeConfig("kubernetes: {kubeconfig: " + kubeconfig + "}\n");
+            Files.writeString(daemon.configFile(), Files.readString(daemon.configFile())
+                    .replace("source: file", "source: kubernetes"));
+            daemon.startAndAwaitReady(Duration.ofSeconds(60));
+            assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
+            assertThat(client.http("198.19.2.1", 80).output()).isEqualTo("be " + client.ip() + "\n");
+
+            CompletableFuture<Lab.Result> load = CompletableFuture.supplyAsync(
+                    () -> client.load(120, "loop", "198.19.2.1", "80", "20"));
+            slicesLate.set(true);
+            assertThat(daemon.terminate()).as(daemon.logText()).isZero();
+            daemon.startAndAwaitReady(Duration.ofSeconds(60));
+            assertThat(lateSliceLists.get()).as("the restarted daemon listed the slices late").isPositive();
+            assertThat(daemon.logText()).contains("kubernetes source: watching");
+            JsonObject result = new JsonObject(load.join().output().strip());
+            assertThat(result.getInteger("fail")).as("%s", result).isZero();
+            assertThat(result.getInteger("ok")).isGreaterThan(50);
+        } finally {
+            api.destroy();
         }
     }
 
