@@ -140,7 +140,7 @@ public final class ControlPlaneBench {
                                     + " start -> maps complete: %d ms of its CPU (%s)%n",
                             Duration.between(synced, inSync).toMillis(), cpu.millisBetween(synced, inSync),
                             cpu.millisUntil(inSync), line(log, "nat-map in sync"));
-                    // with paged lists nat-map writes each page as it comes: the whole sync starts at the first list
+                    // the whole sync starts at the first list request: the pages, then (both listings done) catalog and maps
                     Instant listing = timeOf(log, "kubernetes source: watching");
                     System.out.printf("sync, first list request -> maps complete (pages parsed, catalog, maps): %d ms wall,"
                                     + " %d ms of the daemon's CPU%n", Duration.between(listing, inSync).toMillis(),
