@@ -110,10 +110,9 @@ public final class ServiceCatalog {
     }
 
     /**
-     * As {@link #replaceAll}, from projections (an informer re-list, and the informers' first
-     * sync). Only the Services whose projection or slices differ from what the catalog holds are
-     * normalized again: at the first sync the catalog already holds nearly everything, the same
-     * instances the informers' stores hold.
+     * As {@link #replaceAll}, from projections (the informers' first sync, a re-list). Only the
+     * Services whose projection or slices differ from what the catalog holds are normalized again:
+     * a re-list hands back mostly the instances the catalog holds, or equal ones.
      */
     public List<ServiceChange> replaceAllProjected(Collection<ServiceProjection> allServices,
                                                    Collection<SliceProjection> allSlices) {
