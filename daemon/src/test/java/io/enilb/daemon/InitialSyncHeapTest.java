@@ -38,8 +38,8 @@ class InitialSyncHeapTest {
     @Test
     void theSyncGetsRoomAndTheLaunchersRatiosComeBackOnceReady() {
         InitialSyncHeap heap = InitialSyncHeap.roomForTheSync();
-        assertThat(value("MinHeapFreeRatio")).isEqualTo("40");
-        assertThat(value("MaxHeapFreeRatio")).isEqualTo("70");
+        assertThat(value("MinHeapFreeRatio")).isEqualTo("70");
+        assertThat(value("MaxHeapFreeRatio")).isEqualTo("90");
 
         heap.giveBack();
         assertThat(value("MinHeapFreeRatio")).isEqualTo("10");
