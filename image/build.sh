@@ -70,13 +70,17 @@ fi
 # jdk.crypto.ec, which TLS to the API server loads as a provider (jdeps cannot see that).
 modules=java.base,java.compiler,java.desktop,java.logging,java.management,java.naming,java.net.http,java.sql,jdk.crypto.ec,jdk.jfr,jdk.management,jdk.unsupported
 jdk_version=$(java -version 2>&1 | head -n 2 | tr '\n' ' ')
-jre_key=$(printf '%s\n' "$modules" "$jdk_version" | sha256sum | cut -c1-16)
+jre_key=$(printf '%s\n' "$modules" "$jdk_version" cds | sha256sum | cut -c1-16)
 jre="$cache/jre-$jre_key"
 if [ ! -x "$jre/bin/java" ]; then
   echo "image/build.sh: daemon runtime ($modules)"
   rm -rf "$jre.tmp"
+  # with the JDK's class-data archive (jlink does not make one by default): the daemon starts
+  # 1.1 – 1.8 s sooner (docs/BENCHMARKS.md); only the compressed-pointer one, as enilbd's heap is
+  # far below 32 GB
   jlink --add-modules "$modules" --output "$jre.tmp" --strip-debug --strip-native-debug-symbols=exclude-debuginfo-files \
-    --no-header-files --no-man-pages --compress=2
+    --no-header-files --no-man-pages --compress=2 --generate-cds-archive
+  rm -f "$jre.tmp/lib/server/classes_nocoops.jsa"
   mv "$jre.tmp" "$jre"
 fi
 

@@ -178,6 +178,13 @@ class DaemonSetImageTest {
     }
 
     @Test
+    void theDaemonsRuntimeMapsTheJdksClassDataArchive() throws Exception {
+        // jlink makes none unless asked: without it every start loads and verifies the JDK's classes
+        String maps = Files.readString(Path.of("/proc/" + daemonSet.pid() + "/maps"));
+        assertThat(maps).as("the enilbd JVM's mappings").contains("/jre/lib/server/classes.jsa");
+    }
+
+    @Test
     void probesAndMetricsAnswerWhereTheManifestAsksAndV1StaysOnLoopback() {
         Container enilbd = daemonSet.container("enilbd");
         HTTPGetAction liveness = enilbd.getLivenessProbe().getHttpGet();
