@@ -152,8 +152,9 @@ class KubernetesSourceTest {
         KubernetesMockServer held = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
                 dispatcher, false);
         held.init(InetAddress.getLoopbackAddress(), 0);
-        try (KubernetesClient writer = held.createClient();
-             KubernetesClient reader = held.createClient(b -> b.withKubernetesSerialization(LeanSerialization.create()))) {
+        KubernetesClient writer = held.createClient();
+        KubernetesClient reader = held.createClient(b -> b.withKubernetesSerialization(LeanSerialization.create()));
+        try {
             for (int i = 0; i < 6; i++) {
                 writer.services().inNamespace("default").resource(service("svc-" + i, "198.19.0." + (20 + i),
                         port("http", "TCP", 80))).create();
@@ -174,8 +175,12 @@ class KubernetesSourceTest {
                     change.service().clusterIps().get(0).ports().get(0).backends()).hasSize(1));
             assertThat(listener.changesBeforeSync).isEqualTo(6);
         } finally {
+            // the source's watches first, then their client: a watch the informer reopened on a
+            // closing client kept the server from shutting down
             sources.forEach(KubernetesSource::close);
             sources.clear();
+            reader.close();
+            writer.close();
             held.destroy();
         }
     }
