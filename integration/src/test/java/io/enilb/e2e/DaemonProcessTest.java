@@ -148,6 +148,31 @@ class DaemonProcessTest {
     }
 
     /**
+     * A Service file broken while the daemon was down: the restarted daemon cannot read it, and
+     * must not take its Service out of the pinned maps for that (a bad input changes nothing).
+     */
+    @Test
+    void aServiceFileBrokenWhileTheDaemonWasDownKeepsItsServiceServed() {
+        try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
+            daemon.putServices("web.yaml", web(backend));
+            daemon.startAndAwaitReady(Duration.ofSeconds(60));
+            assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
+            assertThat(client.http("198.19.2.1", 80).ok()).isTrue();
+            assertThat(daemon.terminate()).as(daemon.logText()).isZero();
+
+            daemon.putServices("web.yaml", "kind: [\n");
+            daemon.start();
+            await().atMost(Duration.ofSeconds(60)).until(() -> daemon.get("/readyz").body().contains("web.yaml"));
+            await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10))
+                    .until(() -> client.http("198.19.2.1", 80).ok());
+
+            daemon.putServices("web.yaml", web(backend));
+            await().atMost(Duration.ofSeconds(30)).until(() -> daemon.readyStatus() == 200);
+            assertThat(client.http("198.19.2.1", 80).output()).isEqualTo("be " + client.ip() + "\n");
+        }
+    }
+
+    /**
      * The Kubernetes source restarting over maps that hold every Service: the API server lists the
      * Services at once and the EndpointSlices seconds later. Nothing may reach the maps before
      * both are listed (a Service without its slices would be written without backends, and new

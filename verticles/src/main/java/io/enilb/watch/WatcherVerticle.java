@@ -72,6 +72,9 @@ public final class WatcherVerticle extends VerticleBase {
     private KubernetesClient ownClient;
     private boolean stopped;
     private Readiness lastReadiness;
+    private SyncState lastSync;
+    /** Whether the source's state was complete once (see {@link #publishSync}). */
+    private boolean completeOnce;
 
     private volatile String sourceName = "";
     private volatile SourceState state;
@@ -236,8 +239,19 @@ public final class WatcherVerticle extends VerticleBase {
         }
     }
 
+    /**
+     * Publishes whether the source's state is complete, when that changed: synced, and for the
+     * file source once a scan read the directory and every file. nat-map removes what no Service
+     * owns at the first complete state; a file that does not parse (or a directory that cannot be
+     * read) when the daemon starts would otherwise take the Services it held from the pinned maps.
+     */
     private void publishSync() {
-        vertx.eventBus().publish(Addresses.SOURCE_SYNC, new SyncState(sourceName, synced));
+        completeOnce |= synced && !(sourceName.equals("file") && !errors.isEmpty());
+        boolean complete = synced && completeOnce;
+        if (lastSync == null || lastSync.synced() != complete) {
+            lastSync = new SyncState(sourceName, complete);
+            vertx.eventBus().publish(Addresses.SOURCE_SYNC, lastSync);
+        }
     }
 
     private void publishReadiness() {
@@ -309,6 +323,7 @@ public final class WatcherVerticle extends VerticleBase {
             errorCount += fresh;
             errors = now;
             if (!stopped) {
+                publishSync();
                 publishReadiness();
                 publishState();
             }

@@ -96,6 +96,32 @@ class WatcherVerticleTest {
     }
 
     @Test
+    void aFileThatDoesNotParseAtStartHoldsBackTheCompleteStateUntilItDoes() throws Exception {
+        ServiceKey api = new ServiceKey("default", "api");
+        Files.writeString(dir.resolve("api.yaml"), FileSourceTest.service("default", "api", "198.19.0.11")
+                + "---\n" + FileSourceTest.slice("default", "api", "198.18.0.2"));
+        Files.writeString(dir.resolve("web.yaml"), "kind: [");
+        WatcherVerticle watcher = new WatcherVerticle();
+        deploy(watcher, WatcherVerticle.config("file", dir.toString(), "", "node-a"));
+
+        // what parses goes out; the state is not complete (nat-map would remove web's entries)
+        await().atMost(WITHIN).until(() -> watcher.state() != null && watcher.state().synced()
+                && watcher.state().errors().containsKey("web.yaml"));
+        assertThat(published).filteredOn(ServiceChange.class::isInstance).extracting(o -> ((ServiceChange) o).key())
+                .containsExactly(api);
+        assertThat(published).doesNotContain(new SyncState("file", true));
+
+        Files.writeString(dir.resolve("web.yaml"), FileSourceTest.service("default", "web", "198.19.0.10"));
+        await().atMost(WITHIN).until(this::publishedSynced);
+        assertThat(watcher.services()).containsOnlyKeys(api, WEB);
+        // complete once: a file that breaks afterwards keeps its last good content and takes nothing back
+        Files.writeString(dir.resolve("web.yaml"), "kind: [");
+        await().atMost(WITHIN).until(() -> watcher.state().errors().containsKey("web.yaml"));
+        assertThat(published).filteredOn(SyncState.class::isInstance).containsExactly(
+                new SyncState("file", false), new SyncState("file", true));
+    }
+
+    @Test
     void theWholeStateIsPublishedAsOneSnapshot(VertxTestContext ctx) throws Exception {
         Files.writeString(dir.resolve("web.yaml"), FileSourceTest.service("default", "web", "198.19.0.10")
                 + "---\n" + FileSourceTest.slice("default", "web", "198.18.0.1"));
