@@ -126,12 +126,17 @@ class DaemonProcessTest {
         }
     }
 
+    /** Starts {@code daemon} with web.yaml and attaches the client through the plugin. */
+    private void serveWebToTheClient(DaemonProcess daemon) {
+        daemon.putServices("web.yaml", web(backend));
+        daemon.startAndAwaitReady(Duration.ofSeconds(60));
+        assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
+    }
+
     @Test
     void killedAndRestartedUnderLoadWithoutAFailedRequest() {
         try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
-            daemon.putServices("web.yaml", web(backend));
-            daemon.startAndAwaitReady(Duration.ofSeconds(60));
-            assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
+            serveWebToTheClient(daemon);
             CompletableFuture<Lab.Result> load = CompletableFuture.supplyAsync(
                     () -> client.load(120, "loop", "198.19.2.1", "80", "8"));
             // the Service's connections: to the ClusterIP as tc translates them, to the backend
@@ -154,9 +159,7 @@ class DaemonProcessTest {
     @Test
     void aServiceFileBrokenWhileTheDaemonWasDownKeepsItsServiceServed() {
         try (DaemonProcess daemon = new DaemonProcess(DaemonProcess.distribution(), Map.of())) {
-            daemon.putServices("web.yaml", web(backend));
-            daemon.startAndAwaitReady(Duration.ofSeconds(60));
-            assertThat(CniPlugin.of(DaemonProcess.distribution()).add(client, daemon.socket()).status()).isZero();
+            serveWebToTheClient(daemon);
             assertThat(client.http("198.19.2.1", 80).ok()).isTrue();
             assertThat(daemon.terminate()).as(daemon.logText()).isZero();
 
