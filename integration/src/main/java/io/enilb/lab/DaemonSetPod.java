@@ -191,20 +191,11 @@ public final class DaemonSetPod implements AutoCloseable {
 
     /** The host's pid of the enilbd container's first process (the daemon's JVM: the launcher execs it). */
     public long pid() {
-        try {
-            Process p = new ProcessBuilder("podman", "inspect", "--format", "{{.State.Pid}}", name + "-enilbd")
-                    .redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes()).strip();
-            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IllegalStateException("podman inspect: " + out);
-            }
-            return Long.parseLong(out);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted");
+        Lab.Result r = Lab.onHost(30, "podman", "inspect", "--format", "{{.State.Pid}}", name + "-enilbd");
+        if (r.status() != 0) {
+            throw new IllegalStateException("podman inspect: " + r.output());
         }
+        return Long.parseLong(r.output().strip());
     }
 
     public boolean running() {

@@ -246,7 +246,7 @@ public final class WatcherVerticle extends VerticleBase {
      * read) when the daemon starts would otherwise take the Services it held from the pinned maps.
      */
     private void publishSync() {
-        completeOnce |= synced && !(sourceName.equals("file") && !errors.isEmpty());
+        completeOnce |= synced && !filesFailing();
         boolean complete = synced && completeOnce;
         if (lastSync == null || lastSync.synced() != complete) {
             lastSync = new SyncState(sourceName, complete);
@@ -259,7 +259,7 @@ public final class WatcherVerticle extends VerticleBase {
         if (!synced) {
             String why = "source " + sourceName + " not synced yet";
             now = Readiness.notReady(COMPONENT, errors.isEmpty() ? why : why + ": " + describe(errors));
-        } else if (sourceName.equals("file") && !errors.isEmpty()) {
+        } else if (filesFailing()) {
             now = Readiness.notReady(COMPONENT, describe(errors));
         } else {
             now = Readiness.ok(COMPONENT);
@@ -268,6 +268,14 @@ public final class WatcherVerticle extends VerticleBase {
             lastReadiness = now;
             vertx.eventBus().publish(Addresses.READINESS, now);
         }
+    }
+
+    /**
+     * Whether the file source has a file it cannot read (or its directory): its state is then
+     * incomplete, where an unreadable Kubernetes object is one object's problem.
+     */
+    private boolean filesFailing() {
+        return sourceName.equals("file") && !errors.isEmpty();
     }
 
     private static String describe(Map<String, String> errors) {

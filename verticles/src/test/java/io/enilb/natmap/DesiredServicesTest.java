@@ -9,30 +9,37 @@ import static io.enilb.natmap.Fixtures.upsert;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.enilb.bpf.Structs.SvcKey;
+import io.enilb.model.Backend;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.Protocol;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class DesiredServicesTest {
     private final DesiredServices<SvcKey, Integer> desired = new DesiredServices<>(NatMaps.inMemory(16, 64).ipv4());
 
+    /** Service web at 10.96.0.10:80/TCP with these backends, as nat-map is handed it. */
+    private NormalizedService applyWeb(Backend... backends) {
+        NormalizedService web = svc("web", "10.96.0.10", 0, tcp(80, backends));
+        desired.apply(upsert(web));
+        return web;
+    }
+
+    private List<Backend> desiredWebBackends() {
+        return desired.get(frontend("10.96.0.10", 80, Protocol.TCP)).backends();
+    }
+
     @Test
     void aDesiredFrontendRefersToTheModelsBackendsInsteadOfCopyingThem() {
-        NormalizedService web = svc("web", "10.96.0.10", 0,
-                tcp(80, active("10.0.0.1", 8080), terminating("10.0.0.2", 8080), active("10.0.0.2", 8081)));
-        desired.apply(upsert(web));
+        NormalizedService web = applyWeb(active("10.0.0.1", 8080), terminating("10.0.0.2", 8080), active("10.0.0.2", 8081));
 
-        assertThat(desired.get(frontend("10.96.0.10", 80, Protocol.TCP)).backends())
-                .isSameAs(web.clusterIps().get(0).ports().get(0).backends());
+        assertThat(desiredWebBackends()).isSameAs(web.clusterIps().get(0).ports().get(0).backends());
     }
 
     @Test
     void aBackendListedTwiceIsDesiredOnceAsFirstListed() {
-        NormalizedService web = svc("web", "10.96.0.10", 0,
-                tcp(80, active("10.0.0.2", 8080), terminating("10.0.0.1", 8080), active("10.0.0.1", 8080)));
-        desired.apply(upsert(web));
+        applyWeb(active("10.0.0.2", 8080), terminating("10.0.0.1", 8080), active("10.0.0.1", 8080));
 
-        assertThat(desired.get(frontend("10.96.0.10", 80, Protocol.TCP)).backends())
-                .containsExactly(active("10.0.0.2", 8080), terminating("10.0.0.1", 8080));
+        assertThat(desiredWebBackends()).containsExactly(active("10.0.0.2", 8080), terminating("10.0.0.1", 8080));
     }
 }
