@@ -176,8 +176,11 @@ public final class NatMapWriter {
         return OptionalInt.empty();
     }
 
-    /** The frontend key (SvcKey, SvcKey6) of {@code clusterIp} (canonical text) port/protocol. */
-    public Object frontendKey(String clusterIp, int port, int proto) {
+    /**
+     * The frontend key (SvcKey, SvcKey6) of {@code clusterIp} (canonical text) port/protocol; for
+     * tests (nat-map learns the frontends a batch touched from {@link #apply}).
+     */
+    Object frontendKey(String clusterIp, int port, int proto) {
         IpFamily family = IpFamily.of(clusterIp);
         for (FamilyWriter<?, ?, ?, ?, ?> writer : families) {
             if (writer.maps().family() == family) {
