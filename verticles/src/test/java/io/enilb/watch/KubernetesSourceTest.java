@@ -174,6 +174,15 @@ class KubernetesSourceTest {
             assertThat(listener.changes).hasSize(6).allSatisfy(change -> assertThat(
                     change.service().clusterIps().get(0).ports().get(0).backends()).hasSize(1));
             assertThat(listener.changesBeforeSync).isEqualTo(6);
+
+            // a change after the sync is followed; seen, it also says the mock has sent the slice
+            // watch's replay of what it stores (a watch closed mid-replay deadlocks the mock's
+            // shutdown: its event loop waits for the sender, which waits for the event loop)
+            writer.discovery().v1().endpointSlices().inNamespace("default").resource(slice("svc-0-1", "svc-0",
+                    HTTP_8080, ready("198.18.0.20"), ready("198.18.0.30"))).update();
+            await().atMost(WITHIN).untilAsserted(() -> assertThat(listener.changes).hasSize(7).last()
+                    .satisfies(change -> assertThat(change.service().clusterIps().get(0).ports().get(0).backends())
+                            .hasSize(2)));
         } finally {
             // the source's watches first, then their client: a watch the informer reopened on a
             // closing client kept the server from shutting down
