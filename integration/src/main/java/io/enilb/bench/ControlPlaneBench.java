@@ -170,11 +170,17 @@ public final class ControlPlaneBench {
                     List<Long> latencies;
                     List<Long> scrapes = new java.util.concurrent.CopyOnWriteArrayList<>();
                     AtomicBoolean scraping = new AtomicBoolean(true);
+                    // the daemon's RSS at each minute of the churn: whether it settles or keeps growing
+                    List<String> rssByMinute = new java.util.concurrent.CopyOnWriteArrayList<>();
                     Thread scraper = new Thread(() -> {
+                        long scrapingSince = System.nanoTime();
                         while (scraping.get()) {
                             long t = System.nanoTime();
                             daemon.get("/metrics");
                             scrapes.add(System.nanoTime() - t);
+                            if ((t - scrapingSince) / 60_000_000_000L >= rssByMinute.size() + 1) {
+                                rssByMinute.add(String.format("%.1f", rssKiB(daemon.process().pid()) / 1024.0));
+                            }
                             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
                         }
                     }, "scraper");
@@ -211,6 +217,9 @@ public final class ControlPlaneBench {
                                 latencies.get(latencies.size() - 1) / 1e6, latencies.size());
                     }
                     System.out.printf("daemon RSS after churn: %.1f MiB%n", rssKiB(daemon.process().pid()) / 1024.0);
+                    if (!rssByMinute.isEmpty()) {
+                        System.out.println("daemon RSS at each minute of the churn, MiB: " + String.join(" ", rssByMinute));
+                    }
                     if (Boolean.getBoolean("bench.gc-log")) {
                         System.out.println("collections (-Xlog:gc), start -> maps complete: " + pauses(gcLog, Instant.EPOCH, inSync));
                         System.out.println("collections (-Xlog:gc), during the churn: " + pauses(gcLog, churnStart, churnEnd));
@@ -222,6 +231,8 @@ public final class ControlPlaneBench {
                     daemon.terminate();
                 } finally {
                     Files.deleteIfExists(gcLog);
+                    // -Xlog moves the (empty) file it found aside before writing its own
+                    Files.deleteIfExists(Path.of(gcLog + ".0"));
                 }
             }
         } finally {
@@ -622,12 +633,16 @@ public final class ControlPlaneBench {
         return Instant.parse(m.group(1));
     }
 
-    private static long rssKiB(long pid) throws java.io.IOException {
-        for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (l.startsWith("VmRSS:")) {
-                return Long.parseLong(l.replaceAll("[^0-9]", ""));
+    private static long rssKiB(long pid) {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (l.startsWith("VmRSS:")) {
+                    return Long.parseLong(l.replaceAll("[^0-9]", ""));
+                }
             }
+            return -1;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
-        return -1;
     }
 }
