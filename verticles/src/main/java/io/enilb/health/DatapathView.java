@@ -43,15 +43,18 @@ public interface DatapathView {
     ServiceCounters serviceCounters(int svcId);
 
     /**
-     * The counters of every service id (the list's index), summed over the CPUs, read in bulk:
-     * for ranking frontends by traffic. The default reads them one by one, up to {@code maxId}.
+     * The counters of every service id up to {@code maxId}, summed over the CPUs, read in bulk: for
+     * ranking frontends by traffic. The default reads them one by one.
      */
-    default List<ServiceCounters> allServiceCounters(int maxId) {
-        List<ServiceCounters> out = new ArrayList<>(maxId + 1);
+    default CounterTable allServiceCounters(int maxId) {
+        long[] words = new long[(maxId + 1) * CounterTable.WORDS];
         for (int id = 0; id <= maxId; id++) {
-            out.add(serviceCounters(id));
+            ServiceCounters c = serviceCounters(id);
+            words[id * CounterTable.WORDS] = c.packets();
+            words[id * CounterTable.WORDS + 1] = c.bytes();
+            words[id * CounterTable.WORDS + 2] = c.newFlows();
         }
-        return out;
+        return new CounterTable(words);
     }
 
     /** Packets dropped, by reason in lowercase ("no_backend" ...). */
@@ -72,6 +75,33 @@ public interface DatapathView {
     /** One service id's datapath counters. */
     record ServiceCounters(long packets, long bytes, long newFlows) {
         public static final ServiceCounters ZERO = new ServiceCounters(0, 0, 0);
+    }
+
+    /**
+     * Every service id's counters as {@code svc_stats} lays them out, three words an id (packets,
+     * bytes, new flows): no object per id until one is asked for. Ids past its end read zero.
+     */
+    final class CounterTable {
+        static final int WORDS = 3;
+        private final long[] words;
+
+        CounterTable(long[] words) {
+            this.words = words;
+        }
+
+        /** Whether it was read as far as {@code svcId}. */
+        boolean holds(int svcId) {
+            return svcId >= 0 && svcId * WORDS + 2 < words.length;
+        }
+
+        long bytes(int svcId) {
+            return holds(svcId) ? words[svcId * WORDS + 1] : 0;
+        }
+
+        ServiceCounters get(int svcId) {
+            int i = svcId * WORDS;
+            return holds(svcId) ? new ServiceCounters(words[i], words[i + 1], words[i + 2]) : ServiceCounters.ZERO;
+        }
     }
 
     /**
@@ -133,12 +163,9 @@ public interface DatapathView {
         }
 
         @Override
-        public List<ServiceCounters> allServiceCounters(int maxId) {
-            List<ServiceCounters> out = new ArrayList<>();
-            for (SvcStats s : datapath.maps().serviceStats().sumFirst(maxId + 1, SvcStats.ZERO, SvcStats::plus)) {
-                out.add(new ServiceCounters(s.packets(), s.bytes(), s.newFlows()));
-            }
-            return out;
+        public CounterTable allServiceCounters(int maxId) {
+            // svc_stats is packets, bytes, new_flows: CounterTable's words (SvcStats.CODEC's offsets)
+            return new CounterTable(datapath.maps().serviceStats().sumFirstCounters(maxId + 1));
         }
 
         @Override

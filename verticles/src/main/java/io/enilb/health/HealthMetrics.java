@@ -16,15 +16,18 @@ import io.vertx.core.VertxOptions;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MetricsDomain;
 import io.vertx.micrometer.MicrometerMetricsOptions;
+import it.unimi.dsi.fastutil.ints.IntArrayList;
+import it.unimi.dsi.fastutil.ints.IntComparator;
+import it.unimi.dsi.fastutil.ints.IntHeapPriorityQueue;
 import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.function.Function;
+import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -172,55 +175,92 @@ public final class HealthMetrics implements AutoCloseable {
     }
 
     /**
-     * A frontend with a service id. Its labels are built only if it gets series: with the top N of
-     * 10 000 frontends, labelling all of them was half of what a refresh allocated, and scrapes
-     * made most of the daemon's garbage (young collections, hence pauses of nat-map's batches).
+     * Series for the frontends {@code metrics.per-service} names. Ranking the top N by bytes at
+     * 50 000 frontends once a second made most of the daemon's garbage while it churned (a record
+     * per frontend, a decoded counter per id and CPU; the young collections then promoted whatever
+     * a scrape held, and the old generation filled: a full collection every few seconds,
+     * docs/BENCHMARKS.md). So the ranking runs on primitives: the frontends' service ids in the
+     * catalog's order, the counters as {@code svc_stats} words, a bounded heap of positions; only
+     * the frontends that get series are made into objects, in a second walk of the same snapshot.
      */
-    private record Frontend(NormalizedService service, String clusterIp, ServicePort port, int svcId) {
-        Tags tags() {
-            return Tags.of("service", service.key().toString(), "frontend", StateJson.frontend(clusterIp, port));
-        }
-    }
-
     private void serviceMeters(Set<Meter.Id> seen, DatapathView datapath, SourceState source,
                                FrontendTable frontends) {
-        List<Frontend> all = new ArrayList<>();
+        IntArrayList ids = new IntArrayList();
+        int programmed = 0;
         int maxId = 0;
+        // indexed loops: an iterator per Service and address was most of what a walk allocated
         for (NormalizedService service : source.services().values()) {
-            for (ClusterIp clusterIp : service.clusterIps()) {
-                for (ServicePort port : clusterIp.ports()) {
+            for (int a = 0; a < service.clusterIps().size(); a++) {
+                ClusterIp clusterIp = service.clusterIps().get(a);
+                for (int i = 0; i < clusterIp.ports().size(); i++) {
+                    ServicePort port = clusterIp.ports().get(i);
                     Optional<FrontendState> state = frontends.get(clusterIp.address(), port.port(), port.protocol());
-                    if (state.isEmpty() || state.get().svcId() <= 0) {
-                        continue;
+                    int id = state.isPresent() ? Math.max(0, state.get().svcId()) : 0;
+                    ids.add(id);
+                    if (id > 0) {
+                        programmed++;
+                        maxId = Math.max(maxId, id);
                     }
-                    all.add(new Frontend(service, clusterIp.address(), port, state.get().svcId()));
-                    maxId = Math.max(maxId, state.get().svcId());
                 }
             }
         }
-        int limit = perService.limit(all.size());
+        int limit = perService.limit(programmed);
         if (limit == 0) {
             return;
         }
-        List<DatapathView.ServiceCounters> bulk = all.size() >= BULK_FROM || limit < all.size()
+        DatapathView.CounterTable bulk = programmed >= BULK_FROM || limit < programmed
                 ? datapath.allServiceCounters(maxId) : null;
-        Function<Frontend, DatapathView.ServiceCounters> counters = f -> bulk == null
-                ? datapath.serviceCounters(f.svcId)
-                : f.svcId < bulk.size() ? bulk.get(f.svcId) : DatapathView.ServiceCounters.ZERO;
-        List<Frontend> chosen = all;
-        if (limit < all.size()) {
-            chosen = all.stream()
-                    .sorted(Comparator.comparingLong((Frontend f) -> counters.apply(f).bytes()).reversed())
-                    .limit(limit).toList();
+        IntFunction<DatapathView.ServiceCounters> counters = bulk == null ? datapath::serviceCounters : bulk::get;
+        BitSet chosen = limit < programmed ? busiest(ids, limit, bulk) : null;
+        int position = 0;
+        for (NormalizedService service : source.services().values()) {
+            for (int a = 0; a < service.clusterIps().size(); a++) {
+                ClusterIp clusterIp = service.clusterIps().get(a);
+                for (int i = 0; i < clusterIp.ports().size(); i++) {
+                    ServicePort port = clusterIp.ports().get(i);
+                    int id = ids.getInt(position);
+                    if (id > 0 && (chosen == null || chosen.get(position))) {
+                        DatapathView.ServiceCounters c = counters.apply(id);
+                        Tags tags = Tags.of("service", service.key().toString(),
+                                "frontend", StateJson.frontend(clusterIp.address(), port));
+                        counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
+                        counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
+                        counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
+                                "Connections (flows) opened to a Service frontend");
+                    }
+                    position++;
+                }
+            }
         }
-        for (Frontend f : chosen) {
-            DatapathView.ServiceCounters c = counters.apply(f);
-            Tags tags = f.tags();
-            counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
-            counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
-            counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
-                    "Connections (flows) opened to a Service frontend");
+    }
+
+    /**
+     * The positions (in {@code ids}) of the {@code top} frontends with the most bytes; among equal
+     * counts the earlier position, so that idle frontends do not trade series from one scrape to
+     * the next. A heap of at most {@code top} positions whose head is the least of them.
+     */
+    private static BitSet busiest(IntArrayList ids, int top, DatapathView.CounterTable counters) {
+        IntComparator lesser = (a, b) -> {
+            int byBytes = Long.compare(counters.bytes(ids.getInt(a)), counters.bytes(ids.getInt(b)));
+            return byBytes != 0 ? byBytes : Integer.compare(b, a);
+        };
+        IntHeapPriorityQueue kept = new IntHeapPriorityQueue(top, lesser);
+        for (int p = 0; p < ids.size(); p++) {
+            if (ids.getInt(p) <= 0) {
+                continue;
+            }
+            if (kept.size() < top) {
+                kept.enqueue(p);
+            } else if (lesser.compare(p, kept.firstInt()) > 0) {
+                kept.dequeueInt();
+                kept.enqueue(p);
+            }
         }
+        BitSet chosen = new BitSet(ids.size());
+        while (!kept.isEmpty()) {
+            chosen.set(kept.dequeueInt());
+        }
+        return chosen;
     }
 
     private void gauge(Set<Meter.Id> seen, String name, Tags tags, double value, String help) {

@@ -172,7 +172,7 @@ final class StateJson {
         JsonObject drops = new JsonObject();
         if (datapath != null) {
             if (source != null && natMap != null) {
-                List<DatapathView.ServiceCounters> all = null;
+                DatapathView.CounterTable all = null;
                 for (NormalizedService service : source.services().values()) {
                     for (ClusterIp clusterIp : service.clusterIps()) {
                         for (ServicePort port : clusterIp.ports()) {
@@ -186,7 +186,7 @@ final class StateJson {
                             }
                             int id = state.get().svcId();
                             DatapathView.ServiceCounters c =
-                                    id < all.size() ? all.get(id) : datapath.serviceCounters(id);
+                                    all.holds(id) ? all.get(id) : datapath.serviceCounters(id);
                             services.add(new JsonObject().put("service", service.key().toString())
                                     .put("frontend", frontend(clusterIp.address(), port)).put("packets", c.packets())
                                     .put("bytes", c.bytes()).put("newFlows", c.newFlows()));
