@@ -495,7 +495,12 @@ public final class ControlPlaneBench {
                     java.util.concurrent.locks.LockSupport.parkNanos(200_000L);
                 }
                 if (holds(maps, probe, Ipv4.parse(ip))) {
-                    latencies.add(System.nanoTime() - start);
+                    long took = System.nanoTime() - start;
+                    latencies.add(took);
+                    if (took > 250_000_000L) {
+                        System.out.printf("%s probe %d, %.0f s into the churn, took %.0f ms%n", Instant.now(), p,
+                                (start - churnStarted) / 1e9, took / 1e6);
+                    }
                 }
                 java.util.concurrent.locks.LockSupport.parkNanos(Math.max(50_000_000L,
                         Math.min(probeEvery - (System.nanoTime() - start), churnUntil - System.nanoTime())));
