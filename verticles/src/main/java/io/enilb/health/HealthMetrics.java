@@ -186,22 +186,16 @@ public final class HealthMetrics implements AutoCloseable {
     private void serviceMeters(Set<Meter.Id> seen, DatapathView datapath, SourceState source,
                                FrontendTable frontends) {
         IntArrayList ids = new IntArrayList();
+        eachFrontend(source, (service, clusterIp, port) -> {
+            Optional<FrontendState> state = frontends.get(clusterIp.address(), port.port(), port.protocol());
+            ids.add(state.isPresent() ? Math.max(0, state.get().svcId()) : 0);
+        });
         int programmed = 0;
         int maxId = 0;
-        // indexed loops: an iterator per Service and address was most of what a walk allocated
-        for (NormalizedService service : source.services().values()) {
-            for (int a = 0; a < service.clusterIps().size(); a++) {
-                ClusterIp clusterIp = service.clusterIps().get(a);
-                for (int i = 0; i < clusterIp.ports().size(); i++) {
-                    ServicePort port = clusterIp.ports().get(i);
-                    Optional<FrontendState> state = frontends.get(clusterIp.address(), port.port(), port.protocol());
-                    int id = state.isPresent() ? Math.max(0, state.get().svcId()) : 0;
-                    ids.add(id);
-                    if (id > 0) {
-                        programmed++;
-                        maxId = Math.max(maxId, id);
-                    }
-                }
+        for (int p = 0; p < ids.size(); p++) {
+            if (ids.getInt(p) > 0) {
+                programmed++;
+                maxId = Math.max(maxId, ids.getInt(p));
             }
         }
         int limit = perService.limit(programmed);
@@ -212,23 +206,34 @@ public final class HealthMetrics implements AutoCloseable {
                 ? datapath.allServiceCounters(maxId) : null;
         IntFunction<DatapathView.ServiceCounters> counters = bulk == null ? datapath::serviceCounters : bulk::get;
         BitSet chosen = limit < programmed ? busiest(ids, limit, bulk) : null;
-        int position = 0;
+        int[] position = {0};
+        eachFrontend(source, (service, clusterIp, port) -> {
+            int p = position[0]++;
+            int id = ids.getInt(p);
+            if (id <= 0 || (chosen != null && !chosen.get(p))) {
+                return;
+            }
+            DatapathView.ServiceCounters c = counters.apply(id);
+            Tags tags = Tags.of("service", service.key().toString(),
+                    "frontend", StateJson.frontend(clusterIp.address(), port));
+            counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
+            counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
+            counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
+                    "Connections (flows) opened to a Service frontend");
+        });
+    }
+
+    /** What a walk of the catalog's frontends is given, frontend by frontend. */
+    private interface FrontendVisitor {
+        void visit(NormalizedService service, ClusterIp clusterIp, ServicePort port);
+    }
+
+    /** Every frontend of the snapshot, always in the same order: Services by key, their addresses, their ports. */
+    private static void eachFrontend(SourceState source, FrontendVisitor visitor) {
         for (NormalizedService service : source.services().values()) {
-            for (int a = 0; a < service.clusterIps().size(); a++) {
-                ClusterIp clusterIp = service.clusterIps().get(a);
-                for (int i = 0; i < clusterIp.ports().size(); i++) {
-                    ServicePort port = clusterIp.ports().get(i);
-                    int id = ids.getInt(position);
-                    if (id > 0 && (chosen == null || chosen.get(position))) {
-                        DatapathView.ServiceCounters c = counters.apply(id);
-                        Tags tags = Tags.of("service", service.key().toString(),
-                                "frontend", StateJson.frontend(clusterIp.address(), port));
-                        counter(seen, "enilb.service.packets", tags, c.packets(), "Packets to a Service frontend");
-                        counter(seen, "enilb.service.bytes", tags, c.bytes(), "Bytes to a Service frontend");
-                        counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
-                                "Connections (flows) opened to a Service frontend");
-                    }
-                    position++;
+            for (ClusterIp clusterIp : service.clusterIps()) {
+                for (ServicePort port : clusterIp.ports()) {
+                    visitor.visit(service, clusterIp, port);
                 }
             }
         }

@@ -269,6 +269,24 @@ class HealthVerticleTest {
     }
 
     @Test
+    void amongEqualCountsTheFirstFrontendsKeepTheirSeries() {
+        HealthMetrics metrics = new HealthMetrics(registry, HealthMetrics.PerService.parse("top 1"));
+        // both idle; the catalog's order puts 80/TCP first: it keeps the one series, scrape after scrape
+        for (int scrape = 0; scrape < 3; scrape++) {
+            metrics.refresh(Map.of(), synced(web()), batch(Map.of("198.19.0.10:53/UDP", FrontendState.programmed(4),
+                    "198.19.0.10:80/TCP", FrontendState.programmed(3))).frontends(), datapath);
+            assertThat(registry.scrape()).contains("enilb_service_bytes_total{frontend=\"198.19.0.10:80/TCP\"")
+                    .doesNotContain("frontend=\"198.19.0.10:53/UDP\"");
+        }
+        datapath.counters.put(4, new DatapathView.ServiceCounters(1, 1, 1));
+        metrics.refresh(Map.of(), synced(web()), batch(Map.of("198.19.0.10:53/UDP", FrontendState.programmed(4),
+                "198.19.0.10:80/TCP", FrontendState.programmed(3))).frontends(), datapath);
+        assertThat(registry.scrape()).contains("enilb_service_bytes_total{frontend=\"198.19.0.10:53/UDP\"")
+                .doesNotContain("frontend=\"198.19.0.10:80/TCP\"");
+        metrics.close();
+    }
+
+    @Test
     void everyEndpointAnswersWithoutState() throws Exception {
         deploy(new VertxTestContext(), false);
         Answer metrics = getNow("/metrics");
