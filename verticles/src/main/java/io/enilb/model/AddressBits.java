@@ -33,6 +33,10 @@ public final class AddressBits {
         if (trimmed.indexOf('%') >= 0) {
             return null;
         }
+        byte[] dottedQuad = dottedQuad(trimmed);
+        if (dottedQuad != null) {
+            return dottedQuad;
+        }
         InetAddress address;
         try {
             // parsed once (isInetAddress would parse it a first time): one per endpoint of every slice listed
@@ -45,6 +49,35 @@ public final class AddressBits {
             return null;
         }
         return address.getAddress();
+    }
+
+    /**
+     * The 4 bytes of a plain dotted quad (four octets of 1 – 3 ASCII digits up to 255, no leading
+     * zero), else null and Guava decides. This is the text of nearly every endpoint, and
+     * {@code InetAddresses.forString} makes an {@code InetAddress} and more arrays for each (a fifth
+     * of what the informers' threads allocated during a churn at 50 000 Services, by JFR's
+     * allocation samples); what it accepts here Guava accepts with the same bytes, so the rules stay
+     * Guava's.
+     */
+    private static byte[] dottedQuad(String text) {
+        byte[] out = new byte[4];
+        int part = 0;
+        int octet = 0;
+        int digits = 0;
+        for (int i = 0, n = text.length(); i <= n; i++) {
+            char c = i < n ? text.charAt(i) : '.';
+            if (c >= '0' && c <= '9' && digits < 3 && !(digits == 1 && octet == 0)) {
+                octet = octet * 10 + (c - '0');
+                digits++;
+            } else if (c == '.' && digits > 0 && octet <= 255 && part < 4) {
+                out[part++] = (byte) octet;
+                octet = 0;
+                digits = 0;
+            } else {
+                return null;
+            }
+        }
+        return part == 4 ? out : null;
     }
 
     /** The high long of an address of 4 or 16 bytes (0 for IPv4). */
