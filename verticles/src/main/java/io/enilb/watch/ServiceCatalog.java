@@ -56,8 +56,10 @@ public final class ServiceCatalog {
 
     /** Adds or replaces a projected Service. */
     public List<ServiceChange> putService(ServiceProjection service) {
-        if (services.get(service.key()) == service) {
-            return List.of(); // the informer's event of what the initial sync took from its store
+        if (same(services.get(service.key()), service)) {
+            // the informer's event of what the initial sync took from its store, or an object the
+            // API server sent again unchanged (a re-list, a watch replaying): nothing to normalize
+            return List.of();
         }
         services.put(service.key(), service);
         return recompute(List.of(service.key()));
@@ -77,7 +79,7 @@ public final class ServiceCatalog {
     /** Adds or replaces a projected EndpointSlice. */
     public List<ServiceChange> putSlice(SliceProjection slice) {
         ServiceKey sliceKey = slice.key();
-        if (slices.get(sliceKey) == slice) {
+        if (same(slices.get(sliceKey), slice)) {
             return List.of();
         }
         List<ServiceKey> touched = new ArrayList<>(2);

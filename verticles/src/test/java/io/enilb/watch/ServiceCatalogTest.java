@@ -153,6 +153,24 @@ class ServiceCatalogTest {
     }
 
     @Test
+    void anObjectSentAgainUnchangedIsNoWork() {
+        catalog.putService(web());
+        catalog.putSlice(slice("web-1", "web", HTTP_8080, ready("198.18.0.1")));
+        long before = catalog.normalizedCount();
+
+        // a watch that replays what the stores hold (fabric8's mock on every new watch; an
+        // informer's re-list after a 410): equal objects, parsed anew
+        assertThat(catalog.putService(web())).isEmpty();
+        assertThat(catalog.putSlice(slice("web-1", "web", HTTP_8080, ready("198.18.0.1")))).isEmpty();
+        assertThat(catalog.normalizedCount()).isEqualTo(before);
+
+        assertThat(catalog.putSlice(slice("web-1", "web", HTTP_8080, ready("198.18.0.1"), ready("198.18.0.2"))))
+                .containsExactly(new ServiceChange(WEB, normalized("web", IP, 0,
+                        sp("http", TCP, 80, active("198.18.0.1", 8080), active("198.18.0.2", 8080)))));
+        assertThat(catalog.normalizedCount()).isEqualTo(before + 1);
+    }
+
+    @Test
     void snapshotIsAnImmutableCopy() {
         catalog.putService(web());
         var before = catalog.snapshot();
