@@ -51,7 +51,8 @@ import io.fabric8.mockwebserver.MockWebServer;
  * integration module's classpath: {@code java -cp ... io.enilb.bench.ControlPlaneBench}.
  * {@code -Dbench.java-opts="A;B"} runs one daemon per variant against the same API server (a
  * variant's words: JVM options, {@code NAME=value} for the launcher's environment, {@code dist=DIR}
- * for another build); {@code -Dbench.gc-log=true} reports the collector's pauses during sync and
+ * for another build, {@code mock=replay} for fabric8's watches that replay every stored object,
+ * see {@link IndexedCrudDispatcher#handleWatch}); {@code -Dbench.gc-log=true} reports the collector's pauses during sync and
  * churn ({@code -Xlog:gc}), {@code -Dbench.jfr-churn=FILE} records the churn with JFR.
  * {@code -Dbench.objects=rich} gives the objects what an API server sends besides what enilb
  * reads (managedFields, annotations, owner references, each endpoint's target reference, zone and
@@ -97,8 +98,11 @@ public final class ControlPlaneBench {
                 Map<String, String> env = new HashMap<>();
                 Path dist = DaemonProcess.distribution();
                 StringBuilder javaOpts = new StringBuilder();
+                store.replayWholeStore(false);
                 for (String word : variant.trim().split("\\s+")) {
-                    if (word.startsWith("dist=")) {
+                    if (word.equals("mock=replay")) {
+                        store.replayWholeStore(true);
+                    } else if (word.startsWith("dist=")) {
                         dist = Path.of(word.substring("dist=".length()));
                     } else if (word.matches("[A-Z_]+=.*")) {
                         env.put(word.substring(0, word.indexOf('=')), word.substring(word.indexOf('=') + 1));
