@@ -2,6 +2,7 @@ package io.enilb.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -466,7 +467,9 @@ public final class PathBench {
     /**
      * One short-connection run of {@code route} under {@code perf record} (cpu-clock samples on
      * every CPU, call graphs; this VM has no hardware counters), reported by symbol for wrk's and
-     * nginx's samples into perf-&lt;route&gt;.txt in the output directory.
+     * nginx's samples into perf-&lt;route&gt;.txt in the output directory, and by enilb's parts
+     * (tc, socket hooks, socket storage: {@link PerfCosts}) per 1 000 requests into
+     * perf-&lt;route&gt;-costs.txt.
      */
     private void profileShortConnections(int count, Route route) {
         progress(count + " Services: perf profile of " + route.key() + ", short connections");
@@ -492,14 +495,22 @@ public final class PathBench {
                     .redirectErrorStream(true)
                     .redirectOutput(out.resolve("perf-" + route.key() + ".txt").toFile()).start();
             report.waitFor();
+            // and what enilb's parts cost, by call chain, against the run's requests
+            Process script = new ProcessBuilder("perf", "script", "-i", data.toString(), "-F", "comm,ip,sym")
+                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String chains = new String(script.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            script.waitFor();
+            Files.writeString(out.resolve("perf-" + route.key() + "-costs.txt"),
+                    PerfCosts.report(chains, o.requestsPerSecond() * seconds));
             Files.deleteIfExists(data);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        notes.add(String.format(Locale.ROOT, "%,d Services, %s, short connections under perf: %,.0f req/s; profile in perf-%s.txt",
-                count, route.key(), o.requestsPerSecond(), route.key()));
+        notes.add(String.format(Locale.ROOT, "%,d Services, %s, short connections under perf: %,.0f req/s; profile in perf-%s.txt,"
+                        + " enilb's parts per 1 000 requests in perf-%s-costs.txt", count, route.key(), o.requestsPerSecond(),
+                route.key(), route.key()));
     }
 
     /**
