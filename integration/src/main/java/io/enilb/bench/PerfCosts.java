@@ -17,13 +17,16 @@ final class PerfCosts {
     record Part(String name, Predicate<List<String>> in) {
     }
 
-    private static final Predicate<List<String>> TC = chain -> chain.stream().anyMatch(f -> f.equals("tcf_classify")
-            || f.equals("tc_run") || f.equals("cls_bpf_classify") || f.startsWith("tcx_run"));
+    /** A frame of one of enilb's tc programs (bpf_prog_&lt;tag&gt;_enilb_egress ...). */
+    private static final Predicate<List<String>> TC_PROGRAM = chain -> chain.stream().anyMatch(f -> f.startsWith("bpf_prog_")
+            && (f.contains("_enilb_egress") || f.contains("_enilb_ingress") || f.contains("_enilb_lo_egress")));
+    /** tc's classifier (clsact and cls_bpf), or enilb's programs however attached (a tcx link runs them from the device's path). */
+    private static final Predicate<List<String>> TC = TC_PROGRAM.or(chain -> chain.stream()
+            .anyMatch(f -> f.equals("tcf_classify") || f.equals("tc_run") || f.equals("cls_bpf_classify")));
 
     static final List<Part> PARTS = List.of(
             new Part("tc on the pod's NIC (cls_bpf, enilb's programs, their map lookups)", TC),
-            new Part("  of which enilb's tc programs and what they call", TC.and(chain -> chain.stream()
-                    .anyMatch(f -> f.startsWith("bpf_prog_") && f.contains("_enilb_")))),
+            new Part("  of which enilb's tc programs and what they call", TC_PROGRAM),
             new Part("cgroup socket hooks (all programs, the kernel's hook runner)",
                     chain -> chain.contains("__cgroup_bpf_run_filter_sock_addr")),
             new Part("  of which connect4", chain -> chain.stream().anyMatch(f -> f.contains("enilb_connect4"))),
