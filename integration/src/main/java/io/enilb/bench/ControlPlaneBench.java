@@ -52,8 +52,9 @@ import io.fabric8.mockwebserver.MockWebServer;
  * {@code -Dbench.java-opts="A;B"} runs one daemon per variant against the same API server (a
  * variant's words: JVM options, {@code NAME=value} for the launcher's environment, {@code dist=DIR}
  * for another build, {@code mock=replay} for fabric8's watches that replay every stored object,
- * see {@link IndexedCrudDispatcher#handleWatch}); {@code -Dbench.gc-log=true} reports the collector's pauses during sync and
- * churn ({@code -Xlog:gc}), {@code -Dbench.jfr-churn=FILE} records the churn with JFR.
+ * see {@link IndexedCrudDispatcher#handleWatch}); {@code -Dbench.gc-log=true} reports the
+ * collector's pauses during sync and churn ({@code -Xlog:gc}), {@code -Dbench.jfr-churn=FILE}
+ * records the churn with JFR.
  * {@code -Dbench.objects=rich} gives the objects what an API server sends besides what enilb
  * reads (managedFields, annotations, owner references, each endpoint's target reference, zone and
  * hints, a status); by default they hold little more than what enilb reads.

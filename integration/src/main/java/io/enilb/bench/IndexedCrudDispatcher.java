@@ -2,13 +2,13 @@ package io.enilb.bench;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesAttributesExtractor;
 import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.fabric8.mockwebserver.crud.Attribute;
 import io.fabric8.mockwebserver.crud.AttributeSet;
 import io.fabric8.mockwebserver.http.MockResponse;
-import io.fabric8.kubernetes.client.Watcher;
 import java.lang.reflect.AccessibleObject;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
@@ -202,7 +202,10 @@ final class IndexedCrudDispatcher extends KubernetesCrudDispatcher {
         return response;
     }
 
-    /** Whether the watches opened from now on replay every stored object, as fabric8's do (a bench variant: the price of a re-list). */
+    /**
+     * Whether the watches opened from now on replay every stored object, as fabric8's do (a bench
+     * variant: what a re-list costs the daemon).
+     */
     void replayWholeStore(boolean replay) {
         replayWholeStore = replay;
     }

@@ -35,9 +35,7 @@ final class PerfCosts {
             new Part("socket storage (created at connect, freed at close)", chain -> chain.stream().anyMatch(
                     f -> f.startsWith("bpf_sk_storage") || f.startsWith("bpf_local_storage") || f.startsWith("bpf_selem"))),
             new Part("  of which freed at the socket's close", chain -> chain.contains("bpf_sk_storage_free")),
-            new Part("waiting for a contended spin lock",
-                    chain -> !chain.isEmpty() && chain.get(0).equals("__pv_queued_spin_lock_slowpath")
-                            || !chain.isEmpty() && chain.get(0).equals("native_queued_spin_lock_slowpath")));
+            new Part("waiting for a contended spin lock", chain -> chain.get(0).endsWith("queued_spin_lock_slowpath")));
 
     private PerfCosts() {
     }
