@@ -1,7 +1,9 @@
 package io.enilb.bus;
 
+import io.enilb.model.ClusterIp;
 import io.enilb.model.NormalizedService;
 import io.enilb.model.ServiceKey;
+import io.enilb.model.ServicePort;
 import java.util.Collections;
 import java.util.Objects;
 import java.util.SortedMap;
@@ -22,5 +24,21 @@ public record SourceState(String source, boolean synced, SortedMap<String, Strin
         Objects.requireNonNull(source, "source");
         errors = Collections.unmodifiableSortedMap(errors);
         services = Collections.unmodifiableSortedMap(services);
+    }
+
+    /** What {@link #eachFrontend} is given, frontend by frontend. */
+    public interface FrontendVisitor {
+        void visit(NormalizedService service, ClusterIp clusterIp, ServicePort port);
+    }
+
+    /** Every frontend of the snapshot, always in the same order: Services by key, their addresses, their ports. */
+    public void eachFrontend(FrontendVisitor visitor) {
+        for (NormalizedService service : services.values()) {
+            for (ClusterIp clusterIp : service.clusterIps()) {
+                for (ServicePort port : clusterIp.ports()) {
+                    visitor.visit(service, clusterIp, port);
+                }
+            }
+        }
     }
 }

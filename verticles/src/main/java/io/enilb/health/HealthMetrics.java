@@ -4,9 +4,6 @@ import io.enilb.bus.FrontendState;
 import io.enilb.bus.FrontendTable;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.SourceState;
-import io.enilb.model.ClusterIp;
-import io.enilb.model.NormalizedService;
-import io.enilb.model.ServicePort;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
@@ -186,7 +183,7 @@ public final class HealthMetrics implements AutoCloseable {
     private void serviceMeters(Set<Meter.Id> seen, DatapathView datapath, SourceState source,
                                FrontendTable frontends) {
         IntArrayList ids = new IntArrayList();
-        eachFrontend(source, (service, clusterIp, port) -> {
+        source.eachFrontend((service, clusterIp, port) -> {
             Optional<FrontendState> state = frontends.get(clusterIp.address(), port.port(), port.protocol());
             ids.add(state.isPresent() ? Math.max(0, state.get().svcId()) : 0);
         });
@@ -207,7 +204,7 @@ public final class HealthMetrics implements AutoCloseable {
         IntFunction<DatapathView.ServiceCounters> counters = bulk == null ? datapath::serviceCounters : bulk::get;
         BitSet chosen = limit < programmed ? busiest(ids, limit, bulk) : null;
         int[] position = {0};
-        eachFrontend(source, (service, clusterIp, port) -> {
+        source.eachFrontend((service, clusterIp, port) -> {
             int p = position[0]++;
             int id = ids.getInt(p);
             if (id <= 0 || (chosen != null && !chosen.get(p))) {
@@ -221,22 +218,6 @@ public final class HealthMetrics implements AutoCloseable {
             counter(seen, "enilb.service.new.flows", tags, c.newFlows(),
                     "Connections (flows) opened to a Service frontend");
         });
-    }
-
-    /** What a walk of the catalog's frontends is given, frontend by frontend. */
-    private interface FrontendVisitor {
-        void visit(NormalizedService service, ClusterIp clusterIp, ServicePort port);
-    }
-
-    /** Every frontend of the snapshot, always in the same order: Services by key, their addresses, their ports. */
-    private static void eachFrontend(SourceState source, FrontendVisitor visitor) {
-        for (NormalizedService service : source.services().values()) {
-            for (ClusterIp clusterIp : service.clusterIps()) {
-                for (ServicePort port : clusterIp.ports()) {
-                    visitor.visit(service, clusterIp, port);
-                }
-            }
-        }
     }
 
     /**

@@ -172,27 +172,21 @@ final class StateJson {
         JsonObject drops = new JsonObject();
         if (datapath != null) {
             if (source != null && natMap != null) {
-                DatapathView.CounterTable all = null;
-                for (NormalizedService service : source.services().values()) {
-                    for (ClusterIp clusterIp : service.clusterIps()) {
-                        for (ServicePort port : clusterIp.ports()) {
-                            Optional<FrontendState> state =
-                                    natMap.get(clusterIp.address(), port.port(), port.protocol());
-                            if (state.isEmpty() || state.get().svcId() <= 0) {
-                                continue;
-                            }
-                            if (all == null) {
-                                all = datapath.allServiceCounters(natMap.size());
-                            }
-                            int id = state.get().svcId();
-                            DatapathView.ServiceCounters c =
-                                    all.holds(id) ? all.get(id) : datapath.serviceCounters(id);
-                            services.add(new JsonObject().put("service", service.key().toString())
-                                    .put("frontend", frontend(clusterIp.address(), port)).put("packets", c.packets())
-                                    .put("bytes", c.bytes()).put("newFlows", c.newFlows()));
-                        }
+                DatapathView.CounterTable[] all = {null};
+                source.eachFrontend((service, clusterIp, port) -> {
+                    Optional<FrontendState> state = natMap.get(clusterIp.address(), port.port(), port.protocol());
+                    if (state.isEmpty() || state.get().svcId() <= 0) {
+                        return;
                     }
-                }
+                    if (all[0] == null) {
+                        all[0] = datapath.allServiceCounters(natMap.size());
+                    }
+                    int id = state.get().svcId();
+                    DatapathView.ServiceCounters c = all[0].holds(id) ? all[0].get(id) : datapath.serviceCounters(id);
+                    services.add(new JsonObject().put("service", service.key().toString())
+                            .put("frontend", frontend(clusterIp.address(), port)).put("packets", c.packets())
+                            .put("bytes", c.bytes()).put("newFlows", c.newFlows()));
+                });
             }
             new java.util.TreeMap<>(datapath.drops()).forEach(drops::put);
         }
