@@ -30,10 +30,24 @@ public final class FrontendTable {
 
     /** The state of the frontend ({@code clusterIp} in canonical text), or empty when nat-map has not seen it. */
     public Optional<FrontendState> get(String clusterIp, int port, Protocol protocol) {
+        return Optional.ofNullable(state(clusterIp, port, protocol));
+    }
+
+    /**
+     * The service id the frontend is programmed with, 0 when it has none (not seen, failed before
+     * it got one): what the counter readers key the datapath's statistics by, once per frontend a
+     * scrape.
+     */
+    public int serviceId(String clusterIp, int port, Protocol protocol) {
+        FrontendState state = state(clusterIp, port, protocol);
+        return state == null ? 0 : Math.max(0, state.svcId());
+    }
+
+    private FrontendState state(String clusterIp, int port, Protocol protocol) {
         Object key = IpFamily.of(clusterIp) == IpFamily.IPV6
                 ? new SvcKey6(Ipv6.parse(clusterIp), port, protocol.number)
                 : new SvcKey(Ipv4.parse(clusterIp), port, protocol.number);
-        return Optional.ofNullable(states.get(key));
+        return states.get(key);
     }
 
     /** The state of the frontend keyed as its family's maps key it (SvcKey, SvcKey6). */

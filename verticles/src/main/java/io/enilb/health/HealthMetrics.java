@@ -1,6 +1,5 @@
 package io.enilb.health;
 
-import io.enilb.bus.FrontendState;
 import io.enilb.bus.FrontendTable;
 import io.enilb.bus.Readiness;
 import io.enilb.bus.SourceState;
@@ -22,7 +21,6 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
@@ -183,10 +181,8 @@ public final class HealthMetrics implements AutoCloseable {
     private void serviceMeters(Set<Meter.Id> seen, DatapathView datapath, SourceState source,
                                FrontendTable frontends) {
         IntArrayList ids = new IntArrayList();
-        source.eachFrontend((service, clusterIp, port) -> {
-            Optional<FrontendState> state = frontends.get(clusterIp.address(), port.port(), port.protocol());
-            ids.add(state.isPresent() ? Math.max(0, state.get().svcId()) : 0);
-        });
+        source.eachFrontend((service, clusterIp, port) ->
+                ids.add(frontends.serviceId(clusterIp.address(), port.port(), port.protocol())));
         int programmed = 0;
         int maxId = 0;
         for (int p = 0; p < ids.size(); p++) {

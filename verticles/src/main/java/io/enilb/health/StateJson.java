@@ -174,14 +174,13 @@ final class StateJson {
             if (source != null && natMap != null) {
                 DatapathView.CounterTable[] all = {null};
                 source.eachFrontend((service, clusterIp, port) -> {
-                    Optional<FrontendState> state = natMap.get(clusterIp.address(), port.port(), port.protocol());
-                    if (state.isEmpty() || state.get().svcId() <= 0) {
+                    int id = natMap.serviceId(clusterIp.address(), port.port(), port.protocol());
+                    if (id == 0) {
                         return;
                     }
                     if (all[0] == null) {
                         all[0] = datapath.allServiceCounters(natMap.size());
                     }
-                    int id = state.get().svcId();
                     DatapathView.ServiceCounters c = all[0].holds(id) ? all[0].get(id) : datapath.serviceCounters(id);
                     services.add(new JsonObject().put("service", service.key().toString())
                             .put("frontend", frontend(clusterIp.address(), port)).put("packets", c.packets())
