@@ -151,8 +151,12 @@ public final class BpfObject implements AutoCloseable {
         }
     }
 
-    /** Removes every pin of the current map versions (and of retired ones) under {@code pinRoot}: drops all state. */
+    /**
+     * Removes every pin of the current map versions (and of retired ones) under {@code pinRoot},
+     * and the pods' tcx links pinned there (detached): drops all state.
+     */
     public static void unpinAll(Path pinRoot) {
+        TcxLinks.releaseAll(pinRoot);
         unpin(pinRoot, MapNames.ALL);
         unpin(pinRoot, MapNames.RETIRED);
         try {

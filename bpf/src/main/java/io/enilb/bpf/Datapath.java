@@ -17,12 +17,16 @@ import io.enilb.bpf.Structs.SockScope;
 import io.enilb.bpf.Structs.SockScope6;
 import io.enilb.bpf.Tc.Direction;
 import jnr.constants.platform.Errno;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The loaded datapath: the BPF object, its typed maps and its three programs, and the
- * {@link PodDatapath} that puts the programs on pods.
+ * {@link PodDatapath} that puts the programs on pods, as tcx links or clsact filters
+ * ({@link TcAttach}).
  */
 public final class Datapath implements PodDatapath, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Datapath.class);
     public static final String EGRESS = "enilb_egress";
     public static final String INGRESS = "enilb_ingress";
     public static final String LO_EGRESS = "enilb_lo_egress";
@@ -34,6 +38,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     static final String FAMILY6 = "enilb_family6";
     private static final String LOOPBACK = "lo";
     private static final int ENODEV = Errno.ENODEV.intValue();
+    private static final int EINVAL = Errno.EINVAL.intValue();
 
     private final BpfObject object;
     private final Maps maps;
@@ -44,14 +49,20 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final NetnsRunner netns = new NetnsRunner();
     private final Netns cookies = new Netns(netns);
     private final Tc tc = new Tc();
+    private final TcxLinks tcx;
+    private final TcAttach tcAttach;
+    /** Whether the kernel has tcx links: null until an attach in mode AUTO has tried. */
+    private volatile Boolean kernelHasTcx;
     private final Rtnetlink rtnetlink = new Rtnetlink();
     private final Bpf bpf = Bpf.get();
 
     private final List<BpfProgram> socketPrograms;
     private final SocketHooks socketHooks;
 
-    private Datapath(BpfObject object) {
+    private Datapath(BpfObject object, TcAttach tcAttach) {
         this.object = object;
+        this.tcAttach = tcAttach;
+        this.tcx = new TcxLinks(object.pinRoot());
         this.maps = Maps.of(object);
         this.egress = object.program(EGRESS);
         this.ingress = object.program(INGRESS);
@@ -67,11 +78,16 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         }
     }
 
-    /** Loads the object and pins (or reuses) its maps; see {@link BpfObject#load}. */
+    /** Loads the object and pins (or reuses) its maps; see {@link BpfObject#load}. Pods get tcx links where the kernel has them. */
     public static Datapath load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes) {
+        return load(objectFile, pinRoot, mapSizes, TcAttach.AUTO);
+    }
+
+    /** Loads the object and pins (or reuses) its maps; pods get their programs as {@code tcAttach} says. */
+    public static Datapath load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes, TcAttach tcAttach) {
         BpfObject obj = BpfObject.load(objectFile, pinRoot, mapSizes);
         try {
-            return new Datapath(obj);
+            return new Datapath(obj, tcAttach);
         } catch (RuntimeException e) {
             obj.close();
             throw e;
@@ -80,6 +96,11 @@ public final class Datapath implements PodDatapath, AutoCloseable {
 
     public Maps maps() {
         return maps;
+    }
+
+    /** Where the maps, the socket hooks' links and the pods' tcx links are pinned. */
+    public Path pinRoot() {
+        return object.pinRoot();
     }
 
     /** Every loaded program: the three tc programs, then the socket programs. */
@@ -116,13 +137,42 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     @Override
     public void attach(Path ns, String ifName) {
         netns.call(ns, () -> {
+            long cookie = Netns.currentCookie();
             int ifindex = ifindex(ifName, ns);
-            tc.attach(ifindex, ifName, Direction.EGRESS, egress);
-            tc.attach(ifindex, ifName, Direction.INGRESS, ingress);
-            tc.attach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
+            attachOne(cookie, ifindex, ifName, Direction.EGRESS, egress);
+            attachOne(cookie, ifindex, ifName, Direction.INGRESS, ingress);
+            attachOne(cookie, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
             acceptLocalSourceOnLoopback(ns);
             return null;
         });
+    }
+
+    /**
+     * One program on one hook, as a tcx link or a clsact filter; what enilb had there the other
+     * way goes once the new one is in place. The two may run together for that moment: tcx runs
+     * first, and the other sees only what it passes untranslated.
+     */
+    private void attachOne(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
+        if (tcAttach != TcAttach.CLSACT && !Boolean.FALSE.equals(kernelHasTcx)) {
+            try {
+                tcx.attach(cookie, ifindex, device, direction, program);
+                kernelHasTcx = true;
+                tc.detach(ifindex, device, direction);
+                return;
+            } catch (BpfException e) {
+                if (e.errno() != EINVAL || Boolean.TRUE.equals(kernelHasTcx)) {
+                    throw e;
+                }
+                if (tcAttach == TcAttach.TCX) {
+                    throw new BpfException("bpf.tc-attach tcx", EINVAL, "the kernel has no tcx links (Linux 6.6 or"
+                            + " later); set bpf.tc-attach to auto or clsact: " + e.getMessage());
+                }
+                kernelHasTcx = false;
+                LOG.info("bpf.tc-attach auto: the kernel has no tcx links ({}); programs go on clsact", e.getMessage());
+            }
+        }
+        tc.attach(ifindex, device, direction, program);
+        tcx.detach(cookie, device, direction);
     }
 
     /**
@@ -141,14 +191,37 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     @Override
     public void detach(Path ns, String ifName) {
         netns.call(ns, () -> {
+            long cookie = Netns.currentCookie();
             int ifindex = bpf.libc.if_nametoindex(ifName);
             if (ifindex != 0) {
                 tc.detach(ifindex, ifName, Direction.EGRESS);
                 tc.detach(ifindex, ifName, Direction.INGRESS);
             }
             tc.detach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
+            tcx.detach(cookie, ifName, Direction.EGRESS);
+            tcx.detach(cookie, ifName, Direction.INGRESS);
+            tcx.detach(cookie, LOOPBACK, Direction.EGRESS);
             return null;
         });
+    }
+
+    /**
+     * How pods get their programs now: TCX or CLSACT as configured, or as AUTO found at the first
+     * attach; AUTO while no attach has told yet.
+     */
+    public TcAttach tcAttachInEffect() {
+        Boolean tcxWorks = kernelHasTcx;
+        return tcAttach != TcAttach.AUTO || tcxWorks == null ? tcAttach : tcxWorks ? TcAttach.TCX : TcAttach.CLSACT;
+    }
+
+    @Override
+    public void detachGone(long netnsCookie) {
+        tcx.detachAll(netnsCookie);
+    }
+
+    @Override
+    public int releaseDefunct() {
+        return tcx.releaseDefunct();
     }
 
     @Override
@@ -206,20 +279,26 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     public List<AttachedProgram> attached(Path ns, String ifName) {
         return netns.call(ns, () -> {
             List<AttachedProgram> out = new ArrayList<>();
+            long cookie = Netns.currentCookie();
             int ifindex = bpf.libc.if_nametoindex(ifName);
             if (ifindex != 0) {
-                collect(out, ifindex, ifName, Direction.EGRESS);
-                collect(out, ifindex, ifName, Direction.INGRESS);
+                collect(out, cookie, ifindex, ifName, Direction.EGRESS);
+                collect(out, cookie, ifindex, ifName, Direction.INGRESS);
             }
-            collect(out, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
+            collect(out, cookie, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
             return out;
         });
     }
 
-    private void collect(List<AttachedProgram> out, int ifindex, String device, Direction direction) {
-        ProgramInfo p = tc.query(ifindex, direction);
-        if (p != null && p.name().startsWith("enilb_")) {
-            out.add(new AttachedProgram(device, direction.toString(), p.id(), p.name()));
+    /** enilb's program on the hook: its tcx link's, and its clsact filter's (both while a switch is under way). */
+    private void collect(List<AttachedProgram> out, long cookie, int ifindex, String device, Direction direction) {
+        ProgramInfo link = tcx.query(cookie, ifindex, device, direction);
+        if (link != null) {
+            out.add(new AttachedProgram(device, direction.toString(), link.id(), link.name(), TcAttach.TCX.value));
+        }
+        ProgramInfo filter = tc.query(ifindex, direction);
+        if (filter != null && filter.name().startsWith("enilb_")) {
+            out.add(new AttachedProgram(device, direction.toString(), filter.id(), filter.name(), TcAttach.CLSACT.value));
         }
     }
 

@@ -13,8 +13,9 @@ import org.slf4j.LoggerFactory;
  * failed tc request, also for answers {@link Tc} asks for on purpose; those go to debug: "Cannot
  * find specified filter chain" (bpf_tc_query on a hook without filter: no enilb filter yet, on
  * every first attach), "Filter with specified priority/protocol not found" (the same where
- * others have filters) and "Exclusivity flag on, cannot modify" (bpf_tc_hook_create where the
- * clsact qdisc exists already).
+ * others have filters), "Exclusivity flag on, cannot modify" (bpf_tc_hook_create where the
+ * clsact qdisc exists already) and "Parent Qdisc doesn't exists" (bpf_tc_query on a device with
+ * no clsact qdisc: where enilb's programs are tcx links, whether an earlier daemon left a filter).
  */
 final class LibBpfLog implements LibBpf.PrintFn {
     private static final Logger LOG = LoggerFactory.getLogger("io.enilb.bpf.libbpf");
@@ -22,7 +23,8 @@ final class LibBpfLog implements LibBpf.PrintFn {
     private static final int LIBBPF_INFO = 1;
     private static final int BUFFER = 1024;
     static final List<String> EXPECTED_ANSWERS = List.of("Cannot find specified filter chain",
-            "Filter with specified priority/protocol not found", "Exclusivity flag on, cannot modify");
+            "Filter with specified priority/protocol not found", "Exclusivity flag on, cannot modify",
+            "Parent Qdisc doesn't exists");
 
     private final LibC libc;
     private final Bpf bpf;

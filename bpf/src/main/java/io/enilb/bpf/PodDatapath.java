@@ -19,10 +19,25 @@ public interface PodDatapath {
     void attach(Path netns, String ifName);
 
     /**
-     * Removes enilb's filters from {@code ifName} and {@code lo} inside {@code netns}. Nothing
-     * else is touched; a missing filter is not an error.
+     * Removes enilb's programs from {@code ifName} and {@code lo} inside {@code netns}. Nothing
+     * else is touched; a missing program is not an error.
      */
     void detach(Path netns, String ifName);
+
+    /**
+     * Removes enilb's programs from a pod whose namespace can no longer be entered (deleted, or
+     * on its way out), by the cookie {@link #registerAddresses} returned for it: its tcx links,
+     * pinned by that cookie. Clsact filters go with their device. Nothing there is no error.
+     */
+    void detachGone(long netnsCookie);
+
+    /**
+     * Releases the tcx links whose device is gone (a pod deleted while no daemon ran, or whose
+     * DEL never came): their pins, all that is left of them.
+     *
+     * @return how many were released
+     */
+    int releaseDefunct();
 
     /**
      * Records {@code ipv4} (Ipv4 ints) as the source addresses the pod in {@code netns} may open
@@ -61,13 +76,14 @@ public interface PodDatapath {
     List<AttachedProgram> attached(Path netns, String ifName);
 
     /**
-     * One enilb filter found on a device.
+     * One enilb program found on a device.
      *
      * @param device      device name inside the pod namespace
      * @param direction   "ingress" or "egress"
      * @param programId   kernel program id
      * @param programName the program's name as bpftool prints it
+     * @param attachment  "tcx" (a link) or "clsact" (a filter)
      */
-    record AttachedProgram(String device, String direction, int programId, String programName) {
+    record AttachedProgram(String device, String direction, int programId, String programName, String attachment) {
     }
 }

@@ -14,12 +14,16 @@ public final class Tc {
     public static final int PRIORITY = 1;
 
     public enum Direction {
-        INGRESS(1), EGRESS(2);
+        INGRESS(1, 46), EGRESS(2, 47);
 
+        /** enum bpf_tc_attach_point (clsact). */
         final int attachPoint;
+        /** enum bpf_attach_type of the tcx hook: BPF_TCX_INGRESS, BPF_TCX_EGRESS. */
+        final int tcxAttachType;
 
-        Direction(int attachPoint) {
+        Direction(int attachPoint, int tcxAttachType) {
             this.attachPoint = attachPoint;
+            this.tcxAttachType = tcxAttachType;
         }
 
         @Override

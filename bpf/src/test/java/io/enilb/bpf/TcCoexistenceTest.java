@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 
@@ -17,9 +18,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * enilb's filters on a real device in a test namespace, with real traffic: a second cls_bpf
- * filter on the same egress hook (a packet counter, attached by tc after enilb's) still sees
- * the packets that are not enilb's; and a Service flow is translated both ways, so the
+ * enilb's programs on a real device in a test namespace, with real traffic: a cls_bpf filter of
+ * another tool on the same egress hook (a packet counter on a clsact qdisc it made) still sees the
+ * packets that are not enilb's, whether enilb's program is a tcx link (which runs first) or a
+ * clsact filter at the first priority; and a Service flow is translated both ways, so the
  * programs find the pod's conntrack entries by its namespace on ingress too, where a packet
  * has no socket.
  */
@@ -40,8 +42,6 @@ class TcCoexistenceTest {
     void namespaces() {
         podAndPeer(pod, peer, POD_IP + "/24", PEER_IP + "/24", "198.19.0.0/16");
         dp = new DatapathFixture();
-        dp.datapath.attach(netns(pod), "eth0");
-        dp.datapath.registerAddresses(netns(pod), List.of(Ipv4.parse(POD_IP)));
         counterPins = dp.pinRoot.resolveSibling(dp.pinRoot.getFileName() + "-counter");
         try {
             Files.createDirectories(counterPins);
@@ -51,8 +51,11 @@ class TcCoexistenceTest {
         run("bpftool", "prog", "load", TestObjects.bpfObject().resolveSibling("test/count_packets.o").toString(),
                 counterPins + "/prog", "type", "classifier", "pinmaps", counterPins.toString());
         // nsenter --net keeps the host's /sys/fs/bpf, where the program is pinned (ip netns exec remounts /sys)
+        run("nsenter", "--net=" + netns(pod), "tc", "qdisc", "add", "dev", "eth0", "clsact");
         run("nsenter", "--net=" + netns(pod), "tc", "filter", "add", "dev", "eth0", "egress", "prio", "2", "bpf",
                 "da", "pinned", counterPins + "/prog");
+        dp.datapath.attach(netns(pod), "eth0");
+        dp.datapath.registerAddresses(netns(pod), List.of(Ipv4.parse(POD_IP)));
     }
 
     @AfterEach
@@ -74,11 +77,26 @@ class TcCoexistenceTest {
     }
 
     @Test
-    void aSecondFilterStillSeesWhatEnilbPasses() {
+    void aSecondFilterStillSeesWhatEnilbsTcxLinkPasses() {
+        assertThat(dp.datapath.attached(netns(pod), "eth0")).extracting(PodDatapath.AttachedProgram::attachment)
+                .containsExactly("tcx", "tcx", "tcx");
         assertThat(run("nsenter", "--net=" + netns(pod), "tc", "filter", "show", "dev", "eth0", "egress"))
-                .contains("enilb_egress").contains("pref 2 bpf");
+                .doesNotContain("enilb").contains("pref 2 bpf");
         udpSend(PEER_IP, 9, 5);
         assertThat(counted()).as("packets the second filter saw").isGreaterThanOrEqualTo(5);
+    }
+
+    @Test
+    void aSecondFilterStillSeesWhatEnilbsClsactFilterPasses() {
+        try (Datapath clsact = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.CLSACT)) {
+            clsact.attach(netns(pod), "eth0");
+            assertThat(clsact.attached(netns(pod), "eth0")).extracting(PodDatapath.AttachedProgram::attachment)
+                    .containsExactly("clsact", "clsact", "clsact");
+            assertThat(run("nsenter", "--net=" + netns(pod), "tc", "filter", "show", "dev", "eth0", "egress"))
+                    .contains("enilb_egress").contains("pref 2 bpf");
+            udpSend(PEER_IP, 9, 5);
+            assertThat(counted()).as("packets the second filter saw").isGreaterThanOrEqualTo(5);
+        }
     }
 
     @Test

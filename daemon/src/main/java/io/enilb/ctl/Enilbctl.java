@@ -342,6 +342,11 @@ public final class Enilbctl {
             return OK;
         }
         out.print(programsTable(body).render());
+        out.println("pod devices: " + switch (body.getString("tcAttach", "")) {
+            case "tcx" -> "tcx links";
+            case "clsact" -> "clsact filters";
+            default -> "tcx links where the kernel has them, else clsact filters (no pod attached yet)";
+        });
         return OK;
     }
 

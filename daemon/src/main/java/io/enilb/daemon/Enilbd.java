@@ -156,7 +156,8 @@ public final class Enilbd {
         vertx.eventBus().<Liveness>localConsumer(Addresses.LIVENESS, m -> liveness.update(m.body()));
         notify.status("loading the datapath");
 
-        datapath = Datapath.load(config.bpf().object(), config.bpf().pinRoot(), mapSizes(config.bpf()));
+        datapath = Datapath.load(config.bpf().object(), config.bpf().pinRoot(), mapSizes(config.bpf()),
+                config.bpf().tcAttach());
         LOG.info("datapath loaded: programs {}, maps pinned under {}", datapath.programs(), config.bpf().pinRoot());
 
         NatMapVerticle natMap = new NatMapVerticle(NatMaps.of(datapath.maps()), config.natmap().batchSize(),

@@ -178,6 +178,20 @@ class EnilbctlTest {
     }
 
     @Test
+    void programsSayHowPodsGetThem() throws Exception {
+        String programs = "{\"loaded\":true,\"tcAttach\":\"tcx\",\"programs\":[{\"name\":\"enilb_egress\",\"id\":7,"
+                + "\"attachedTo\":[{\"containerId\":\"0123456789abcdef\",\"netns\":\"/run/netns/a\","
+                + "\"device\":\"eth0\",\"direction\":\"egress\"}]}],\"socketHooks\":[]}";
+        String address = fakeDaemon(Map.of("/v1/programs", new Object[] {200, programs}));
+        assertThat(run(Map.of(), "--health", address, "programs")).isZero();
+        assertThat(out()).isEqualTo("""
+                PROGRAM       ID  CONTAINER     DEVICE  DIRECTION
+                enilb_egress   7  0123456789ab  eth0    egress
+                pod devices: tcx links
+                """);
+    }
+
+    @Test
     void jsonPrintsWhatTheDaemonSaid() throws Exception {
         String pods = "{\"pods\":[{\"containerId\":\"0123456789abcdef\",\"ifName\":\"eth0\","
                 + "\"netns\":\"/run/netns/a\",\"ips\":[\"198.18.0.5\"]}]}";

@@ -124,6 +124,23 @@ class CniLabTest {
         assertThat(datapath.attached(gcPod.netns(), "eth0")).as("GC detached the pod it forgot").isEmpty();
     }
 
+    /** The runtime deletes the namespace first and sends DEL after: the pod's tcx links go by the cookie of its ADD. */
+    @Test
+    void delAfterTheNamespaceWentLeavesNoLinkBehind() throws Exception {
+        Pod gone = lab.macvlanPod("gone", "198.18.0.43");
+        String cfg = config(socket, gone.ip(), true).replace(pod.netns().toString(), gone.netns().toString());
+        Run add = cni("ADD", "c0ffee06", gone.netns().toString(), cfg);
+        assertThat(add.status()).as(add.stdout()).isZero();
+        Path links = datapath.pinRoot().resolve("tcx").resolve(Long.toUnsignedString(datapath.netnsCookie(gone.netns())));
+        assertThat(links).as("the pod's links, pinned").isDirectory();
+
+        Lab.onHost(10, "ip", "netns", "del", gone.namespace());
+        Run del = cni("DEL", "c0ffee06", gone.netns().toString(), cfg);
+
+        assertThat(del.status()).as(del.stdout()).isZero();
+        assertThat(links).as("no pin of the gone pod's links").doesNotExist();
+    }
+
     /**
      * What keeps an ADD fast: its runtime maps its class-data archive at the archive's own address
      * with the archived module graph, takes every class from it, and the exchange with the daemon

@@ -60,7 +60,10 @@ class EndToEndTest {
         return client.count(ip, n);
     }
 
-    /** socket-lb's default, auto, attaches the socket hooks on a host with cgroup v2 (this one). */
+    /**
+     * socket-lb's default, auto, attaches the socket hooks on a host with cgroup v2 (this one);
+     * bpf.tc-attach's, auto, puts the pods' programs on as tcx links on a kernel that has them (this one).
+     */
     @Test
     void theDefaultConfigurationTranslatesAtTheSocket() {
         JsonObject programs = new JsonObject(daemon.get("/v1/programs").body());
@@ -68,6 +71,8 @@ class EndToEndTest {
                 .containsExactlyInAnyOrder("connect4", "sendmsg4", "recvmsg4", "getpeername4", "connect6", "sendmsg6",
                         "recvmsg6", "getpeername6");
         assertThat(daemon.readyStatus()).isEqualTo(200);
+        assertThat(programs.getString("tcAttach")).as("this kernel has tcx: the default puts links on the pods")
+                .isEqualTo("tcx");
     }
 
     @Test

@@ -110,8 +110,14 @@ class UpgradeFromV1Test {
             await().atMost(Duration.ofSeconds(30)).untilAsserted(() ->
                     assertThat(pins.resolve("enilb_ct4_v1")).as("v1 pins removed").doesNotExist());
             assertThat(pins.resolve("enilb_ct4_v2")).exists();
-            String v2Filter = client.exec("tc", "filter", "show", "dev", "eth0", "egress");
-            assertThat(v2Filter).as("v2 program in place of v1's").contains("enilb_egress").isNotEqualTo(v1Filter);
+            assertThat(v1Filter).contains("enilb_egress");
+            assertThat(client.exec("tc", "filter", "show", "dev", "eth0", "egress")).as("v1's clsact filter gone")
+                    .doesNotContain("enilb");
+            try (Stream<Path> links = Files.walk(pins.resolve("tcx"))) {
+                assertThat(links.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
+                        .as("v2's programs in tcx links, pinned").containsExactlyInAnyOrder("egress-eth0", "ingress-eth0",
+                                "egress-lo");
+            }
             JsonArray pings = held.ping();
             assertThat(pings.getJsonObject(0).getString("answer")).as("the live connection").isEqualTo("be1");
             assertThat(pings.getJsonObject(1).getInteger("open_ok")).as("the other live connections: %s", pings)

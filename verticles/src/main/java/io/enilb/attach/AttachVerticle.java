@@ -261,8 +261,12 @@ public final class AttachVerticle extends VerticleBase {
         return live;
     }
 
-    /** Runs on a worker at start: the remembered pods get the current programs (replaced in place). */
+    /**
+     * Runs on a worker at start: the remembered pods get the current programs (replaced in
+     * place), and the links of pods that went while the daemon was down are released.
+     */
     private List<PodAttachment> reattach(List<PodAttachment> pods) {
+        releaseDefunct();
         for (PodAttachment pod : pods) {
             String label = label(pod.containerId(), pod.ifName());
             try {
@@ -294,13 +298,14 @@ public final class AttachVerticle extends VerticleBase {
     }
 
     /**
-     * At start, for a pod whose namespace went while the daemon was down: its addresses under the
-     * cookie recorded at ADD. Only from this boot: cookies count again from the start after a
+     * At start, for a pod whose namespace went while the daemon was down: its links and its
+     * addresses under the cookie recorded at ADD. Only from this boot: cookies count again from the start after a
      * reboot, so an old one may be a live pod's now (and the pods map is new anyway).
      */
     private void forgetGoneSources(AttachmentStore.Stored stored) {
         if (stored.netnsCookie() != 0 && !stored.bootId().isEmpty()
                 && stored.bootId().equals(AttachmentStore.currentBootId())) {
+            detachGone(stored.netnsCookie(), "pod " + label(stored.pod().containerId(), stored.pod().ifName()));
             try {
                 datapath.forgetAddresses(stored.netnsCookie(), ipv4(stored.pod()), ipv6(stored.pod()));
             } catch (RuntimeException e) {
@@ -432,6 +437,8 @@ public final class AttachVerticle extends VerticleBase {
                         throw datapathFailure("cannot detach from " + request.ifName(), e);
                     }
                 }
+            } else {
+                detachGone(cookies.get(key), "DEL pod " + request.podLabel());
             }
             forgetSources(key, known);
             store.delete(request.containerId(), request.ifName());
@@ -511,12 +518,45 @@ public final class AttachVerticle extends VerticleBase {
             Path netns = namespaces.resolve(stale.netns());
             if (NetworkNamespaces.isPodNetns(netns)) {
                 datapath.detach(netns, stale.ifName());
+            } else {
+                detachGone(cookies.get(key), "GC pod " + label(stale.containerId(), stale.ifName()));
             }
             forgetSources(key, stale);
             store.delete(stale.containerId(), stale.ifName());
             return true;
         }).onSuccess(v -> forget(key)).onFailure(e ->
                 LOG.warn("pod {} GC failed, kept: {}", label(stale.containerId(), stale.ifName()), e.getMessage()));
+    }
+
+    /**
+     * Removes the programs of a pod whose namespace went before its DEL, by the cookie recorded
+     * at ADD (null: none was); blocking. A failure is logged: the sweep at the next start takes
+     * what is left.
+     */
+    private void detachGone(Long netnsCookie, String when) {
+        if (netnsCookie == null) {
+            return;
+        }
+        try {
+            datapath.detachGone(netnsCookie);
+        } catch (RuntimeException e) {
+            LOG.warn("{}: the programs of its namespace (gone) not released: {}", when, e.getMessage());
+        }
+    }
+
+    /**
+     * At start: releases the links of devices that went with no DEL that reached us (the daemon
+     * was down, or its namespace went before its record was written); blocking.
+     */
+    private void releaseDefunct() {
+        try {
+            int released = datapath.releaseDefunct();
+            if (released > 0) {
+                LOG.info("released {} link(s) of devices that are gone", released);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("links of devices that are gone not released: {}", e.getMessage());
+        }
     }
 
     /** ADD and CHECK act only inside a live namespace that is not enilbd's own (the host's). Blocking. */

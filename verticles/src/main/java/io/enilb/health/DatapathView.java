@@ -23,6 +23,11 @@ public interface DatapathView {
     /** The loaded programs. */
     List<Program> programs();
 
+    /** How pods get the tc programs: "tcx", "clsact", or "auto" while no attach has told which. */
+    default String tcAttach() {
+        return "auto";
+    }
+
     /** The socket hooks attached; none when socket translation is off or unavailable. */
     default List<SocketHook> socketHooks() {
         return List.of();
@@ -148,6 +153,11 @@ public interface DatapathView {
                 out.add(new Program(p.name(), p.id()));
             }
             return out;
+        }
+
+        @Override
+        public String tcAttach() {
+            return datapath.tcAttachInEffect().value;
         }
 
         @Override

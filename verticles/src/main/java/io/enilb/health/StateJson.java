@@ -110,9 +110,10 @@ final class StateJson {
     }
 
     /**
-     * {@code {"loaded":bool,"programs":[{"name","id","attachedTo":[{"containerId","netns","device","direction"}]}]}}.
-     * Where a program sits follows from its role: the egress and ingress programs on each pod's NIC,
-     * the loopback program on each pod's {@code lo}.
+     * {@code {"loaded":bool,"tcAttach":"tcx|clsact|auto","programs":[{"name","id","attachedTo":[{"containerId",
+     * "netns","device","direction"}]}],"socketHooks":[...]}}. Where a program sits follows from its
+     * role: the egress and ingress programs on each pod's NIC, the loopback program on each pod's
+     * {@code lo}; {@code tcAttach} says how (tcx links or clsact filters).
      */
     static JsonObject programs(DatapathView datapath, Collection<PodAttachment> attachments) {
         JsonArray programs = new JsonArray();
@@ -142,7 +143,8 @@ final class StateJson {
         JsonArray hooks = new JsonArray();
         socketHooks.forEach(h -> hooks.add(new JsonObject().put("hook", h.hook()).put("program", h.program())
                 .put("id", h.programId()).put("cgroup", h.cgroup())));
-        return new JsonObject().put("loaded", true).put("programs", programs).put("socketHooks", hooks);
+        return new JsonObject().put("loaded", true).put("tcAttach", datapath.tcAttach()).put("programs", programs)
+                .put("socketHooks", hooks);
     }
 
     /** {device, direction} of {@code program} on a pod whose NIC is {@code ifName}, or null if not a pod program. */

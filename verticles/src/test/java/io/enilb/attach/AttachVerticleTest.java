@@ -287,15 +287,16 @@ class AttachVerticleTest {
     }
 
     @Test
-    void delOfAGoneNamespaceOrWithoutOneSucceedsWithoutDetaching() throws Exception {
+    void delOfAGoneNamespaceOrWithoutOneSucceedsReleasingTheLinksByTheCookieOfItsAdd() throws Exception {
         assertOk(add(POD_A, nsA, "198.18.0.5"));
+        long cookie = datapath.netnsCookie(nsA);
         Files.delete(nsA);
 
         assertOk(del(POD_A, nsA));
         assertOk(del(POD_B, null));
 
         assertThat(datapath.calls).containsExactly("register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0",
-                "forget " + datapath.netnsCookie(nsA) + " [198.18.0.5]");
+                "detachGone " + cookie, "forget " + cookie + " [198.18.0.5]");
         assertThat(stateFiles()).isEmpty();
     }
 
@@ -304,9 +305,11 @@ class AttachVerticleTest {
         assertOk(add(POD_A, nsA, "198.18.0.5"));
         assertOk(add(POD_B, nsB, "198.18.0.6"));
 
+        long cookieB = datapath.netnsCookie(nsB);
         assertOk(gc(POD_A));
 
-        assertThat(datapath.calls).contains("detach " + nsB + " eth0").doesNotContain("detach " + nsA + " eth0");
+        assertThat(datapath.calls).contains("detach " + nsB + " eth0").doesNotContain("detach " + nsA + " eth0")
+                .doesNotContain("detachGone " + cookieB);
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
         assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
         assertThat(code(client.send(request("GC", "", "", "", config("1.1.0", null))))).isEqualTo(7);
@@ -334,8 +337,10 @@ class AttachVerticleTest {
 
         deploy();
 
-        assertThat(datapath.calls).containsExactlyInAnyOrder("forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]",
-                "register " + nsA + " [198.18.0.5]", "attach " + nsA + " eth0");
+        assertThat(datapath.calls).containsExactlyInAnyOrder("detachGone " + datapath.netnsCookie(nsB),
+                "forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]", "register " + nsA + " [198.18.0.5]",
+                "attach " + nsA + " eth0");
+        assertThat(datapath.releaseDefunctCalls).as("once at each start").hasValue(2);
         assertThat(datapath.calls).last().isEqualTo("attach " + nsA + " eth0");
         assertThat(verticle.attachments()).extracting(PodAttachment::containerId).containsExactly(POD_A);
         assertThat(stateFiles()).containsOnlyKeys(POD_A + "@eth0.json");
@@ -378,10 +383,13 @@ class AttachVerticleTest {
                 .isLessThan(datapath.calls.indexOf("attach " + nsA + " eth0"));
 
         Files.delete(nsA);
+        Files.delete(nsB);
         assertOk(del(POD_A, nsA));
         assertOk(gc());
 
         assertThat(datapath.registered).isEmpty();
+        assertThat(datapath.calls).as("the links of both, by cookie").contains("detachGone " + cookieA,
+                "detachGone " + cookieB);
     }
 
     @Test
@@ -448,8 +456,8 @@ class AttachVerticleTest {
         deploy();
 
         assertThat(seenBeforeReattach).as("the gone pod forgotten, the live one registered, no program replaced yet")
-                .containsExactlyInAnyOrder("forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]",
-                        "register " + nsA + " [198.18.0.5]");
+                .containsExactlyInAnyOrder("detachGone " + datapath.netnsCookie(nsB),
+                        "forget " + datapath.netnsCookie(nsB) + " [198.18.0.6]", "register " + nsA + " [198.18.0.5]");
         assertThat(datapath.calls).endsWith("attach " + nsA + " eth0");
         assertThat(datapath.registered).containsExactly(datapath.netnsCookie(nsA) + " 198.18.0.5");
         assertThat(stateFiles().get(POD_A + "@eth0.json")).contains("\"netnsCookie\" : " + datapath.netnsCookie(nsA));

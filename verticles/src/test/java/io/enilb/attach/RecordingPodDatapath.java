@@ -47,15 +47,29 @@ final class RecordingPodDatapath implements PodDatapath {
             throw new BpfException("bpf_tc_attach enilb_egress on " + ifName, errno, "");
         }
         attached.put(netns + " " + ifName, List.of(
-                new AttachedProgram(ifName, "egress", 11, "enilb_egress"),
-                new AttachedProgram(ifName, "ingress", 12, "enilb_ingress"),
-                new AttachedProgram("lo", "egress", 13, "enilb_lo_egress")));
+                new AttachedProgram(ifName, "egress", 11, "enilb_egress", "tcx"),
+                new AttachedProgram(ifName, "ingress", 12, "enilb_ingress", "tcx"),
+                new AttachedProgram("lo", "egress", 13, "enilb_lo_egress", "tcx")));
     }
 
     @Override
     public void detach(Path netns, String ifName) {
         record("detach " + netns + " " + ifName);
         attached.remove(netns + " " + ifName);
+    }
+
+    @Override
+    public void detachGone(long netnsCookie) {
+        record("detachGone " + netnsCookie);
+    }
+
+    /** Calls of releaseDefunct (each start makes one), not in {@link #calls}. */
+    final java.util.concurrent.atomic.AtomicInteger releaseDefunctCalls = new java.util.concurrent.atomic.AtomicInteger();
+
+    @Override
+    public int releaseDefunct() {
+        releaseDefunctCalls.incrementAndGet();
+        return 0;
     }
 
     @Override

@@ -347,6 +347,7 @@ class HealthVerticleTest {
 
         JsonObject programs = getNow("/v1/programs").json();
         assertThat(programs.getBoolean("loaded")).isTrue();
+        assertThat(programs.getString("tcAttach")).isEqualTo("auto");
         JsonArray list = programs.getJsonArray("programs");
         assertThat(list.stream().map(p -> ((JsonObject) p).getString("name")))
                 .containsExactly("enilb_egress", "enilb_ingress", "enilb_lo_egress");

@@ -1,6 +1,7 @@
 package io.enilb.daemon.config;
 
 import io.enilb.bpf.Ipv6;
+import io.enilb.bpf.TcAttach;
 
 import io.vertx.config.ConfigRetriever;
 import io.vertx.config.ConfigRetrieverOptions;
@@ -93,6 +94,7 @@ public final class ConfigLoader {
         key("bpf.max-backends", Kind.intRange(1, MAP_SIZE_LIMIT), 262144);
         key("bpf.ct-size", Kind.intRange(1, MAP_SIZE_LIMIT), 262144);
         key("bpf.max-pods", Kind.intRange(1, MAP_SIZE_LIMIT), 4096);
+        key("bpf.tc-attach", Kind.TC_ATTACH, "auto");
         key("natmap.batch-size", Kind.intRange(1, 1 << 16), 1024);
         key("natmap.linger-ms", Kind.intRange(0, 10_000), 5);
         key("natmap.queue-capacity", Kind.intRange(1, MAP_SIZE_LIMIT), 200_000);
@@ -194,7 +196,8 @@ public final class ConfigLoader {
                         (Optional<EnilbConfig.HostPort>) typed.get("health.probe-listen")),
                 new EnilbConfig.Bpf(path(typed, "bpf.pin-root"), path(typed, "bpf.object"),
                         (Integer) typed.get("bpf.max-services"), (Integer) typed.get("bpf.max-backends"),
-                        (Integer) typed.get("bpf.ct-size"), (Integer) typed.get("bpf.max-pods")),
+                        (Integer) typed.get("bpf.ct-size"), (Integer) typed.get("bpf.max-pods"),
+                        (TcAttach) typed.get("bpf.tc-attach")),
                 new EnilbConfig.NatMap((Integer) typed.get("natmap.batch-size"),
                         (Integer) typed.get("natmap.linger-ms"), (Integer) typed.get("natmap.queue-capacity")),
                 conntrack(typed, fromEnv),
@@ -418,6 +421,7 @@ public final class ConfigLoader {
             }
             throw new IllegalArgumentException("expected auto, on or off, got '" + s + "'");
         });
+        static final Kind TC_ATTACH = new Kind(v -> TcAttach.of(string(v, false).trim()));
         static final Kind HOST_PORT = new Kind(v -> hostPort(string(v, false)));
         /** Empty: not used. */
         static final Kind OPTIONAL_HOST_PORT = new Kind(v -> string(v, true).isEmpty()

@@ -1,5 +1,6 @@
 package io.enilb.daemon.config;
 
+import io.enilb.bpf.TcAttach;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -109,8 +110,9 @@ public record EnilbConfig(Source source, File file, Kubernetes kubernetes, Node 
         }
     }
 
-    /** {@code bpf.*}: pinning, the compiled object and map sizes. */
-    public record Bpf(Path pinRoot, Path object, int maxServices, int maxBackends, int ctSize, int maxPods) {
+    /** {@code bpf.*}: pinning, the compiled object, map sizes, and how programs go on pods' devices. */
+    public record Bpf(Path pinRoot, Path object, int maxServices, int maxBackends, int ctSize, int maxPods,
+                      TcAttach tcAttach) {
     }
 
     /** An IPv4 prefix ({@code service-cidr}) or IPv6 prefix ({@code service-cidr6}, address in RFC 5952 form), {@code address/prefixLength} with no host bits set. */

@@ -3,6 +3,7 @@ package io.enilb.daemon.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.enilb.bpf.TcAttach;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.nio.file.Files;
@@ -46,7 +47,8 @@ class ConfigLoaderTest {
             new EnilbConfig.Node("host-a"),
             new EnilbConfig.Cni(Path.of("/run/enilb/cni.sock"), List.of(0), 65536, 2000, Path.of("/proc")),
             new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9876), Optional.empty()),
-            new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144, 4096),
+            new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb"), BPF_OBJECT, 65536, 262144, 262144, 4096,
+                    TcAttach.AUTO),
             new EnilbConfig.NatMap(1024, 5, 200_000),
             new EnilbConfig.Conntrack(Duration.ofSeconds(60), Duration.ofHours(6), Duration.ofSeconds(10),
                     Duration.ofSeconds(60), Duration.ofSeconds(1), Duration.ofSeconds(300)),
@@ -120,6 +122,7 @@ class ConfigLoaderTest {
                   max-backends: 1000
                   ct-size: 4096
                   max-pods: 100
+                  tc-attach: clsact
                 natmap: {batch-size: 64, linger-ms: 0, queue-capacity: 1000}
                 conntrack:
                   tcp-syn: 30
@@ -145,7 +148,7 @@ class ConfigLoaderTest {
                 new EnilbConfig.Health(new EnilbConfig.HostPort("127.0.0.1", 9900),
                         Optional.of(new EnilbConfig.HostPort("0.0.0.0", 9901))),
                 new EnilbConfig.Bpf(Path.of("/sys/fs/bpf/enilb2"), Path.of("/usr/lib/enilb/enilb.bpf.o"), 100, 1000,
-                        4096, 100),
+                        4096, 100, TcAttach.CLSACT),
                 new EnilbConfig.NatMap(64, 0, 1000),
                 new EnilbConfig.Conntrack(Duration.ofSeconds(30), Duration.ofDays(1), Duration.ofSeconds(5),
                         Duration.ofSeconds(120), Duration.ofSeconds(2), Duration.ofSeconds(60)),
@@ -191,6 +194,7 @@ class ConfigLoaderTest {
         return Stream.of(
                 Arguments.of("source: etcd", "source", "expected kubernetes or file, got 'etcd'"),
                 Arguments.of("socket-lb: maybe", "socket-lb", "expected auto, on or off, got 'maybe'"),
+                Arguments.of("bpf: {tc-attach: tc}", "bpf.tc-attach", "expected auto, tcx or clsact, got 'tc'"),
                 Arguments.of("file: {dir: ''}", "file.dir", "must not be empty"),
                 Arguments.of("file: /etc/enilb", "file", "expected a mapping of keys, got '/etc/enilb'"),
                 Arguments.of("kubernetes: {kubeconfig: [a]}", "kubernetes.kubeconfig", "expected a string, got a list"),
