@@ -34,6 +34,15 @@ class TcxLinksTest {
     private final List<String> namespaces = new ArrayList<>();
     private final DatapathFixture dp = new DatapathFixture();
 
+    @org.junit.jupiter.api.BeforeEach
+    void kernelHasTcx() {
+        String[] version = System.getProperty("os.version").split("[.-]");
+        int major = Integer.parseInt(version[0]);
+        int minor = Integer.parseInt(version[1]);
+        assertThat(major > 6 || major == 6 && minor >= 6)
+                .as("tcx links need Linux 6.6 or later; this kernel is %s", System.getProperty("os.version")).isTrue();
+    }
+
     @AfterEach
     void cleanUp() {
         namespaces.forEach(ns -> quietly("ip", "netns", "del", ns));
