@@ -78,7 +78,10 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         }
     }
 
-    /** Loads the object and pins (or reuses) its maps; see {@link BpfObject#load}. Pods get tcx links where the kernel has them. */
+    /**
+     * Loads the object and pins (or reuses) its maps; see {@link BpfObject#load}. Pods get tcx
+     * links where the kernel has them.
+     */
     public static Datapath load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes) {
         return load(objectFile, pinRoot, mapSizes, TcAttach.AUTO);
     }
@@ -298,7 +301,8 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         }
         ProgramInfo filter = tc.query(ifindex, direction);
         if (filter != null && filter.name().startsWith("enilb_")) {
-            out.add(new AttachedProgram(device, direction.toString(), filter.id(), filter.name(), TcAttach.CLSACT.value));
+            out.add(new AttachedProgram(device, direction.toString(), filter.id(), filter.name(),
+                    TcAttach.CLSACT.value));
         }
     }
 

@@ -62,7 +62,8 @@ final class TcxLinks {
             try {
                 Link link = info(fd, pin);
                 if (link.ifindex == ifindex && link.attachType == direction.tcxAttachType) {
-                    bpf.check(bpf.lib.bpf_link_update(fd, program.fd(), null), "bpf_link_update " + pin + " to " + program);
+                    bpf.check(bpf.lib.bpf_link_update(fd, program.fd(), null),
+                            "bpf_link_update " + pin + " to " + program);
                     return program.id();
                 }
             } finally {

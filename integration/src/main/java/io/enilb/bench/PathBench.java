@@ -35,6 +35,7 @@ import io.enilb.bpf.Structs.SlotValue;
 import io.enilb.bpf.Structs.SvcKey;
 import io.enilb.bpf.Structs.SvcKey6;
 import io.enilb.bpf.Structs.SvcValue;
+import io.enilb.bpf.TcAttach;
 import io.enilb.lab.Lab;
 import io.enilb.lab.Pod;
 
@@ -149,6 +150,8 @@ public final class PathBench {
      * fallback for raw sockets and connected UDP). false measures what the socket hooks alone cost.
      */
     private final boolean socketPodTc = Boolean.parseBoolean(System.getProperty("enilb.bench.socket-tc", "true"));
+    /** How the pods get enilb's tc programs, as the daemon's bpf.tc-attach. */
+    private final TcAttach tcAttach = TcAttach.of(System.getProperty("enilb.bench.tc-attach", "auto"));
     /** Per Service count, the most entries the conntrack map held when a socket-lb run emptied it. */
     private final Map<Integer, Integer> emptiedConntrack = new java.util.TreeMap<>();
     private Lab lab;
@@ -236,7 +239,7 @@ public final class PathBench {
 
         startNginx();
         datapath = Datapath.load(object, pins,
-                conntrackSize > 0 ? Map.of(BpfObject.MapNames.CONNTRACK, conntrackSize) : Map.of());
+                conntrackSize > 0 ? Map.of(BpfObject.MapNames.CONNTRACK, conntrackSize) : Map.of(), tcAttach);
         datapath.attach(enilb.netns(), "eth0");
         long tcOnly = datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())),
                 List.of(Ipv6.parse(enilb.ip6())));
@@ -695,6 +698,8 @@ public final class PathBench {
                 .map(r -> r.name().toLowerCase(Locale.ROOT) + " " + maps.dropped(r)).reduce((a, b) -> a + ", " + b).orElse(""))
                 .append('\n');
         notes.forEach(n -> t.append("- ").append(n).append('\n'));
+        t.append("- enilb's tc programs on the pods: ").append(datapath.tcAttachInEffect().value)
+                .append(" (enilb.bench.tc-attach=").append(tcAttach.value).append(")\n");
         if (!socketPodTc) {
             t.append("- socket-lb pod without the tc programs (enilb.bench.socket-tc=false): the socket hooks' cost alone\n");
         }

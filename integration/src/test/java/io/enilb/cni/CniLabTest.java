@@ -131,7 +131,8 @@ class CniLabTest {
         String cfg = config(socket, gone.ip(), true).replace(pod.netns().toString(), gone.netns().toString());
         Run add = cni("ADD", "c0ffee06", gone.netns().toString(), cfg);
         assertThat(add.status()).as(add.stdout()).isZero();
-        Path links = datapath.pinRoot().resolve("tcx").resolve(Long.toUnsignedString(datapath.netnsCookie(gone.netns())));
+        long cookie = datapath.netnsCookie(gone.netns());
+        Path links = datapath.pinRoot().resolve("tcx").resolve(Long.toUnsignedString(cookie));
         assertThat(links).as("the pod's links, pinned").isDirectory();
 
         Lab.onHost(10, "ip", "netns", "del", gone.namespace());

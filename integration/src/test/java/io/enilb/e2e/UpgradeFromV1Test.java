@@ -115,8 +115,8 @@ class UpgradeFromV1Test {
                     .doesNotContain("enilb");
             try (Stream<Path> links = Files.walk(pins.resolve("tcx"))) {
                 assertThat(links.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
-                        .as("v2's programs in tcx links, pinned").containsExactlyInAnyOrder("egress-eth0", "ingress-eth0",
-                                "egress-lo");
+                        .as("v2's programs in tcx links, pinned")
+                        .containsExactlyInAnyOrder("egress-eth0", "ingress-eth0", "egress-lo");
             }
             JsonArray pings = held.ping();
             assertThat(pings.getJsonObject(0).getString("answer")).as("the live connection").isEqualTo("be1");

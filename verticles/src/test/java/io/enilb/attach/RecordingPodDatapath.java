@@ -14,6 +14,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** A PodDatapath in memory: records every call and what is "attached" per namespace and device. */
 final class RecordingPodDatapath implements PodDatapath {
@@ -64,7 +65,7 @@ final class RecordingPodDatapath implements PodDatapath {
     }
 
     /** Calls of releaseDefunct (each start makes one), not in {@link #calls}. */
-    final java.util.concurrent.atomic.AtomicInteger releaseDefunctCalls = new java.util.concurrent.atomic.AtomicInteger();
+    final AtomicInteger releaseDefunctCalls = new AtomicInteger();
 
     @Override
     public int releaseDefunct() {
