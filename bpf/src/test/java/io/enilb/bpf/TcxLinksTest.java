@@ -51,8 +51,7 @@ class TcxLinksTest {
 
     @Test
     void eachProgramIsALinkPinnedByThePodsNamespaceAndNoQdiscIsMade() {
-        Path pod = pod("a");
-        dp.datapath.attach(pod, "eth0");
+        Path pod = attachedPod("a");
 
         assertThat(dp.datapath.attached(pod, "eth0")).containsExactly(
                 new AttachedProgram("eth0", "egress", dp.egress().id(), "enilb_egress", "tcx"),
@@ -66,8 +65,7 @@ class TcxLinksTest {
 
     @Test
     void aSecondLoadReplacesTheProgramsInsideTheSameLinks() {
-        Path pod = pod("a");
-        dp.datapath.attach(pod, "eth0");
+        Path pod = attachedPod("a");
         Map<String, Integer> linkIds = linkIds(pod);
         try (Datapath again = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of())) {
             again.attach(pod, "eth0");
@@ -82,8 +80,7 @@ class TcxLinksTest {
 
     @Test
     void aSwitchToClsactAndBackLeavesEnilbOnEachHookOnce() {
-        Path pod = pod("a");
-        dp.datapath.attach(pod, "eth0");
+        Path pod = attachedPod("a");
         try (Datapath clsact = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.CLSACT)) {
             clsact.attach(pod, "eth0");
             assertThat(clsact.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
@@ -104,10 +101,8 @@ class TcxLinksTest {
 
     @Test
     void detachRemovesTheLinksAndTheirNamespacesDirectory() {
-        Path pod = pod("a");
-        Path other = pod("b");
-        dp.datapath.attach(pod, "eth0");
-        dp.datapath.attach(other, "eth0");
+        Path pod = attachedPod("a");
+        Path other = attachedPod("b");
         Path dir = linkDir(pod);
 
         dp.datapath.detach(pod, "eth0");
@@ -120,10 +115,8 @@ class TcxLinksTest {
 
     @Test
     void theLinksOfANamespaceThatWentAreReleasedByItsCookie() {
-        Path pod = pod("a");
-        Path other = pod("b");
-        dp.datapath.attach(pod, "eth0");
-        dp.datapath.attach(other, "eth0");
+        Path pod = attachedPod("a");
+        Path other = attachedPod("b");
         long cookie = dp.datapath.netnsCookie(pod);
         Path dir = linkDir(pod);
         assertThat(dp.datapath.releaseDefunct()).as("nothing defunct while both live").isZero();
@@ -138,10 +131,8 @@ class TcxLinksTest {
 
     @Test
     void theLinksOfANamespaceDeletedWithoutADetachAreReleasedOnceDefunct() {
-        Path pod = pod("a");
-        Path other = pod("b");
-        dp.datapath.attach(pod, "eth0");
-        dp.datapath.attach(other, "eth0");
+        Path pod = attachedPod("a");
+        Path other = attachedPod("b");
         Path dir = linkDir(pod);
 
         run("ip", "netns", "del", pod.getFileName().toString());
@@ -157,14 +148,15 @@ class TcxLinksTest {
         assertThat(names(linkDir(other))).containsExactlyInAnyOrderElementsOf(PINS);
     }
 
-    /** A namespace with eth0 (one end of a veth pair) and lo, both up. */
-    private Path pod(String name) {
+    /** A namespace with eth0 (one end of a veth pair) and lo, both up, with enilb's programs attached. */
+    private Path attachedPod(String name) {
         String ns = "enilb-tcx-" + id + "-" + name;
         namespaces.add(ns);
         run("ip", "netns", "add", ns);
         run("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0");
         run("ip", "-n", ns, "link", "set", "lo", "up");
         run("ip", "-n", ns, "link", "set", "eth0", "up");
+        dp.datapath.attach(netns(ns), "eth0");
         return netns(ns);
     }
 
