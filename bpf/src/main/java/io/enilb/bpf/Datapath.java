@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 import io.enilb.bpf.Structs.CtKey;
 import io.enilb.bpf.Structs.CtKey6;
@@ -59,10 +60,10 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final List<BpfProgram> socketPrograms;
     private final SocketHooks socketHooks;
 
-    private Datapath(BpfObject object, TcAttach tcAttach) {
+    private Datapath(BpfObject object, TcAttach tcAttach, Function<Path, TcxLinks> tcxLinks) {
         this.object = object;
         this.tcAttach = tcAttach;
-        this.tcx = new TcxLinks(object.pinRoot());
+        this.tcx = tcxLinks.apply(object.pinRoot());
         this.maps = Maps.of(object);
         this.egress = object.program(EGRESS);
         this.ingress = object.program(INGRESS);
@@ -88,9 +89,15 @@ public final class Datapath implements PodDatapath, AutoCloseable {
 
     /** Loads the object and pins (or reuses) its maps; pods get their programs as {@code tcAttach} says. */
     public static Datapath load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes, TcAttach tcAttach) {
+        return load(objectFile, pinRoot, mapSizes, tcAttach, TcxLinks::new);
+    }
+
+    /** As {@link #load(Path, Path, Map, TcAttach)}, the pods' tcx links kept by {@code tcxLinks} of the pin root. */
+    static Datapath load(Path objectFile, Path pinRoot, Map<String, Integer> mapSizes, TcAttach tcAttach,
+                         Function<Path, TcxLinks> tcxLinks) {
         BpfObject obj = BpfObject.load(objectFile, pinRoot, mapSizes);
         try {
-            return new Datapath(obj, tcAttach);
+            return new Datapath(obj, tcAttach, tcxLinks);
         } catch (RuntimeException e) {
             obj.close();
             throw e;

@@ -23,7 +23,7 @@ import jnr.ffi.Pointer;
  * it holds nothing but its pin, which {@link #releaseDefunct()} removes. Methods are
  * synchronized: a sweep must not remove a directory an attach has just made.
  */
-final class TcxLinks {
+class TcxLinks {
     static final String DIR = "tcx";
     /** BPF_F_BEFORE with no relative program: first on the hook. */
     private static final int BPF_F_BEFORE = 1 << 3;
@@ -75,7 +75,7 @@ final class TcxLinks {
         Pointer opts = bpf.allocate(CREATE_OPTS_SIZE);
         opts.putLong(0, CREATE_OPTS_SIZE);
         opts.putInt(8, BPF_F_BEFORE);
-        int fd = bpf.lib.bpf_link_create(program.fd(), ifindex, direction.tcxAttachType, opts);
+        int fd = linkCreate(program.fd(), ifindex, direction.tcxAttachType, opts);
         if (fd < 0) {
             deleteIfEmpty(pin.getParent());
             bpf.check(fd, "bpf_link_create tcx " + direction + " " + program + " on " + device);
@@ -87,6 +87,11 @@ final class TcxLinks {
             bpf.libc.close(fd);
         }
         return program.id();
+    }
+
+    /** bpf_link_create(2) of a tcx link; a test stands in here for a kernel without tcx. */
+    int linkCreate(int programFd, int ifindex, int attachType, Pointer opts) {
+        return bpf.lib.bpf_link_create(programFd, ifindex, attachType, opts);
     }
 
     /** Removes enilb's link from the hook (unpinned, the kernel detaches it); false when there was none. */

@@ -23,8 +23,9 @@ import org.junit.jupiter.api.Test;
 /**
  * enilb's programs on pods as tcx links, as the kernel holds them: pinned by the pod's namespace,
  * no qdisc made, the program swapped inside the same links by a second load (a daemon restart),
- * a switch to and from clsact that leaves one of the two, and the links of a namespace deleted
- * without a detach released (by its cookie, or as defunct).
+ * a switch to and from clsact that leaves one of the two, the links of a namespace deleted
+ * without a detach released (by its cookie, or as defunct), and on a kernel without tcx (its
+ * bpf_link_create answer stood in for), auto falling back to clsact and tcx refusing clearly.
  */
 @org.junit.jupiter.api.Tag("kernel") // root, BPF and network namespaces: left out by -DexcludedGroups=kernel
 class TcxLinksTest {
@@ -148,15 +149,59 @@ class TcxLinksTest {
         assertThat(names(linkDir(other))).containsExactlyInAnyOrderElementsOf(PINS);
     }
 
+    /** A kernel before 6.6, as bpf_link_create answers there: EINVAL for an attach type it does not know. */
+    private static TcxLinks withoutTcx(Path pinRoot) {
+        return new TcxLinks(pinRoot) {
+            @Override
+            int linkCreate(int programFd, int ifindex, int attachType, jnr.ffi.Pointer opts) {
+                return -jnr.constants.platform.Errno.EINVAL.intValue();
+            }
+        };
+    }
+
+    @Test
+    void autoFallsBackToClsactOnAKernelWithoutTcx() {
+        Path pod = pod("a");
+        try (Datapath old = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.AUTO,
+                TcxLinksTest::withoutTcx)) {
+            assertThat(old.tcAttachInEffect()).as("before any attach").isEqualTo(TcAttach.AUTO);
+            old.attach(pod, "eth0");
+
+            assertThat(old.tcAttachInEffect()).isEqualTo(TcAttach.CLSACT);
+            assertThat(old.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
+                    .containsExactly("clsact", "clsact", "clsact");
+            assertThat(linkDir(pod)).doesNotExist();
+        }
+    }
+
+    @Test
+    void tcxOnAKernelWithoutItFailsSayingWhatToSet() {
+        Path pod = pod("a");
+        try (Datapath old = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.TCX,
+                TcxLinksTest::withoutTcx)) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> old.attach(pod, "eth0"))
+                    .isInstanceOf(BpfException.class).hasMessageContaining("Linux 6.6")
+                    .hasMessageContaining("bpf.tc-attach to auto or clsact");
+        }
+        assertThat(dp.datapath.attached(pod, "eth0")).isEmpty();
+        assertThat(linkDir(pod)).doesNotExist();
+    }
+
     /** A namespace with eth0 (one end of a veth pair) and lo, both up, with enilb's programs attached. */
     private Path attachedPod(String name) {
+        Path pod = pod(name);
+        dp.datapath.attach(pod, "eth0");
+        return pod;
+    }
+
+    /** A namespace with eth0 (one end of a veth pair) and lo, both up. */
+    private Path pod(String name) {
         String ns = "enilb-tcx-" + id + "-" + name;
         namespaces.add(ns);
         run("ip", "netns", "add", ns);
         run("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0");
         run("ip", "-n", ns, "link", "set", "lo", "up");
         run("ip", "-n", ns, "link", "set", "eth0", "up");
-        dp.datapath.attach(netns(ns), "eth0");
         return netns(ns);
     }
 
