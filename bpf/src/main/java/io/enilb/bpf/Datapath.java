@@ -48,11 +48,13 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     private final BpfProgram loEgress;
     private final List<BpfProgram> family6;
     private final NetnsRunner netns = new NetnsRunner();
+    /** For {@link #promote}: its waits in the kernel never hold up {@link #attach}. */
+    private final NetnsRunner promotions = new NetnsRunner();
     private final Netns cookies = new Netns(netns);
     private final Tc tc = new Tc();
     private final TcxLinks tcx;
     private final TcAttach tcAttach;
-    /** Whether the kernel has tcx links: null until an attach in mode AUTO has tried. */
+    /** Whether the kernel has tcx links: null until a link was made or refused. */
     private volatile Boolean kernelHasTcx;
     private final Rtnetlink rtnetlink = new Rtnetlink();
     private final Bpf bpf = Bpf.get();
@@ -158,31 +160,76 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     }
 
     /**
-     * One program on one hook, as a tcx link or a clsact filter; what enilb had there the other
-     * way goes once the new one is in place. The two may run together for that moment: tcx runs
-     * first, and the other sees only what it passes untranslated.
+     * One program on one hook, at once: swapped into enilb's pinned tcx link there, else in a new
+     * link (tc-attach tcx) or a clsact filter (auto: {@link #promote} moves it to a link after;
+     * clsact). What enilb had on the hook the other way goes once the new one is in place; tcx
+     * runs first, so for that moment the other sees only what the link passes untranslated.
      */
     private void attachOne(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
-        if (tcAttach != TcAttach.CLSACT && !Boolean.FALSE.equals(kernelHasTcx)) {
-            try {
-                tcx.attach(cookie, ifindex, device, direction, program);
-                kernelHasTcx = true;
-                tc.detach(ifindex, device, direction);
-                return;
-            } catch (BpfException e) {
-                if (e.errno() != EINVAL || Boolean.TRUE.equals(kernelHasTcx)) {
-                    throw e;
-                }
-                if (tcAttach == TcAttach.TCX) {
-                    throw new BpfException("bpf.tc-attach tcx", EINVAL, "the kernel has no tcx links (Linux 6.6 or"
-                            + " later); set bpf.tc-attach to auto or clsact: " + e.getMessage());
-                }
-                kernelHasTcx = false;
-                LOG.info("bpf.tc-attach auto: the kernel has no tcx links ({}); programs go on clsact", e.getMessage());
+        if (tcAttach != TcAttach.CLSACT && tcx.update(cookie, ifindex, device, direction, program)) {
+            kernelHasTcx = true;
+            tc.detach(ifindex, device, direction);
+        } else if (tcAttach == TcAttach.TCX) {
+            createLink(cookie, ifindex, device, direction, program);
+            tc.detach(ifindex, device, direction);
+        } else {
+            tc.attach(ifindex, device, direction, program);
+            if (tcAttach == TcAttach.CLSACT) {
+                tcx.detach(cookie, device, direction);
             }
         }
-        tc.attach(ifindex, device, direction, program);
-        tcx.detach(cookie, device, direction);
+    }
+
+    private void createLink(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
+        try {
+            tcx.create(cookie, ifindex, device, direction, program);
+            kernelHasTcx = true;
+        } catch (BpfException e) {
+            if (e.errno() == EINVAL && !Boolean.TRUE.equals(kernelHasTcx)) {
+                throw new BpfException("bpf.tc-attach tcx", EINVAL, "the kernel has no tcx links (Linux 6.6 or"
+                        + " later); set bpf.tc-attach to auto or clsact: " + e.getMessage());
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * With tc-attach auto: moves the pod's clsact filters to tcx links, on a thread of its own.
+     * Making a link waits for an RCU grace period in the kernel (10 - 20 ms each on the test
+     * machine, three a pod), which a CNI ADD should not wait for, nor another pod's ADD behind it.
+     */
+    @Override
+    public boolean promote(Path ns, String ifName) {
+        if (tcAttach != TcAttach.AUTO || Boolean.FALSE.equals(kernelHasTcx)) {
+            return false;
+        }
+        return promotions.call(ns, () -> {
+            long cookie = Netns.currentCookie();
+            int ifindex = ifindex(ifName, ns);
+            return toLink(cookie, ifindex, ifName, Direction.EGRESS, egress)
+                    | toLink(cookie, ifindex, ifName, Direction.INGRESS, ingress)
+                    | toLink(cookie, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
+        });
+    }
+
+    /** One hook from its clsact filter to a new tcx link; false when it has a link or the kernel has none. */
+    private boolean toLink(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
+        if (Boolean.FALSE.equals(kernelHasTcx) || tcx.query(cookie, ifindex, device, direction) != null) {
+            return false;
+        }
+        try {
+            tcx.create(cookie, ifindex, device, direction, program);
+        } catch (BpfException e) {
+            if (e.errno() != EINVAL || Boolean.TRUE.equals(kernelHasTcx)) {
+                throw e;
+            }
+            kernelHasTcx = false;
+            LOG.info("bpf.tc-attach auto: the kernel has no tcx links ({}); pods keep clsact filters", e.getMessage());
+            return false;
+        }
+        kernelHasTcx = true;
+        tc.detach(ifindex, device, direction);
+        return true;
     }
 
     /**
@@ -216,8 +263,8 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     }
 
     /**
-     * How pods get their programs now: TCX or CLSACT as configured, or as AUTO found at the first
-     * attach; AUTO while no attach has told yet.
+     * How pods get their programs now: TCX or CLSACT as configured, or as AUTO found when a link
+     * was first made or refused; AUTO until then.
      */
     public TcAttach tcAttachInEffect() {
         Boolean tcxWorks = kernelHasTcx;
@@ -300,16 +347,20 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         });
     }
 
-    /** enilb's program on the hook: its tcx link's, and its clsact filter's (both while a switch is under way). */
+    /**
+     * enilb's program on the hook: its clsact filter's, and its tcx link's (both while a move is
+     * under way). In that order: a move makes the link before it removes the filter, so a hook
+     * being moved is never missed.
+     */
     private void collect(List<AttachedProgram> out, long cookie, int ifindex, String device, Direction direction) {
-        ProgramInfo link = tcx.query(cookie, ifindex, device, direction);
-        if (link != null) {
-            out.add(new AttachedProgram(device, direction.toString(), link.id(), link.name(), TcAttach.TCX.value));
-        }
         ProgramInfo filter = tc.query(ifindex, direction);
         if (filter != null && filter.name().startsWith("enilb_")) {
             out.add(new AttachedProgram(device, direction.toString(), filter.id(), filter.name(),
                     TcAttach.CLSACT.value));
+        }
+        ProgramInfo link = tcx.query(cookie, ifindex, device, direction);
+        if (link != null) {
+            out.add(new AttachedProgram(device, direction.toString(), link.id(), link.name(), TcAttach.TCX.value));
         }
     }
 
@@ -325,6 +376,7 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     @Override
     public void close() {
         netns.close();
+        promotions.close();
         object.close();
     }
 }

@@ -19,6 +19,17 @@ public interface PodDatapath {
     void attach(Path netns, String ifName);
 
     /**
+     * Moves the programs {@link #attach} put on {@code ifName} and {@code lo} inside {@code netns}
+     * to where this datapath prefers them when getting there takes longer than a CNI ADD should
+     * wait: from clsact filters to tcx links, whose making waits for the kernel's RCU grace
+     * periods. The pod is translated all along. Idempotent; for a pod between its ADD and DEL.
+     *
+     * @return whether anything moved
+     * @throws BpfException when the namespace or device is missing or the kernel refuses
+     */
+    boolean promote(Path netns, String ifName);
+
+    /**
      * Removes enilb's programs from {@code ifName} and {@code lo} inside {@code netns}. Nothing
      * else is touched; a missing program is not an error.
      */

@@ -20,8 +20,9 @@ import jnr.ffi.Pointer;
  * (TC_ACT_UNSPEC, which tcx calls TCX_NEXT) goes on to the next tcx program and then to clsact.
  *
  * <p>A link whose device went without a detach (the pod's namespace deleted first) is defunct:
- * it holds nothing but its pin, which {@link #releaseDefunct()} removes. Methods are
- * synchronized: a sweep must not remove a directory an attach has just made.
+ * it holds nothing but its pin, which {@link #releaseDefunct()} removes. What touches the pins is
+ * synchronized (a sweep must not remove a directory a new pin is about to go into); making a link,
+ * which waits in the kernel, is not.
  */
 class TcxLinks {
     static final String DIR = "tcx";
@@ -48,45 +49,56 @@ class TcxLinks {
     }
 
     /**
-     * Puts {@code program} on the hook of device {@code ifindex} in the namespace {@code cookie}
-     * names (the calling thread's): replaced inside enilb's pinned link there, else a new link,
-     * pinned.
+     * Swaps {@code program} into enilb's pinned link on the hook of device {@code ifindex} in the
+     * namespace {@code cookie} names (the calling thread's): in place, no packet without it.
      *
-     * @return the attached program's id
-     * @throws BpfException EINVAL from bpf_link_create when the kernel has no tcx (before 6.6)
+     * @return false when there is no such link (a pin left for a device that went is removed)
      */
-    synchronized int attach(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
+    synchronized boolean update(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
         Path pin = pin(cookie, device, direction);
-        if (Files.exists(pin)) {
-            int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
-            try {
-                Link link = info(fd, pin);
-                if (link.ifindex == ifindex && link.attachType == direction.tcxAttachType) {
-                    bpf.check(bpf.lib.bpf_link_update(fd, program.fd(), null),
-                            "bpf_link_update " + pin + " to " + program);
-                    return program.id();
-                }
-            } finally {
-                bpf.libc.close(fd);
-            }
-            delete(pin); // made for a device that is gone, or that another now has the name of
+        if (!Files.exists(pin)) {
+            return false;
         }
-        createDirectory(pin.getParent());
-        Pointer opts = bpf.allocate(CREATE_OPTS_SIZE);
-        opts.putLong(0, CREATE_OPTS_SIZE);
-        opts.putInt(8, BPF_F_BEFORE);
-        int fd = linkCreate(program.fd(), ifindex, direction.tcxAttachType, opts);
-        if (fd < 0) {
-            deleteIfEmpty(pin.getParent());
-            bpf.check(fd, "bpf_link_create tcx " + direction + " " + program + " on " + device);
-        }
+        int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
         try {
-            // a link that is not pinned goes with its last fd: closed below, it detaches again
-            bpf.check(bpf.lib.bpf_obj_pin(fd, pin.toString()), "bpf_obj_pin " + pin);
+            Link link = info(fd, pin);
+            if (link.ifindex == ifindex && link.attachType == direction.tcxAttachType) {
+                bpf.check(bpf.lib.bpf_link_update(fd, program.fd(), null), "bpf_link_update " + pin + " to " + program);
+                return true;
+            }
         } finally {
             bpf.libc.close(fd);
         }
-        return program.id();
+        delete(pin); // made for a device that is gone, or that another now has the name of
+        deleteIfEmpty(pin.getParent());
+        return false;
+    }
+
+    /**
+     * A new link of {@code program} on the hook, first on it, pinned. The kernel waits for an RCU
+     * grace period before it returns (tens of milliseconds): not under the lock, so that other
+     * pods' calls do not wait for it.
+     *
+     * @throws BpfException EINVAL from bpf_link_create when the kernel has no tcx (before 6.6)
+     */
+    void create(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
+        Pointer opts = bpf.allocate(CREATE_OPTS_SIZE);
+        opts.putLong(0, CREATE_OPTS_SIZE);
+        opts.putInt(8, BPF_F_BEFORE);
+        int fd = bpf.check(linkCreate(program.fd(), ifindex, direction.tcxAttachType, opts),
+                "bpf_link_create tcx " + direction + " " + program + " on " + device);
+        try {
+            // a link that is not pinned goes with its last fd: closed below, it detaches again
+            pin(fd, pin(cookie, device, direction));
+        } finally {
+            bpf.libc.close(fd);
+        }
+    }
+
+    private synchronized void pin(int linkFd, Path pin) {
+        delete(pin); // a pin left for a device that went
+        createDirectory(pin.getParent());
+        bpf.check(bpf.lib.bpf_obj_pin(linkFd, pin.toString()), "bpf_obj_pin " + pin);
     }
 
     /** bpf_link_create(2) of a tcx link; a test stands in here for a kernel without tcx. */

@@ -78,6 +78,7 @@ class TcCoexistenceTest {
 
     @Test
     void aSecondFilterStillSeesWhatEnilbsTcxLinkPasses() {
+        dp.datapath.promote(netns(pod), "eth0");
         assertThat(dp.datapath.attached(netns(pod), "eth0")).extracting(PodDatapath.AttachedProgram::attachment)
                 .containsExactly("tcx", "tcx", "tcx");
         assertThat(run("nsenter", "--net=" + netns(pod), "tc", "filter", "show", "dev", "eth0", "egress"))

@@ -21,8 +21,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * enilb's programs on pods as tcx links, as the kernel holds them: pinned by the pod's namespace,
- * no qdisc made, the program swapped inside the same links by a second load (a daemon restart),
+ * enilb's programs on pods as tcx links, as the kernel holds them: with auto, clsact filters at
+ * once and links after {@code promote}; with tcx, links at once and no qdisc made; pinned by the
+ * pod's namespace, the program swapped inside the same links by a second load (a daemon restart),
  * a switch to and from clsact that leaves one of the two, the links of a namespace deleted
  * without a detach released (by its cookie, or as defunct), and on a kernel without tcx (its
  * bpf_link_create answer stood in for), auto falling back to clsact and tcx refusing clearly.
@@ -51,15 +52,37 @@ class TcxLinksTest {
     }
 
     @Test
-    void eachProgramIsALinkPinnedByThePodsNamespaceAndNoQdiscIsMade() {
-        Path pod = attachedPod("a");
+    void autoAttachesClsactAtOnceAndPromoteMovesEachProgramToALinkPinnedByThePodsNamespace() {
+        Path pod = pod("a");
+        dp.datapath.attach(pod, "eth0");
+        assertThat(dp.datapath.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
+                .containsExactly("clsact", "clsact", "clsact");
 
+        assertThat(dp.datapath.promote(pod, "eth0")).isTrue();
+        assertThat(dp.datapath.promote(pod, "eth0")).as("nothing left to move").isFalse();
+
+        assertThat(dp.datapath.tcAttachInEffect()).isEqualTo(TcAttach.TCX);
         assertThat(dp.datapath.attached(pod, "eth0")).containsExactly(
                 new AttachedProgram("eth0", "egress", dp.egress().id(), "enilb_egress", "tcx"),
                 new AttachedProgram("eth0", "ingress", dp.ingress().id(), "enilb_ingress", "tcx"),
                 new AttachedProgram("lo", "egress", dp.loEgress().id(), "enilb_lo_egress", "tcx"));
-        Path dir = linkDir(pod);
-        assertThat(names(dir)).containsExactlyInAnyOrderElementsOf(PINS);
+        assertThat(names(linkDir(pod))).containsExactlyInAnyOrderElementsOf(PINS);
+        assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "eth0", "egress")).doesNotContain("enilb");
+        dp.datapath.attach(pod, "eth0");
+        assertThat(dp.datapath.attached(pod, "eth0")).as("an attach again keeps the links")
+                .extracting(AttachedProgram::attachment).containsExactly("tcx", "tcx", "tcx");
+    }
+
+    @Test
+    void tcxAttachesLinksAtOnceAndMakesNoQdisc() {
+        Path pod = pod("a");
+        try (Datapath tcx = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.TCX)) {
+            tcx.attach(pod, "eth0");
+
+            assertThat(tcx.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
+                    .containsExactly("tcx", "tcx", "tcx");
+            assertThat(tcx.promote(pod, "eth0")).isFalse();
+        }
         assertThat(run("nsenter", "--net=" + pod, "tc", "qdisc", "show", "dev", "eth0")).doesNotContain("clsact");
         assertThat(run("nsenter", "--net=" + pod, "tc", "qdisc", "show", "dev", "lo")).doesNotContain("clsact");
     }
@@ -92,6 +115,7 @@ class TcxLinksTest {
         }
         // an earlier daemon's filters, as after an upgrade from a version that knew only clsact
         dp.datapath.attach(pod, "eth0");
+        assertThat(dp.datapath.promote(pod, "eth0")).isTrue();
         assertThat(dp.datapath.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
                 .containsExactly("tcx", "tcx", "tcx");
         assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "eth0", "ingress"))
@@ -164,9 +188,10 @@ class TcxLinksTest {
         Path pod = pod("a");
         try (Datapath old = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.AUTO,
                 TcxLinksTest::withoutTcx)) {
-            assertThat(old.tcAttachInEffect()).as("before any attach").isEqualTo(TcAttach.AUTO);
             old.attach(pod, "eth0");
+            assertThat(old.tcAttachInEffect()).as("before a link was tried").isEqualTo(TcAttach.AUTO);
 
+            assertThat(old.promote(pod, "eth0")).isFalse();
             assertThat(old.tcAttachInEffect()).isEqualTo(TcAttach.CLSACT);
             assertThat(old.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
                     .containsExactly("clsact", "clsact", "clsact");
@@ -187,10 +212,11 @@ class TcxLinksTest {
         assertThat(linkDir(pod)).doesNotExist();
     }
 
-    /** A namespace with eth0 (one end of a veth pair) and lo, both up, with enilb's programs attached. */
+    /** A namespace with eth0 (one end of a veth pair) and lo, both up, with enilb's programs in tcx links. */
     private Path attachedPod(String name) {
         Path pod = pod(name);
         dp.datapath.attach(pod, "eth0");
+        dp.datapath.promote(pod, "eth0");
         return pod;
     }
 

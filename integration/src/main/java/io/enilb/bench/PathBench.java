@@ -240,7 +240,9 @@ public final class PathBench {
         startNginx();
         datapath = Datapath.load(object, pins,
                 conntrackSize > 0 ? Map.of(BpfObject.MapNames.CONNTRACK, conntrackSize) : Map.of(), tcAttach);
+        // as the daemon does: attached at ADD, moved to tcx links right after (auto)
         datapath.attach(enilb.netns(), "eth0");
+        datapath.promote(enilb.netns(), "eth0");
         long tcOnly = datapath.registerAddresses(enilb.netns(), List.of(Ipv4.parse(enilb.ip())),
                 List.of(Ipv6.parse(enilb.ip6())));
         // the Service CIDRs, as the daemon writes them (service-cidr, service-cidr6)
@@ -250,6 +252,7 @@ public final class PathBench {
         datapath.maps().sockScope().delete(tcOnly);
         if (socketPodTc) {
             datapath.attach(socket.netns(), "eth0");
+            datapath.promote(socket.netns(), "eth0");
         }
         datapath.registerAddresses(socket.netns(), List.of(Ipv4.parse(socket.ip())));
         Path cgroupRoot = CgroupV2.root().orElseThrow(() -> new IllegalStateException("no cgroup v2 mount: "

@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import io.enilb.attach.AttachVerticle;
 import io.enilb.bpf.Datapath;
 import io.enilb.bpf.Ipv4;
+import io.enilb.bpf.PodDatapath;
 import io.enilb.bpf.Structs.BackendEntry;
 import io.enilb.bpf.Structs.RevNatValue;
 import io.enilb.bpf.Structs.SlotKey;
@@ -77,6 +78,12 @@ class CniLabTest {
         }
     }
 
+    /** Until the pod's three programs are in tcx links: attached at its ADD, moved right after. */
+    static void awaitLinks(Pod p) {
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(datapath.attached(p.netns(), "eth0"))
+                .extracting(PodDatapath.AttachedProgram::attachment).containsExactly("tcx", "tcx", "tcx"));
+    }
+
     /** The plugin run on the pod's eth0. */
     static Run cni(String command, String containerId, String netns, String config) {
         return plugin.run(command, containerId, netns, "eth0", config);
@@ -94,7 +101,7 @@ class CniLabTest {
         Run add = cni("ADD", "c0ffee01", pod.netns().toString(), cfg);
         assertThat(add.status()).as(add.stdout()).isZero();
         assertThat(add.stdout()).contains("\"ips\"").contains(pod.ip() + "/16");
-        assertThat(datapath.attached(pod.netns(), "eth0")).hasSize(3);
+        awaitLinks(pod);
 
         Lab.Result r = pod.http(VIP, 80);
         assertThat(r.ok()).as(r.output()).isTrue();
@@ -116,7 +123,7 @@ class CniLabTest {
         String cfg = config(socket, gcPod.ip(), true).replace(pod.netns().toString(), gcPod.netns().toString());
         Run add = cni("ADD", "c0ffee05", gcPod.netns().toString(), cfg);
         assertThat(add.status()).as(add.stdout()).isZero();
-        assertThat(datapath.attached(gcPod.netns(), "eth0")).hasSize(3);
+        awaitLinks(gcPod);
         String gc = "{\"cniVersion\":\"1.1.0\",\"name\":\"lab\",\"type\":\"enilb\",\"socket\":\"" + socket
                 + "\",\"cni.dev/valid-attachments\":[{\"containerID\":\"someone-else\",\"ifname\":\"eth0\"}]}";
         Run r = cni("GC", "", "", gc);
@@ -127,13 +134,13 @@ class CniLabTest {
     /** The runtime deletes the namespace first and sends DEL after: the pod's tcx links go by the cookie of its ADD. */
     @Test
     void delAfterTheNamespaceWentLeavesNoLinkBehind() throws Exception {
-        Pod gone = lab.macvlanPod("gone", "198.18.0.43");
+        Pod gone = lab.macvlanPod("gone", "198.18.0.44");
         String cfg = config(socket, gone.ip(), true).replace(pod.netns().toString(), gone.netns().toString());
         Run add = cni("ADD", "c0ffee06", gone.netns().toString(), cfg);
         assertThat(add.status()).as(add.stdout()).isZero();
         long cookie = datapath.netnsCookie(gone.netns());
         Path links = datapath.pinRoot().resolve("tcx").resolve(Long.toUnsignedString(cookie));
-        assertThat(links).as("the pod's links, pinned").isDirectory();
+        await().atMost(Duration.ofSeconds(10)).until(() -> Files.isDirectory(links)); // moved after the ADD
 
         Lab.onHost(10, "ip", "netns", "del", gone.namespace());
         Run del = cni("DEL", "c0ffee06", gone.netns().toString(), cfg);
@@ -160,7 +167,7 @@ class CniLabTest {
                         "-Xlog:class+load=info:file=" + log + " -Xlog:cds=info:file=" + archiveLog))
                 .run("ADD", "c0ffee06", cds.netns().toString(), "eth0", cfg);
         assertThat(add.status()).as(add.stdout()).isZero();
-        assertThat(datapath.attached(cds.netns(), "eth0")).hasSize(3);
+        awaitLinks(cds);
 
         assertThat(Files.readString(archiveLog)).as("the class-data archive as the ADD mapped it")
                 .contains("full module graph: enabled")

@@ -71,8 +71,10 @@ class EndToEndTest {
                 .containsExactlyInAnyOrder("connect4", "sendmsg4", "recvmsg4", "getpeername4", "connect6", "sendmsg6",
                         "recvmsg6", "getpeername6");
         assertThat(daemon.readyStatus()).isEqualTo(200);
-        assertThat(programs.getString("tcAttach")).as("this kernel has tcx: the default puts links on the pods")
-                .isEqualTo("tcx");
+        // the pods' programs move to links right after their ADD is answered
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(new JsonObject(
+                daemon.get("/v1/programs").body()).getString("tcAttach"))
+                .as("this kernel has tcx: the default puts links on the pods").isEqualTo("tcx"));
     }
 
     @Test

@@ -111,13 +111,16 @@ class UpgradeFromV1Test {
                     assertThat(pins.resolve("enilb_ct4_v1")).as("v1 pins removed").doesNotExist());
             assertThat(pins.resolve("enilb_ct4_v2")).exists();
             assertThat(v1Filter).contains("enilb_egress");
-            assertThat(client.exec("tc", "filter", "show", "dev", "eth0", "egress")).as("v1's clsact filter gone")
-                    .doesNotContain("enilb");
-            try (Stream<Path> links = Files.walk(pins.resolve("tcx"))) {
-                assertThat(links.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
-                        .as("v2's programs in tcx links, pinned")
-                        .containsExactlyInAnyOrder("egress-eth0", "ingress-eth0", "egress-lo");
-            }
+            // re-attached in place of v1's filters, then moved to links (after the daemon is ready)
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                assertThat(client.exec("tc", "filter", "show", "dev", "eth0", "egress")).as("v1's clsact filter gone")
+                        .doesNotContain("enilb");
+                try (Stream<Path> links = Files.walk(pins.resolve("tcx"))) {
+                    assertThat(links.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
+                            .as("v2's programs in tcx links, pinned")
+                            .containsExactlyInAnyOrder("egress-eth0", "ingress-eth0", "egress-lo");
+                }
+            });
             JsonArray pings = held.ping();
             assertThat(pings.getJsonObject(0).getString("answer")).as("the live connection").isEqualTo("be1");
             assertThat(pings.getJsonObject(1).getInteger("open_ok")).as("the other live connections: %s", pings)

@@ -215,8 +215,9 @@ class DaemonSetImageTest {
         Lab.Result answer = client.http(CLUSTER_IP, 80);
         assertThat(answer.ok()).as(answer.output()).isTrue();
         assertThat(answer.output()).contains("be1");
-        assertThat(new JsonObject(daemonSet.get(9876, "/v1/programs").body()).getString("tcAttach"))
-                .as("tcx links made and pinned within the container's capabilities").isEqualTo("tcx");
+        org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+                assertThat(new JsonObject(daemonSet.get(9876, "/v1/programs").body()).getString("tcAttach"))
+                        .as("tcx links made and pinned within the container's capabilities").isEqualTo("tcx"));
         // set by the containerized daemon through rtnetlink: /proc/sys is read-only in its container
         assertThat(client.exec("cat", "/proc/sys/net/ipv4/conf/lo/accept_local").strip()).isEqualTo("1");
     }

@@ -77,6 +77,8 @@ public final class AttachVerticle extends VerticleBase {
     /** Liveness component name. */
     public static final String LIVENESS = "attach";
     private static final int WORKERS = 4;
+    /** How long the CNI socket must be quiet before attached pods move to tcx links (see {@link Promotions}). */
+    static final Duration PROMOTE_WHEN_QUIET = Duration.ofMillis(300);
     private static final long HEARTBEAT_MS = 1000;
     /** Upper bounds of the CNI latency buckets. */
     private static final Duration[] LATENCY_SLOS = java.util.Arrays.stream(
@@ -93,6 +95,12 @@ public final class AttachVerticle extends VerticleBase {
     private final Progress progress = new Progress();
     private final List<Meter> meters = new ArrayList<>();
     private WorkerExecutor worker;
+    /**
+     * One thread for {@link PodDatapath#promote}: a move waits in the kernel for tens of
+     * milliseconds, and must not hold a worker an ADD needs.
+     */
+    private WorkerExecutor promoter;
+    private Promotions promotions;
     private long heartbeatTimer = -1;
     /** Attachments by {@link #key}; written on the event loop, read anywhere. */
     private final Map<String, PodAttachment> attachments = new ConcurrentHashMap<>();
@@ -161,6 +169,9 @@ public final class AttachVerticle extends VerticleBase {
         LocalCodecs.register(vertx.eventBus());
         server = new CniSocketServer(socketSettings, this::handle);
         worker = vertx.createSharedWorkerExecutor("enilb-attach-" + deploymentID(), WORKERS);
+        promoter = vertx.createSharedWorkerExecutor("enilb-attach-promote-" + deploymentID(), 1);
+        promotions = new Promotions(vertx, PROMOTE_WHEN_QUIET,
+                pod -> serialized(pod.containerId(), () -> promote(pod.containerId(), pod.ifName())));
         registerMeters(server);
         heartbeatTimer = vertx.setPeriodic(HEARTBEAT_MS, id -> heartbeat());
         heartbeat();
@@ -182,19 +193,25 @@ public final class AttachVerticle extends VerticleBase {
             vertx.cancelTimer(heartbeatTimer);
             heartbeatTimer = -1;
         }
+        if (promotions != null) {
+            promotions.stop();
+        }
         meters.forEach(registry::remove);
         meters.clear();
         CniSocketServer running = server;
         WorkerExecutor w = worker;
+        WorkerExecutor p = promoter;
         server = null;
         worker = null;
+        promoter = null;
         if (running == null || w == null) {
             return Future.succeededFuture();
         }
         return w.executeBlocking(() -> {
             running.stop();
             return null;
-        }, false).onComplete(v -> setReadiness(Readiness.notReady(COMPONENT, "stopped"))).eventually(w::close);
+        }, false).onComplete(v -> setReadiness(Readiness.notReady(COMPONENT, "stopped"))).eventually(w::close)
+                .eventually(p::close);
     }
 
     private void registerMeters(CniSocketServer socket) {
@@ -209,7 +226,11 @@ public final class AttachVerticle extends VerticleBase {
 
     /** Runs {@code work} on attach's workers, tracked for the heartbeat; gives up waiting after {@code stuckAfter}. */
     private <T> Future<T> blocking(String what, Callable<T> work) {
-        return worker.<T>executeBlocking(() -> {
+        return blocking(worker, what, work);
+    }
+
+    private <T> Future<T> blocking(WorkerExecutor executor, String what, Callable<T> work) {
+        return executor.<T>executeBlocking(() -> {
             long op = progress.begin(what);
             try {
                 return work.call();
@@ -346,6 +367,7 @@ public final class AttachVerticle extends VerticleBase {
 
     private Future<CniReply> dispatch(CniRequest request) {
         long started = System.nanoTime();
+        promotions.requestSeen();
         Future<CniReply> work;
         try {
             switch (request.command()) {
@@ -421,6 +443,29 @@ public final class AttachVerticle extends VerticleBase {
             remember(saved);
             return CniReply.ok(printable(result, request.cniVersion()));
         });
+    }
+
+    /**
+     * When {@link Promotions} says (after an ADD, or at start, once the socket is quiet): moves
+     * the pod's programs to where the datapath prefers them ({@link PodDatapath#promote}: tcx
+     * links), in the container's line. A pod deleted meanwhile is left alone; a failure leaves the
+     * pod on what ADD attached, which translates the same, and is logged.
+     */
+    private Future<Void> promote(String containerId, String ifName) {
+        PodAttachment pod = attachments.get(key(containerId, ifName));
+        if (pod == null) {
+            return Future.succeededFuture();
+        }
+        String label = label(containerId, ifName);
+        return blocking(promoter, "moving pod " + label + " to tcx links",
+                () -> datapath.promote(namespaces.resolve(pod.netns()), ifName))
+                .onSuccess(moved -> {
+                    if (moved) {
+                        LOG.debug("pod {}: programs moved to tcx links", label);
+                    }
+                })
+                .onFailure(e -> LOG.warn("pod {}: programs stay where ADD put them (clsact): {}", label, e.getMessage()))
+                .<Void>mapEmpty().otherwiseEmpty();
     }
 
     private Future<CniReply> del(CniRequest request) {
@@ -585,10 +630,12 @@ public final class AttachVerticle extends VerticleBase {
 
     private void remember(PodAttachment pod) {
         attachments.put(key(pod.containerId(), pod.ifName()), pod);
+        promotions.add(key(pod.containerId(), pod.ifName()), pod);
         vertx.eventBus().publish(Addresses.POD_ATTACHED, pod);
     }
 
     private void forget(String key) {
+        promotions.remove(key);
         PodAttachment gone = attachments.remove(key);
         if (gone != null) {
             vertx.eventBus().publish(Addresses.POD_DETACHED, gone);

@@ -435,6 +435,52 @@ class AttachVerticleTest {
     }
 
     @Test
+    void attachedPodsMoveToLinksOnceTheSocketIsQuietInTheOrderTheyCame() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        long lastAnswered = System.nanoTime();
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> datapath.promoted.size() == 2);
+        assertThat(datapath.promoted).containsExactly("promote " + nsA + " eth0", "promote " + nsB + " eth0");
+        assertThat(datapath.promotedAt.get(0) - lastAnswered).as("no move while ADDs come")
+                .isGreaterThan(AttachVerticle.PROMOTE_WHEN_QUIET.toNanos() * 2 / 3);
+    }
+
+    @Test
+    void aPodDeletedBeforeItsMoveIsNotMovedAndADelDuringAMoveWaitsForIt() throws Exception {
+        assertOk(add(POD_A, nsA, "198.18.0.5"));
+        assertOk(del(POD_A, nsA));
+        CountDownLatch gate = new CountDownLatch(1);
+        datapath.promoteGate = gate;
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> !datapath.promoted.isEmpty());
+
+        CompletableFuture<JsonObject> del = CompletableFuture.supplyAsync(() -> call(() -> del(POD_B, nsB)));
+        await().atMost(Duration.ofSeconds(5)).until(() -> verticle.inFlight() == 1);
+        assertThat(datapath.calls).doesNotContain("detach " + nsB + " eth0");
+        gate.countDown();
+
+        assertOk(del.get(5, TimeUnit.SECONDS));
+        assertThat(datapath.calls).contains("detach " + nsB + " eth0");
+        assertThat(datapath.promoted).containsExactly("promote " + nsB + " eth0");
+    }
+
+    @Test
+    void aFailedAddMovesNothingAndARestartMovesTheRememberedPods() throws Exception {
+        datapath.failNextAttachWith = 19; // ENODEV
+        assertThat(code(add(POD_A, nsA, "198.18.0.5"))).isEqualTo(999);
+        assertOk(add(POD_B, nsB, "198.18.0.6"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> datapath.promoted.size() == 1);
+        assertThat(datapath.promoted).containsExactly("promote " + nsB + " eth0");
+
+        undeploy();
+        deploy();
+
+        await().atMost(Duration.ofSeconds(5)).until(() -> datapath.promoted.size() == 2);
+        assertThat(datapath.promoted).last().isEqualTo("promote " + nsB + " eth0");
+    }
+
+    @Test
     void aFailedAttachLeavesNoRegisteredAddress() throws Exception {
         datapath.failNextAttachWith = 19; // ENODEV
 

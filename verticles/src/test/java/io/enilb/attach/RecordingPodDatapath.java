@@ -59,6 +59,27 @@ final class RecordingPodDatapath implements PodDatapath {
         attached.remove(netns + " " + ifName);
     }
 
+    /** "promote ns ifName" as each move starts, not in {@link #calls}; with its System.nanoTime in {@link #promotedAt}. */
+    final List<String> promoted = new CopyOnWriteArrayList<>();
+    final List<Long> promotedAt = new CopyOnWriteArrayList<>();
+    /** When set, promote waits for it (to hold a move in flight). */
+    volatile CountDownLatch promoteGate;
+
+    @Override
+    public boolean promote(Path netns, String ifName) {
+        promotedAt.add(System.nanoTime());
+        promoted.add("promote " + netns + " " + ifName);
+        CountDownLatch gate = promoteGate;
+        if (gate != null) {
+            try {
+                gate.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        return true;
+    }
+
     @Override
     public void detachGone(long netnsCookie) {
         record("detachGone " + netnsCookie);
