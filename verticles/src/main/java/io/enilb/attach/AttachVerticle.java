@@ -222,6 +222,9 @@ public final class AttachVerticle extends VerticleBase {
                 .description("CNI socket connections refused because of the peer's uid").register(registry));
         meters.add(Gauge.builder("enilb.attached.pods", attachments, Map::size)
                 .description("Pod interfaces carrying enilb's programs").register(registry));
+        meters.add(Gauge.builder("enilb.attached.pods.waiting.move", promotions, Promotions::waiting)
+                .description("Attached pods waiting to move from clsact filters to tcx links (until the CNI socket"
+                        + " is quiet)").register(registry));
     }
 
     /** Runs {@code work} on attach's workers, tracked for the heartbeat; gives up waiting after {@code stuckAfter}. */

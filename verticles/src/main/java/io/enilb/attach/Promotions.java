@@ -55,7 +55,7 @@ final class Promotions {
         waiting.remove(key);
     }
 
-    /** Pods waiting, not counting one moving. */
+    /** Pods waiting, not counting one moving; read by the metrics scrape from another thread (a size, racy by a pod). */
     int waiting() {
         return waiting.size();
     }

@@ -439,8 +439,10 @@ class AttachVerticleTest {
         assertOk(add(POD_A, nsA, "198.18.0.5"));
         assertOk(add(POD_B, nsB, "198.18.0.6"));
         long lastAnswered = System.nanoTime();
+        assertThat(registry.scrape()).contains("enilb_attached_pods_waiting_move 2");
 
         await().atMost(Duration.ofSeconds(5)).until(() -> datapath.promoted.size() == 2);
+        await().atMost(Duration.ofSeconds(5)).until(() -> registry.scrape().contains("enilb_attached_pods_waiting_move 0"));
         assertThat(datapath.promoted).containsExactly("promote " + nsA + " eth0", "promote " + nsB + " eth0");
         assertThat(datapath.promotedAt.get(0) - lastAnswered).as("no move while ADDs come")
                 .isGreaterThan(AttachVerticle.PROMOTE_WHEN_QUIET.toNanos() * 2 / 3);
