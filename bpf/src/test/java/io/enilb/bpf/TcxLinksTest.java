@@ -55,8 +55,7 @@ class TcxLinksTest {
     void autoAttachesClsactAtOnceAndPromoteMovesEachProgramToALinkPinnedByThePodsNamespace() {
         Path pod = pod("a");
         dp.datapath.attach(pod, "eth0");
-        assertThat(dp.datapath.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
-                .containsExactly("clsact", "clsact", "clsact");
+        assertThat(attachments(dp.datapath, pod)).containsExactly("clsact", "clsact", "clsact");
 
         assertThat(dp.datapath.promote(pod, "eth0")).isTrue();
         assertThat(dp.datapath.promote(pod, "eth0")).as("nothing left to move").isFalse();
@@ -67,20 +66,20 @@ class TcxLinksTest {
                 new AttachedProgram("eth0", "ingress", dp.ingress().id(), "enilb_ingress", "tcx"),
                 new AttachedProgram("lo", "egress", dp.loEgress().id(), "enilb_lo_egress", "tcx"));
         assertThat(names(linkDir(pod))).containsExactlyInAnyOrderElementsOf(PINS);
-        assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "eth0", "egress")).doesNotContain("enilb");
+        assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "eth0", "egress"))
+                .doesNotContain("enilb");
         dp.datapath.attach(pod, "eth0");
-        assertThat(dp.datapath.attached(pod, "eth0")).as("an attach again keeps the links")
-                .extracting(AttachedProgram::attachment).containsExactly("tcx", "tcx", "tcx");
+        assertThat(attachments(dp.datapath, pod)).as("an attach again keeps the links")
+                .containsExactly("tcx", "tcx", "tcx");
     }
 
     @Test
     void tcxAttachesLinksAtOnceAndMakesNoQdisc() {
         Path pod = pod("a");
-        try (Datapath tcx = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.TCX)) {
+        try (Datapath tcx = load(TcAttach.TCX)) {
             tcx.attach(pod, "eth0");
 
-            assertThat(tcx.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
-                    .containsExactly("tcx", "tcx", "tcx");
+            assertThat(attachments(tcx, pod)).containsExactly("tcx", "tcx", "tcx");
             assertThat(tcx.promote(pod, "eth0")).isFalse();
         }
         assertThat(run("nsenter", "--net=" + pod, "tc", "qdisc", "show", "dev", "eth0")).doesNotContain("clsact");
@@ -105,10 +104,9 @@ class TcxLinksTest {
     @Test
     void aSwitchToClsactAndBackLeavesEnilbOnEachHookOnce() {
         Path pod = attachedPod("a");
-        try (Datapath clsact = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.CLSACT)) {
+        try (Datapath clsact = load(TcAttach.CLSACT)) {
             clsact.attach(pod, "eth0");
-            assertThat(clsact.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
-                    .containsExactly("clsact", "clsact", "clsact");
+            assertThat(attachments(clsact, pod)).containsExactly("clsact", "clsact", "clsact");
             assertThat(linkDir(pod)).doesNotExist();
             assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "eth0", "ingress"))
                     .contains("enilb_ingress");
@@ -116,8 +114,7 @@ class TcxLinksTest {
         // an earlier daemon's filters, as after an upgrade from a version that knew only clsact
         dp.datapath.attach(pod, "eth0");
         assertThat(dp.datapath.promote(pod, "eth0")).isTrue();
-        assertThat(dp.datapath.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
-                .containsExactly("tcx", "tcx", "tcx");
+        assertThat(attachments(dp.datapath, pod)).containsExactly("tcx", "tcx", "tcx");
         assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "eth0", "ingress"))
                 .doesNotContain("enilb");
         assertThat(run("nsenter", "--net=" + pod, "tc", "filter", "show", "dev", "lo", "egress"))
@@ -173,28 +170,39 @@ class TcxLinksTest {
         assertThat(names(linkDir(other))).containsExactlyInAnyOrderElementsOf(PINS);
     }
 
-    /** A kernel before 6.6, as bpf_link_create answers there: EINVAL for an attach type it does not know. */
-    private static TcxLinks withoutTcx(Path pinRoot) {
-        return new TcxLinks(pinRoot) {
+    /** A second datapath on the test's pin root (a daemon started again), with {@code tcAttach}. */
+    private Datapath load(TcAttach tcAttach) {
+        return Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), tcAttach);
+    }
+
+    /** How each of the pod's three hooks has its program: "tcx" or "clsact" (both during a move). */
+    private static List<String> attachments(Datapath datapath, Path pod) {
+        return datapath.attached(pod, "eth0").stream().map(AttachedProgram::attachment).toList();
+    }
+
+    /**
+     * A second datapath as on a kernel before 6.6, whose bpf_link_create answers EINVAL for an
+     * attach type it does not know.
+     */
+    private Datapath withoutTcx(TcAttach tcAttach) {
+        return Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), tcAttach, pinRoot -> new TcxLinks(pinRoot) {
             @Override
             int linkCreate(int programFd, int ifindex, int attachType, jnr.ffi.Pointer opts) {
                 return -jnr.constants.platform.Errno.EINVAL.intValue();
             }
-        };
+        });
     }
 
     @Test
     void autoFallsBackToClsactOnAKernelWithoutTcx() {
         Path pod = pod("a");
-        try (Datapath old = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.AUTO,
-                TcxLinksTest::withoutTcx)) {
+        try (Datapath old = withoutTcx(TcAttach.AUTO)) {
             old.attach(pod, "eth0");
             assertThat(old.tcAttachInEffect()).as("before a link was tried").isEqualTo(TcAttach.AUTO);
 
             assertThat(old.promote(pod, "eth0")).isFalse();
             assertThat(old.tcAttachInEffect()).isEqualTo(TcAttach.CLSACT);
-            assertThat(old.attached(pod, "eth0")).extracting(AttachedProgram::attachment)
-                    .containsExactly("clsact", "clsact", "clsact");
+            assertThat(attachments(old, pod)).containsExactly("clsact", "clsact", "clsact");
             assertThat(linkDir(pod)).doesNotExist();
         }
     }
@@ -202,8 +210,7 @@ class TcxLinksTest {
     @Test
     void tcxOnAKernelWithoutItFailsSayingWhatToSet() {
         Path pod = pod("a");
-        try (Datapath old = Datapath.load(TestObjects.bpfObject(), dp.pinRoot, Map.of(), TcAttach.TCX,
-                TcxLinksTest::withoutTcx)) {
+        try (Datapath old = withoutTcx(TcAttach.TCX)) {
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> old.attach(pod, "eth0"))
                     .isInstanceOf(BpfException.class).hasMessageContaining("Linux 6.6")
                     .hasMessageContaining("bpf.tc-attach to auto or clsact");
