@@ -73,6 +73,18 @@ public final class Bpf {
         return e == 0 ? Errno.EINVAL.intValue() /* libbpf failed without saying why */ : e;
     }
 
+    /** struct bpf_link_info's size as far as enilb reads it: type, id, prog_id, then the union at 16. */
+    static final int LINK_INFO_SIZE = 64;
+
+    /** What the kernel says of the link {@code linkFd} (struct bpf_link_info, {@link #LINK_INFO_SIZE} bytes). */
+    Pointer linkInfo(int linkFd, String what) {
+        Pointer info = allocate(LINK_INFO_SIZE);
+        Pointer len = allocate(4);
+        len.putInt(0, LINK_INFO_SIZE);
+        check(lib.bpf_obj_get_info_by_fd(linkFd, info, len), "bpf_obj_get_info_by_fd " + what);
+        return info;
+    }
+
     Pointer allocate(int size) {
         return Memory.allocateDirect(runtime, size, true);
     }

@@ -176,15 +176,20 @@ public final class BpfObject implements AutoCloseable {
     private static List<String> unpin(Path pinRoot, List<String> names) {
         List<String> removed = new ArrayList<>();
         for (String name : names) {
-            try {
-                if (Files.deleteIfExists(pinRoot.resolve(name))) {
-                    removed.add(name);
-                }
-            } catch (IOException e) {
-                throw new BpfException("unpin " + pinRoot.resolve(name), e.toString());
+            if (unpin(pinRoot.resolve(name))) {
+                removed.add(name);
             }
         }
         return removed;
+    }
+
+    /** Removes one pin (a link's: the kernel detaches it once nothing else holds it); false when there was none. */
+    static boolean unpin(Path pin) {
+        try {
+            return Files.deleteIfExists(pin);
+        } catch (IOException e) {
+            throw new BpfException("unpin " + pin, e.toString());
+        }
     }
 
     /** Names of the maps as pinned; the suffix is the layout version. */

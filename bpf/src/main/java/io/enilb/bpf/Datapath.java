@@ -146,15 +146,26 @@ public final class Datapath implements PodDatapath, AutoCloseable {
                 .orElseThrow(() -> new IllegalArgumentException("no program " + name));
     }
 
+    /** One of a pod's three hooks: a device (index 0 when it is gone), a direction, enilb's program there. */
+    private record PodHook(String device, int ifindex, Direction direction, BpfProgram program) {
+    }
+
+    /** Egress and ingress of the pod's NIC (index {@code nic}), egress of its loopback (index {@code lo}). */
+    private List<PodHook> hooks(String ifName, int nic, int lo) {
+        return List.of(new PodHook(ifName, nic, Direction.EGRESS, egress),
+                new PodHook(ifName, nic, Direction.INGRESS, ingress),
+                new PodHook(LOOPBACK, lo, Direction.EGRESS, loEgress));
+    }
+
     @Override
     public void attach(Path ns, String ifName) {
         netns.call(ns, () -> {
             long cookie = Netns.currentCookie();
-            int ifindex = ifindex(ifName, ns);
-            attachOne(cookie, ifindex, ifName, Direction.EGRESS, egress);
-            attachOne(cookie, ifindex, ifName, Direction.INGRESS, ingress);
-            attachOne(cookie, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
-            acceptLocalSourceOnLoopback(ns);
+            int lo = ifindex(LOOPBACK, ns);
+            for (PodHook hook : hooks(ifName, ifindex(ifName, ns), lo)) {
+                attachOne(cookie, hook);
+            }
+            acceptLocalSourceOnLoopback(ns, lo);
             return null;
         });
     }
@@ -165,32 +176,42 @@ public final class Datapath implements PodDatapath, AutoCloseable {
      * clsact). What enilb had on the hook the other way goes once the new one is in place; tcx
      * runs first, so for that moment the other sees only what the link passes untranslated.
      */
-    private void attachOne(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
-        if (tcAttach != TcAttach.CLSACT && tcx.update(cookie, ifindex, device, direction, program)) {
+    private void attachOne(long cookie, PodHook h) {
+        if (tcAttach != TcAttach.CLSACT && tcx.update(cookie, h.ifindex, h.device, h.direction, h.program)) {
             kernelHasTcx = true;
-            tc.detach(ifindex, device, direction);
+            tc.detach(h.ifindex, h.device, h.direction);
         } else if (tcAttach == TcAttach.TCX) {
-            createLink(cookie, ifindex, device, direction, program);
-            tc.detach(ifindex, device, direction);
+            createLink(cookie, h, true);
+            tc.detach(h.ifindex, h.device, h.direction);
         } else {
-            tc.attach(ifindex, device, direction, program);
+            tc.attach(h.ifindex, h.device, h.direction, h.program);
             if (tcAttach == TcAttach.CLSACT) {
-                tcx.detach(cookie, device, direction);
+                tcx.detach(cookie, h.device, h.direction);
             }
         }
     }
 
-    private void createLink(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
+    /**
+     * A new tcx link on the hook. A kernel without tcx (EINVAL before any link was made) fails a
+     * {@code required} one with what to set; otherwise it is remembered and false returned.
+     */
+    private boolean createLink(long cookie, PodHook h, boolean required) {
         try {
-            tcx.create(cookie, ifindex, device, direction, program);
-            kernelHasTcx = true;
+            tcx.create(cookie, h.ifindex, h.device, h.direction, h.program);
         } catch (BpfException e) {
-            if (e.errno() == EINVAL && !Boolean.TRUE.equals(kernelHasTcx)) {
+            if (e.errno() != EINVAL || Boolean.TRUE.equals(kernelHasTcx)) {
+                throw e;
+            }
+            if (required) {
                 throw new BpfException("bpf.tc-attach tcx", EINVAL, "the kernel has no tcx links (Linux 6.6 or"
                         + " later); set bpf.tc-attach to auto or clsact: " + e.getMessage());
             }
-            throw e;
+            kernelHasTcx = false;
+            LOG.info("bpf.tc-attach auto: the kernel has no tcx links ({}); pods keep clsact filters", e.getMessage());
+            return false;
         }
+        kernelHasTcx = true;
+        return true;
     }
 
     /**
@@ -205,30 +226,21 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         }
         return promotions.call(ns, () -> {
             long cookie = Netns.currentCookie();
-            int ifindex = ifindex(ifName, ns);
-            return toLink(cookie, ifindex, ifName, Direction.EGRESS, egress)
-                    | toLink(cookie, ifindex, ifName, Direction.INGRESS, ingress)
-                    | toLink(cookie, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS, loEgress);
+            boolean moved = false;
+            for (PodHook hook : hooks(ifName, ifindex(ifName, ns), ifindex(LOOPBACK, ns))) {
+                moved |= toLink(cookie, hook);
+            }
+            return moved;
         });
     }
 
     /** One hook from its clsact filter to a new tcx link; false when it has a link or the kernel has none. */
-    private boolean toLink(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
-        if (Boolean.FALSE.equals(kernelHasTcx) || tcx.query(cookie, ifindex, device, direction) != null) {
+    private boolean toLink(long cookie, PodHook h) {
+        if (Boolean.FALSE.equals(kernelHasTcx) || tcx.query(cookie, h.ifindex, h.device, h.direction) != null
+                || !createLink(cookie, h, false)) {
             return false;
         }
-        try {
-            tcx.create(cookie, ifindex, device, direction, program);
-        } catch (BpfException e) {
-            if (e.errno() != EINVAL || Boolean.TRUE.equals(kernelHasTcx)) {
-                throw e;
-            }
-            kernelHasTcx = false;
-            LOG.info("bpf.tc-attach auto: the kernel has no tcx links ({}); pods keep clsact filters", e.getMessage());
-            return false;
-        }
-        kernelHasTcx = true;
-        tc.detach(ifindex, device, direction);
+        tc.detach(h.ifindex, h.device, h.direction);
         return true;
     }
 
@@ -237,9 +249,9 @@ public final class Datapath implements PodDatapath, AutoCloseable {
      * drops as a martian unless loopback accepts local sources. Through rtnetlink rather than
      * /proc/sys, which is read-only in a container that is not privileged; on the namespace thread.
      */
-    private void acceptLocalSourceOnLoopback(Path ns) {
+    private void acceptLocalSourceOnLoopback(Path ns, int lo) {
         try {
-            rtnetlink.setIpv4DevConf(ifindex(LOOPBACK, ns), LOOPBACK, Rtnetlink.IPV4_DEVCONF_ACCEPT_LOCAL, 1);
+            rtnetlink.setIpv4DevConf(lo, LOOPBACK, Rtnetlink.IPV4_DEVCONF_ACCEPT_LOCAL, 1);
         } catch (BpfException e) {
             throw new BpfException("enable accept_local on lo in " + ns, e.errno(), e.getMessage());
         }
@@ -249,15 +261,12 @@ public final class Datapath implements PodDatapath, AutoCloseable {
     public void detach(Path ns, String ifName) {
         netns.call(ns, () -> {
             long cookie = Netns.currentCookie();
-            int ifindex = bpf.libc.if_nametoindex(ifName);
-            if (ifindex != 0) {
-                tc.detach(ifindex, ifName, Direction.EGRESS);
-                tc.detach(ifindex, ifName, Direction.INGRESS);
+            for (PodHook h : hooks(ifName, bpf.libc.if_nametoindex(ifName), ifindex(LOOPBACK, ns))) {
+                if (h.ifindex != 0) {
+                    tc.detach(h.ifindex, h.device, h.direction);
+                }
+                tcx.detach(cookie, h.device, h.direction); // by name: also when the NIC is gone
             }
-            tc.detach(ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
-            tcx.detach(cookie, ifName, Direction.EGRESS);
-            tcx.detach(cookie, ifName, Direction.INGRESS);
-            tcx.detach(cookie, LOOPBACK, Direction.EGRESS);
             return null;
         });
     }
@@ -337,12 +346,11 @@ public final class Datapath implements PodDatapath, AutoCloseable {
         return netns.call(ns, () -> {
             List<AttachedProgram> out = new ArrayList<>();
             long cookie = Netns.currentCookie();
-            int ifindex = bpf.libc.if_nametoindex(ifName);
-            if (ifindex != 0) {
-                collect(out, cookie, ifindex, ifName, Direction.EGRESS);
-                collect(out, cookie, ifindex, ifName, Direction.INGRESS);
+            for (PodHook h : hooks(ifName, bpf.libc.if_nametoindex(ifName), ifindex(LOOPBACK, ns))) {
+                if (h.ifindex != 0) {
+                    collect(out, cookie, h);
+                }
             }
-            collect(out, cookie, ifindex(LOOPBACK, ns), LOOPBACK, Direction.EGRESS);
             return out;
         });
     }
@@ -352,15 +360,15 @@ public final class Datapath implements PodDatapath, AutoCloseable {
      * under way). In that order: a move makes the link before it removes the filter, so a hook
      * being moved is never missed.
      */
-    private void collect(List<AttachedProgram> out, long cookie, int ifindex, String device, Direction direction) {
-        ProgramInfo filter = tc.query(ifindex, direction);
+    private void collect(List<AttachedProgram> out, long cookie, PodHook h) {
+        ProgramInfo filter = tc.query(h.ifindex, h.direction);
         if (filter != null && filter.name().startsWith("enilb_")) {
-            out.add(new AttachedProgram(device, direction.toString(), filter.id(), filter.name(),
+            out.add(new AttachedProgram(h.device, h.direction.toString(), filter.id(), filter.name(),
                     TcAttach.CLSACT.value));
         }
-        ProgramInfo link = tcx.query(cookie, ifindex, device, direction);
+        ProgramInfo link = tcx.query(cookie, h.ifindex, h.device, h.direction);
         if (link != null) {
-            out.add(new AttachedProgram(device, direction.toString(), link.id(), link.name(), TcAttach.TCX.value));
+            out.add(new AttachedProgram(h.device, h.direction.toString(), link.id(), link.name(), TcAttach.TCX.value));
         }
     }
 

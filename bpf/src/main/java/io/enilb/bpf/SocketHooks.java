@@ -21,8 +21,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class SocketHooks {
     private static final Logger LOG = LoggerFactory.getLogger(SocketHooks.class);
-    /** struct bpf_link_info: type, id, prog_id, then the cgroup member of the union at 16. */
-    private static final int LINK_INFO_SIZE = 64;
+    /** struct bpf_link_info ({@link Bpf#linkInfo}): id, prog_id, then the cgroup member of the union at 16. */
     private static final int LI_ID = 4;
     private static final int LI_PROG_ID = 8;
     private static final int LI_CGROUP_ID = 16;
@@ -128,7 +127,7 @@ public final class SocketHooks {
                 LOG.info("socket hook {}: pinned link {} is on another cgroup; attaching anew at {}", hook.hookName,
                         old.linkId(), cgroupRoot);
                 bpf.lib.bpf_link_detach(linkFd);
-                deletePin(pin);
+                BpfObject.unpin(pin);
             } finally {
                 bpf.libc.close(linkFd);
             }
@@ -165,7 +164,7 @@ public final class SocketHooks {
                 bpf.lib.bpf_link_detach(linkFd);
                 bpf.libc.close(linkFd);
             }
-            deletePin(pin);
+            BpfObject.unpin(pin);
             LOG.info("socket hook {} detached", hook.hookName);
         }
         try {
@@ -200,10 +199,7 @@ public final class SocketHooks {
     }
 
     private Attached info(Hook hook, int linkFd) {
-        Pointer info = bpf.allocate(LINK_INFO_SIZE);
-        Pointer len = bpf.allocate(4);
-        len.putInt(0, LINK_INFO_SIZE);
-        bpf.check(bpf.lib.bpf_obj_get_info_by_fd(linkFd, info, len), "bpf_obj_get_info_by_fd link " + hook.hookName);
+        Pointer info = bpf.linkInfo(linkFd, "link " + hook.hookName);
         int programId = info.getInt(LI_PROG_ID);
         ProgramInfo program = programId == 0 ? null : ProgramInfo.ofId(programId);
         if (info.getInt(LI_ATTACH_TYPE) != hook.attachType && programId != 0) {
@@ -217,11 +213,4 @@ public final class SocketHooks {
         return new Attached(hook.hookName, info.getInt(LI_ID), programId, name, cgroupId, cgroup);
     }
 
-    private static void deletePin(Path pin) {
-        try {
-            Files.deleteIfExists(pin);
-        } catch (IOException e) {
-            throw new BpfException("unpin " + pin, e.toString());
-        }
-    }
 }

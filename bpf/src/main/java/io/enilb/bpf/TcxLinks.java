@@ -30,8 +30,7 @@ class TcxLinks {
     private static final int BPF_F_BEFORE = 1 << 3;
     /** struct bpf_link_create_opts as far as flags: sz, flags and padding. */
     private static final int CREATE_OPTS_SIZE = 16;
-    /** struct bpf_link_info: type, id, prog_id, then the tcx member of the union at 16. */
-    private static final int LINK_INFO_SIZE = 64;
+    /** struct bpf_link_info ({@link Bpf#linkInfo}): prog_id, then the tcx member of the union at 16. */
     private static final int LI_PROG_ID = 8;
     private static final int LI_TCX_IFINDEX = 16;
     private static final int LI_TCX_ATTACH_TYPE = 20;
@@ -46,6 +45,30 @@ class TcxLinks {
 
     /** What the kernel says of a pinned link: its program, and its device (0 once the device is gone). */
     private record Link(int programId, int ifindex, int attachType) {
+        /** Whether it is live on device {@code dev}'s hook {@code direction}. */
+        boolean on(int dev, Direction direction) {
+            return ifindex == dev && attachType == direction.tcxAttachType;
+        }
+    }
+
+    /** What {@link #withLink} does with an open pinned link. */
+    private interface LinkUse<T> {
+        T apply(int linkFd, Link link);
+    }
+
+    /** {@code use} applied to the link pinned at {@code pin}, or {@code absent} when there is none to open. */
+    private <T> T withLink(Path pin, T absent, LinkUse<T> use) {
+        int fd = Files.exists(pin) ? bpf.lib.bpf_obj_get(pin.toString()) : -1;
+        if (fd < 0) {
+            return absent;
+        }
+        try {
+            Pointer info = bpf.linkInfo(fd, "link " + pin);
+            return use.apply(fd, new Link(info.getInt(LI_PROG_ID), info.getInt(LI_TCX_IFINDEX),
+                    info.getInt(LI_TCX_ATTACH_TYPE)));
+        } finally {
+            bpf.libc.close(fd);
+        }
     }
 
     /**
@@ -56,22 +79,17 @@ class TcxLinks {
      */
     synchronized boolean update(long cookie, int ifindex, String device, Direction direction, BpfProgram program) {
         Path pin = pin(cookie, device, direction);
-        if (!Files.exists(pin)) {
-            return false;
-        }
-        int fd = bpf.check(bpf.lib.bpf_obj_get(pin.toString()), "bpf_obj_get " + pin);
-        try {
-            Link link = info(fd, pin);
-            if (link.ifindex == ifindex && link.attachType == direction.tcxAttachType) {
-                bpf.check(bpf.lib.bpf_link_update(fd, program.fd(), null), "bpf_link_update " + pin + " to " + program);
-                return true;
+        boolean updated = withLink(pin, false, (fd, link) -> {
+            if (!link.on(ifindex, direction)) {
+                return false;
             }
-        } finally {
-            bpf.libc.close(fd);
+            bpf.check(bpf.lib.bpf_link_update(fd, program.fd(), null), "bpf_link_update " + pin + " to " + program);
+            return true;
+        });
+        if (!updated && BpfObject.unpin(pin)) { // made for a device that is gone, or that another now has the name of
+            deleteIfEmpty(pin.getParent());
         }
-        delete(pin); // made for a device that is gone, or that another now has the name of
-        deleteIfEmpty(pin.getParent());
-        return false;
+        return updated;
     }
 
     /**
@@ -96,7 +114,7 @@ class TcxLinks {
     }
 
     private synchronized void pin(int linkFd, Path pin) {
-        delete(pin); // a pin left for a device that went
+        BpfObject.unpin(pin); // a pin left for a device that went
         createDirectory(pin.getParent());
         bpf.check(bpf.lib.bpf_obj_pin(linkFd, pin.toString()), "bpf_obj_pin " + pin);
     }
@@ -109,7 +127,7 @@ class TcxLinks {
     /** Removes enilb's link from the hook (unpinned, the kernel detaches it); false when there was none. */
     synchronized boolean detach(long cookie, String device, Direction direction) {
         Path pin = pin(cookie, device, direction);
-        boolean had = delete(pin);
+        boolean had = BpfObject.unpin(pin);
         deleteIfEmpty(pin.getParent());
         return had;
     }
@@ -118,24 +136,15 @@ class TcxLinks {
     synchronized void detachAll(long cookie) {
         Path dir = root.resolve(Long.toUnsignedString(cookie));
         for (Path pin : list(dir)) {
-            delete(pin);
+            BpfObject.unpin(pin);
         }
         deleteIfEmpty(dir);
     }
 
     /** The program in enilb's live link on the hook of device {@code ifindex}, or null when there is none. */
     synchronized ProgramInfo query(long cookie, int ifindex, String device, Direction direction) {
-        Path pin = pin(cookie, device, direction);
-        int fd = Files.exists(pin) ? bpf.lib.bpf_obj_get(pin.toString()) : -1;
-        if (fd < 0) {
-            return null;
-        }
-        try {
-            Link link = info(fd, pin);
-            return link.ifindex == ifindex && link.programId != 0 ? ProgramInfo.ofId(link.programId) : null;
-        } finally {
-            bpf.libc.close(fd);
-        }
+        return withLink(pin(cookie, device, direction), null, (fd, link) ->
+                link.on(ifindex, direction) && link.programId != 0 ? ProgramInfo.ofId(link.programId) : null);
     }
 
     /**
@@ -148,16 +157,9 @@ class TcxLinks {
         int released = 0;
         for (Path netnsDir : list(root)) {
             for (Path pin : list(netnsDir)) {
-                int fd = bpf.lib.bpf_obj_get(pin.toString());
-                if (fd < 0) {
-                    continue; // removed meanwhile, or not a BPF object: not ours to judge
-                }
-                try {
-                    if (info(fd, pin).ifindex == 0 && delete(pin)) {
-                        released++;
-                    }
-                } finally {
-                    bpf.libc.close(fd);
+                // one that cannot be opened was removed meanwhile, or is no BPF object: not ours to judge
+                if (withLink(pin, false, (fd, link) -> link.ifindex == 0) && BpfObject.unpin(pin)) {
+                    released++;
                 }
             }
             deleteIfEmpty(netnsDir);
@@ -184,14 +186,6 @@ class TcxLinks {
         return root.resolve(Long.toUnsignedString(cookie)).resolve(direction + "-" + device);
     }
 
-    private Link info(int fd, Path pin) {
-        Pointer info = bpf.allocate(LINK_INFO_SIZE);
-        Pointer len = bpf.allocate(4);
-        len.putInt(0, LINK_INFO_SIZE);
-        bpf.check(bpf.lib.bpf_obj_get_info_by_fd(fd, info, len), "bpf_obj_get_info_by_fd link " + pin);
-        return new Link(info.getInt(LI_PROG_ID), info.getInt(LI_TCX_IFINDEX), info.getInt(LI_TCX_ATTACH_TYPE));
-    }
-
     private static List<Path> list(Path dir) {
         if (!Files.isDirectory(dir)) {
             return List.of();
@@ -208,14 +202,6 @@ class TcxLinks {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new BpfException("create " + dir, e.toString());
-        }
-    }
-
-    private static boolean delete(Path pin) {
-        try {
-            return Files.deleteIfExists(pin);
-        } catch (IOException e) {
-            throw new BpfException("unpin " + pin, e.toString());
         }
     }
 

@@ -34,14 +34,7 @@ final class RecordingPodDatapath implements PodDatapath {
     @Override
     public void attach(Path netns, String ifName) {
         record("attach " + netns + " " + ifName);
-        CountDownLatch gate = attachGate;
-        if (gate != null) {
-            try {
-                gate.await(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        pass(attachGate);
         int errno = failNextAttachWith;
         if (errno != 0) {
             failNextAttachWith = 0;
@@ -69,7 +62,12 @@ final class RecordingPodDatapath implements PodDatapath {
     public boolean promote(Path netns, String ifName) {
         promotedAt.add(System.nanoTime());
         promoted.add("promote " + netns + " " + ifName);
-        CountDownLatch gate = promoteGate;
+        pass(promoteGate);
+        return true;
+    }
+
+    /** Waits for {@code gate} to open (at most 10 s); null is open. */
+    private static void pass(CountDownLatch gate) {
         if (gate != null) {
             try {
                 gate.await(10, TimeUnit.SECONDS);
@@ -77,7 +75,6 @@ final class RecordingPodDatapath implements PodDatapath {
                 Thread.currentThread().interrupt();
             }
         }
-        return true;
     }
 
     @Override
